@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+import tt_storage
+from tests.support import database
+
+
+@pytest.fixture(scope="session")
+async def admin_url() -> str:
+    return await database.admin_url()
+
+
+@pytest.fixture(scope="session")
+async def db_url(admin_url: str) -> AsyncIterator[str]:
+    """A fresh database, built by the real aerich migrations, with the library bound to it."""
+    url = await database.create_database(admin_url)
+    try:
+        await tt_storage.apply_migrations(url)
+        await tt_storage.init_storage(url, max_size=20)
+        yield url
+        await tt_storage.close_storage()
+    finally:
+        await database.drop_database(admin_url, url)
+
+
+@pytest.fixture(scope="session")
+async def raw(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A separate connection for checking rows behind the library's back."""
+    conn = await database.connect(db_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def db(db_url: str, raw: asyncpg.Connection) -> asyncpg.Connection:
+    """Empty tables for this test; the raw connection to check them with."""
+    await raw.execute("TRUNCATE users, videos, music RESTART IDENTITY CASCADE")
+    return raw

@@ -1,0 +1,80 @@
+"""Test databases: one fresh, migrated database per session on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from tt_storage.config import normalize_db_url
+
+ADMIN_ENV = "TT_STORAGE_TEST_DB_URL"
+LOCAL_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return normalize_db_url(url).replace("asyncpg://", "postgresql://", 1)
+
+
+async def _answers(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=3)
+    except (TimeoutError, OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+#: Where the test suite's own embedded server keeps its data (apart from the demo's).
+EMBEDDED_TEST_DIR = Path(".tt_storage") / "test-server"
+
+
+async def embedded_admin_url() -> str:
+    from tt_storage.embedded import embedded_url
+
+    return await asyncio.to_thread(embedded_url, EMBEDDED_TEST_DIR.resolve(), "postgres")
+
+
+async def admin_url() -> str:
+    """``TT_STORAGE_TEST_DB_URL`` (``embedded`` for the embedded server), else the local
+    server on 127.0.0.1:5432 if it answers, else the embedded one."""
+    url = os.environ.get(ADMIN_ENV)
+    if url and url != "embedded":
+        return url
+    if not url and await _answers(LOCAL_ADMIN):
+        return LOCAL_ADMIN
+    return await embedded_admin_url()
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def create_database(admin: str, prefix: str = "tt_storage_test") -> str:
+    """Create an empty database with a unique name; return its URL."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(_asyncpg_dsn(admin))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(admin, name)
+
+
+async def drop_database(admin: str, url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    conn = await asyncpg.connect(_asyncpg_dsn(admin))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    """A plain asyncpg connection, for checking what the library wrote."""
+    return await asyncpg.connect(_asyncpg_dsn(url))

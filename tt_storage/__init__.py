@@ -1,0 +1,90 @@
+"""tt-storage: the Tortoise ORM data layer of tt-bot, as a plugin for aiogram 3 bots."""
+
+from .config import PoolOptions, tortoise_config
+from .errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
+from .lifecycle import (
+    apply_migrations,
+    close_storage,
+    init_storage,
+    pending_migrations,
+    storage,
+)
+from .models import Music, Users, Video
+from .services.ads import (
+    AD_COOLDOWN,
+    AD_EVERY,
+    claim_ad_slot,
+    increase_ad_count,
+    record_ad_show,
+    should_show_ad,
+)
+from .services.stats import (
+    get_file_mode_count,
+    get_language_stats,
+    get_other_stats,
+    get_referral_stats,
+    get_stats_by_period,
+    get_top_users,
+    get_user_ids,
+    get_user_stats,
+    get_user_videos,
+    iter_user_ids,
+    iter_user_videos,
+)
+from .services.tracking import add_music, add_video, track_download
+from .services.users import (
+    create_user,
+    get_user,
+    get_user_settings,
+    register_user,
+    toggle_file_mode,
+    update_user_lang,
+    update_user_mode,
+)
+from .settings import DEFAULT_LANG, UserSettings
+
+__all__ = [
+    "AD_COOLDOWN",
+    "AD_EVERY",
+    "DEFAULT_LANG",
+    "Music",
+    "PoolOptions",
+    "StorageError",
+    "StorageNotInitialized",
+    "StorageTimeout",
+    "StorageUnavailable",
+    "UserSettings",
+    "Users",
+    "Video",
+    "add_music",
+    "add_video",
+    "apply_migrations",
+    "claim_ad_slot",
+    "close_storage",
+    "create_user",
+    "get_file_mode_count",
+    "get_language_stats",
+    "get_other_stats",
+    "get_referral_stats",
+    "get_stats_by_period",
+    "get_top_users",
+    "get_user",
+    "get_user_ids",
+    "get_user_settings",
+    "get_user_stats",
+    "get_user_videos",
+    "increase_ad_count",
+    "init_storage",
+    "iter_user_ids",
+    "iter_user_videos",
+    "pending_migrations",
+    "record_ad_show",
+    "register_user",
+    "should_show_ad",
+    "storage",
+    "toggle_file_mode",
+    "tortoise_config",
+    "track_download",
+    "update_user_lang",
+    "update_user_mode",
+]

@@ -1,0 +1,137 @@
+"""Database URL handling and the Tortoise configuration (``TORTOISE_ORM`` for aerich)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from tortoise.backends.base.config_generator import expand_db_url
+
+from .errors import StorageError
+
+#: The environment variable tt-bot reads its database URL from.
+DB_URL_ENV = "DB_URL"
+#: Where the embedded PostgreSQL keeps its data when no URL is given.
+DATA_DIR_ENV = "TT_STORAGE_DATA_DIR"
+DEFAULT_DATA_DIR = "./.tt_storage"
+#: The Tortoise app (and aerich app) holding the three models.
+APP = "models"
+CONNECTION = "default"
+
+_SCHEMES = {
+    "postgresql": "asyncpg",
+    "postgres": "asyncpg",
+    "asyncpg": "asyncpg",
+    "postgresql+asyncpg": "asyncpg",  # tt-bot's SQLAlchemy spelling
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOptions:
+    """Connection pool and time limits. Every wait the library does is bounded by one of these."""
+
+    min_size: int = 1
+    max_size: int = 10
+    #: Seconds to wait for a free pooled connection before raising ``StorageTimeout``.
+    acquire_timeout: float = 10.0
+    #: Seconds to open a new connection.
+    connect_timeout: float = 10.0
+    #: Seconds one statement may run.
+    command_timeout: float = 60.0
+    #: asyncpg's prepared-statement cache; 0 behind pgbouncer in transaction mode.
+    statement_cache_size: int = 1024
+    max_inactive_connection_lifetime: float = 300.0
+
+    @classmethod
+    def from_kwargs(cls, options: dict[str, Any]) -> PoolOptions:
+        unknown = set(options) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown pool option(s): {', '.join(sorted(unknown))}")
+        made = cls(**options)
+        if made.min_size < 0 or made.max_size < 1 or made.min_size > made.max_size:
+            raise ValueError("pool sizes need 0 <= min_size <= max_size and max_size >= 1")
+        return made
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def normalize_db_url(db_url: str) -> str:
+    """``db_url`` with an ``asyncpg://`` scheme; ``StorageError`` for non-PostgreSQL URLs."""
+    parts = urlsplit(db_url.strip())
+    engine = _SCHEMES.get(parts.scheme.lower())
+    if engine is None:
+        raise StorageError(
+            f"unsupported database URL scheme {parts.scheme!r}: tt-storage needs PostgreSQL "
+            "(postgresql://, postgres:// or asyncpg://)"
+        )
+    return urlunsplit((engine, *parts[1:]))
+
+
+def redact_url(db_url: str) -> str:
+    """``db_url`` with its password replaced by ``***``: the only form of a URL that is logged."""
+    parts = urlsplit(db_url)
+    if parts.password is None:
+        return db_url
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit((parts.scheme, f"{user}:***@{netloc[2]}", *parts[2:]))
+
+
+def env_db_url() -> str | None:
+    """The ``DB_URL`` environment variable, or ``None`` when it is unset or empty."""
+    return os.environ.get(DB_URL_ENV) or None
+
+
+def data_dir() -> Path:
+    """The embedded server's data directory (``TT_STORAGE_DATA_DIR``, default ``./.tt_storage``)."""
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser().resolve()
+
+
+def migrations_location() -> Path:
+    """aerich's migrations: inside the installed wheel, else the checkout's ``migrations/``."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_migrations"
+    return packaged if packaged.is_dir() else here.parent / "migrations"
+
+
+def tortoise_config(db_url: str | None = None, **pool_options: Any) -> dict[str, Any]:
+    """The Tortoise ORM config dict for ``db_url`` (default: ``DB_URL``), with ``aerich.models``."""
+    url = db_url or env_db_url()
+    if url is None:
+        # Only aerich's CLI gets here without a URL: give it the embedded server.
+        from .embedded import embedded_url
+
+        url = embedded_url()
+    pool = PoolOptions.from_kwargs(pool_options)
+    connection = expand_db_url(normalize_db_url(url))
+    credentials = connection["credentials"]
+    credentials.update(
+        minsize=pool.min_size,
+        maxsize=pool.max_size,
+        timeout=pool.connect_timeout,
+        command_timeout=pool.command_timeout,
+        statement_cache_size=pool.statement_cache_size,
+        max_inactive_connection_lifetime=pool.max_inactive_connection_lifetime,
+    )
+    return {
+        "connections": {CONNECTION: connection},
+        "apps": {
+            APP: {
+                "models": ["tt_storage.models", "aerich.models"],
+                "default_connection": CONNECTION,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so importing this module never starts a server or reads the environment early.
+    if name == "TORTOISE_ORM":
+        return tortoise_config()
+    raise AttributeError(name)

@@ -1,0 +1,128 @@
+"""Start and stop the storage: Tortoise, the pool, migrations, the embedded default."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.context import TortoiseContext, get_current_context
+
+from . import db
+from .config import APP, CONNECTION, PoolOptions, env_db_url, migrations_location, redact_url
+from .config import tortoise_config as build_config
+from .errors import StorageError
+
+log = logging.getLogger("tt_storage")
+
+_context: TortoiseContext | None = None
+_url: str | None = None
+
+
+async def _in_fresh_context(coro_fn: Any, *args: Any) -> Any:
+    # aerich calls Tortoise.init in whatever context it runs in: give it one of its own so the
+    # app's Tortoise state is left alone.
+    return await asyncio.create_task(coro_fn(*args), context=contextvars.Context())
+
+
+async def _upgrade(config: dict[str, Any]) -> list[str]:
+    from aerich import Command
+
+    async with Command(config, app=APP, location=str(migrations_location())) as command:
+        applied: list[str] = await command.upgrade(run_in_transaction=True)
+    return applied
+
+
+async def apply_migrations(db_url: str | None = None) -> list[str]:
+    """Apply pending aerich migrations to ``db_url`` (default ``DB_URL``); return their names."""
+    config = build_config(db_url, max_size=2)
+    applied: list[str] = await _in_fresh_context(_upgrade, config)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    return applied
+
+
+async def pending_migrations(db_url: str | None = None) -> list[str]:
+    """Migrations on disk that the database has not applied yet."""
+    from aerich import Command
+
+    async def heads(config: dict[str, Any]) -> list[str]:
+        async with Command(config, app=APP, location=str(migrations_location())) as command:
+            names: list[str] = await command.heads()
+        return names
+
+    result: list[str] = await _in_fresh_context(heads, build_config(db_url, max_size=1))
+    return result
+
+
+def is_initialized() -> bool:
+    return _context is not None
+
+
+async def init_storage(
+    db_url: str | None = None,
+    *,
+    migrate: bool = False,
+    global_fallback: bool = True,
+    **pool_options: Any,
+) -> None:
+    """Connect the library to PostgreSQL.
+
+    ``db_url`` defaults to ``DB_URL``; with neither, the embedded PostgreSQL is started (and
+    migrated). ``migrate=True`` applies pending aerich migrations first. ``pool_options`` are
+    ``PoolOptions`` fields. ``global_fallback`` makes Tortoise visible to tasks created before
+    this call (aiogram's polling workers).
+    """
+    global _context, _url
+    options = PoolOptions.from_kwargs(pool_options)
+    url = db_url or env_db_url()
+    if url is None:
+        from .embedded import embedded_url
+
+        url = await asyncio.to_thread(embedded_url)
+        migrate = True
+    if _context is not None:
+        if url == _url:
+            return
+        raise StorageError("init_storage() was already called with another database")
+    config = build_config(url, **options.as_dict())
+    if migrate:
+        await apply_migrations(url)
+    fallback = global_fallback and get_current_context() is None
+    context = await Tortoise.init(config=config, _enable_global_fallback=fallback)
+    client = context.connections.get(CONNECTION)
+    db.bind(client, options)
+    try:
+        # Open the pool now: a wrong URL fails here, not on the first update.
+        async with db.connection() as conn:
+            version = await conn.fetchval("SHOW server_version")
+    except BaseException:
+        db.bind(None)
+        await context.close_connections()
+        raise
+    _context, _url = context, url
+    log.info("tt-storage connected to %s (PostgreSQL %s)", redact_url(url), version)
+
+
+async def close_storage() -> None:
+    """Close the pool. Safe to call twice. The embedded server stays up until the process exits."""
+    global _context, _url
+    context, _context, _url = _context, None, None
+    db.bind(None)
+    if context is not None:
+        await context.close_connections()
+        log.info("tt-storage closed")
+
+
+@asynccontextmanager
+async def storage(db_url: str | None = None, **kwargs: Any) -> AsyncIterator[None]:
+    """``async with storage(url): …`` — ``init_storage`` on entry, ``close_storage`` on exit."""
+    await init_storage(db_url, **kwargs)
+    try:
+        yield
+    finally:
+        await close_storage()

@@ -1,0 +1,34 @@
+"""The ad frequency rule: an ad on downloads 1, 4, 7, … and after 24 h without one."""
+
+from __future__ import annotations
+
+from .. import db, sql
+from ..settings import ChatRef, chat_ref
+from .users import now
+
+#: An ad is due once this many downloads passed since the last one…
+AD_EVERY = 3
+#: …or once this many seconds passed since it was shown.
+AD_COOLDOWN = 86_400
+
+
+async def should_show_ad(user_id: ChatRef) -> bool:
+    """Whether an ad is due (read only); ``False`` for an unknown chat."""
+    due = await db.fetchval(sql.SHOULD_SHOW_AD, chat_ref(user_id), now(), AD_EVERY)
+    return bool(due)
+
+
+async def record_ad_show(user_id: ChatRef) -> None:
+    """An ad was shown: the counter restarts at 1 and the 24 h cooldown starts now."""
+    await db.execute(sql.RECORD_AD_SHOW, chat_ref(user_id), now(), AD_COOLDOWN)
+
+
+async def increase_ad_count(user_id: ChatRef) -> None:
+    """One more download without an ad (one atomic UPDATE)."""
+    await db.execute(sql.INCREASE_AD_COUNT, chat_ref(user_id))
+
+
+async def claim_ad_slot(user_id: ChatRef) -> bool:
+    """Decide and record in one statement; ``True``: show an ad now. Unknown chat: ``False``."""
+    show = await db.fetchval(sql.CLAIM_AD_SLOT, chat_ref(user_id), now(), AD_EVERY, AD_COOLDOWN)
+    return bool(show)

@@ -1,0 +1,73 @@
+"""Chats and their settings."""
+
+from __future__ import annotations
+
+import time
+
+from .. import cache, db, sql, validate
+from ..models import Users
+from ..settings import DEFAULT_LANG, ChatRef, chat_ref
+
+
+def now() -> int:
+    """Epoch seconds (UTC): the only clock the library writes."""
+    return int(time.time())
+
+
+async def get_user(user_id: int) -> Users | None:
+    """The chat's row, or ``None``."""
+    row = await db.fetchrow(sql.SELECT_USER, validate.chat_id(user_id))
+    return None if row is None else Users._init_from_db(**row)
+
+
+async def register_user(
+    user_id: int, lang: str = DEFAULT_LANG, link: str | None = None
+) -> tuple[Users, bool]:
+    """Register the chat unless it exists; return its stored row and whether this call made it."""
+    row = await db.fetchrow(
+        sql.REGISTER_USER,
+        validate.chat_id(user_id),
+        now(),
+        validate.lang(lang),
+        validate.optional_text(link, "link"),
+    )
+    assert row is not None  # the upsert always returns the row
+    values = dict(row)
+    inserted = bool(values.pop("inserted"))
+    return Users._init_from_db(**values), inserted
+
+
+async def create_user(user_id: int, lang: str, link: str | None = None) -> Users:
+    """Register the chat; an already registered chat is returned unchanged (never an error)."""
+    user, _ = await register_user(user_id, lang, link)
+    return user
+
+
+async def get_user_settings(user_id: int) -> tuple[str, bool] | None:
+    """``(lang, file_mode)``, or ``None`` for an unknown chat."""
+    row = await db.fetchrow(sql.SELECT_SETTINGS, validate.chat_id(user_id))
+    return None if row is None else (row[0], bool(row[1]))
+
+
+async def update_user_mode(user_id: ChatRef, file_mode: bool) -> bool:
+    """Set file mode; ``False`` if the chat is unknown."""
+    chat = chat_ref(user_id)
+    changed = await db.execute(sql.UPDATE_MODE, chat, validate.flag(file_mode, "file_mode"))
+    cache.invalidate(chat)
+    return changed > 0
+
+
+async def update_user_lang(user_id: ChatRef, lang: str) -> bool:
+    """Set the language; ``False`` if the chat is unknown."""
+    chat = chat_ref(user_id)
+    changed = await db.execute(sql.UPDATE_LANG, chat, validate.lang(lang))
+    cache.invalidate(chat)
+    return changed > 0
+
+
+async def toggle_file_mode(user_id: ChatRef) -> bool | None:
+    """Flip file mode atomically; return the new value, ``None`` for an unknown chat."""
+    chat = chat_ref(user_id)
+    value = await db.fetchval(sql.TOGGLE_MODE, chat)
+    cache.invalidate(chat)
+    return None if value is None else bool(value)
