@@ -9,6 +9,7 @@ from .lifecycle import (
     pending_migrations,
     storage,
 )
+from .middleware import StorageMiddleware, setup_storage
 from .models import Music, Users, Video
 from .services.ads import (
     AD_COOLDOWN,
@@ -50,6 +51,7 @@ __all__ = [
     "Music",
     "PoolOptions",
     "StorageError",
+    "StorageMiddleware",
     "StorageNotInitialized",
     "StorageTimeout",
     "StorageUnavailable",
@@ -80,6 +82,7 @@ __all__ = [
     "pending_migrations",
     "record_ad_show",
     "register_user",
+    "setup_storage",
     "should_show_ad",
     "storage",
     "toggle_file_mode",

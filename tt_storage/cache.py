@@ -1,9 +1,27 @@
-"""Invalidation hub for settings caches: this library's writes tell every live cache."""
+"""The settings cache, and how it learns that a chat's settings changed.
+
+Three sources of invalidation: this library's own writes (``invalidate``), other processes and
+plain SQL (a trigger NOTIFYs ``tt_storage_settings``; see the ``settings_notify`` migration),
+and a TTL as the last resort. The cache serves only while the LISTEN connection is up: a lost
+notification would otherwise mean a stale language for good.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 from weakref import WeakSet
+
+import asyncpg
+
+log = logging.getLogger("tt_storage")
+
+#: The channel the ``settings_notify`` migration's trigger NOTIFYs.
+CHANNEL = "tt_storage_settings"
 
 
 class Invalidatable:
@@ -26,3 +44,162 @@ def invalidate(chat_id: int) -> None:
     """A chat's settings changed: drop them from every cache in this process."""
     for cache in list(_caches):
         cache.invalidate(chat_id)
+
+
+class SettingsCache(Invalidatable):
+    """A bounded LRU of ``chat_id -> (lang, file_mode)`` with a TTL.
+
+    ``live`` gates serving: it is set by the listener while notifications can arrive.
+    """
+
+    def __init__(self, max_entries: int = 100_000, ttl: float = 300.0) -> None:
+        if max_entries < 0 or ttl < 0:
+            raise ValueError("cache max_entries and ttl must be >= 0")
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self.live = False
+        self._entries: OrderedDict[int, tuple[float, str, bool]] = OrderedDict()
+        # Bumped on every invalidation: a load that saw it change may hold stale values.
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+        self._unregister = register(self)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, chat_id: int) -> tuple[str, bool] | None:
+        if not self.live:
+            return None
+        entry = self._entries.get(chat_id)
+        if entry is None or entry[0] < time.monotonic():
+            self.misses += 1
+            return None
+        self._entries.move_to_end(chat_id)
+        self.hits += 1
+        return entry[1], entry[2]
+
+    def put(self, chat_id: int, lang: str, file_mode: bool, generation: int) -> None:
+        """Store what a load that started at ``generation`` read, unless it may be stale."""
+        if not self.live or generation != self.generation or self.max_entries == 0:
+            return
+        self._entries[chat_id] = (time.monotonic() + self.ttl, lang, file_mode)
+        self._entries.move_to_end(chat_id)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def invalidate(self, chat_id: int) -> None:
+        self.generation += 1
+        self._entries.pop(chat_id, None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+    def close(self) -> None:
+        self.live = False
+        self.clear()
+        self._unregister()
+
+
+class NotificationListener:
+    """Keeps one LISTEN connection open and feeds its notifications to a cache.
+
+    While it is down the cache does not serve; after a reconnect the cache starts empty, since
+    notifications sent meanwhile are lost.
+    """
+
+    def __init__(
+        self,
+        cache: SettingsCache,
+        connect: Callable[[], Any],
+        retry_delay: float = 1.0,
+        max_retry_delay: float = 30.0,
+        ping_interval: float = 10.0,
+    ) -> None:
+        self.cache = cache
+        self._connect = connect
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
+        self.ping_interval = ping_interval
+        self._task: asyncio.Task[None] | None = None
+        self._conn: asyncpg.Connection | None = None
+        self._lost = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="tt-storage-listen"
+            )
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self.cache.live = False
+        self.cache.clear()
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            self.cache.invalidate(int(payload))
+        except ValueError:
+            self.cache.clear()
+
+    def _on_lost(self, _conn: Any) -> None:
+        self.cache.live = False
+        self.cache.clear()
+        self._lost.set()
+
+    async def _watch(self, conn: asyncpg.Connection) -> None:
+        """Return when the connection is gone; a silent network loss shows up as a failed ping."""
+        while True:
+            try:
+                await asyncio.wait_for(self._lost.wait(), self.ping_interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await conn.fetchval("SELECT 1", timeout=self.ping_interval)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                return
+
+    async def _run(self) -> None:
+        delay = self.retry_delay
+        down_logged = False
+        while True:
+            try:
+                conn = await self._connect()
+                await conn.add_listener(CHANNEL, self._on_notify)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                if not down_logged:
+                    log.warning("settings cache off: cannot LISTEN (%s)", type(exc).__name__)
+                    down_logged = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_retry_delay)
+                continue
+            self._conn, delay = conn, self.retry_delay
+            self._lost.clear()
+            conn.add_termination_listener(self._on_lost)
+            self.cache.clear()
+            self.cache.live = True
+            if down_logged:
+                log.info("settings cache on again")
+                down_logged = False
+            try:
+                await self._watch(conn)
+                log.warning("settings cache off: LISTEN connection lost")
+                down_logged = True
+            finally:
+                self.cache.live = False
+                self.cache.clear()
+                self._conn = None
+                if not conn.is_closed():
+                    conn.terminate()
