@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-SEED_COLUMNS = {
+EXPECTED_COLUMNS = {
     # table: {column: (data_type, is_nullable, default)}
     "users": {
         "user_id": ("bigint", "NO", None),
@@ -14,6 +14,8 @@ SEED_COLUMNS = {
         "file_mode": ("boolean", "NO", "false"),
         "ad_count": ("integer", "NO", "0"),
         "ad_cooldown": ("bigint", "NO", "0"),
+        # Added by tt-storage (migration 3): nullable, so adopting a seed database is instant.
+        "blocked_at": ("bigint", "YES", None),
     },
     "videos": {
         "pk_id": ("bigint", "NO", "nextval('videos_pk_id_seq'::regclass)"),
@@ -42,7 +44,7 @@ INDEXES = {
 }
 
 
-async def test_columns_are_the_seeds(db: asyncpg.Connection) -> None:
+async def test_columns_are_the_seeds_plus_blocked_at(db: asyncpg.Connection) -> None:
     rows = await db.fetch(
         "SELECT table_name, column_name, data_type, is_nullable, column_default "
         "FROM information_schema.columns WHERE table_schema = 'public' "
@@ -55,7 +57,7 @@ async def test_columns_are_the_seeds(db: asyncpg.Connection) -> None:
             r["is_nullable"],
             r["column_default"],
         )
-    assert found == SEED_COLUMNS
+    assert found == EXPECTED_COLUMNS
 
 
 async def test_primary_and_foreign_keys(db: asyncpg.Connection) -> None:

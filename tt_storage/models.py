@@ -30,6 +30,8 @@ class Users(Model):
     file_mode = fields.BooleanField(default=False, db_default=False)
     ad_count = fields.IntField(default=0, db_default=0)
     ad_cooldown = fields.BigIntField(default=0, db_default=0)
+    #: When the bot was blocked/kicked in this chat (epoch seconds); NULL while reachable.
+    blocked_at = fields.BigIntField(null=True)
 
     class Meta:
         table = "users"

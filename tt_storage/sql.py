@@ -5,7 +5,7 @@ Every INSERT names all its columns: a database adopted from the seed has no serv
 
 from __future__ import annotations
 
-_USER_COLUMNS = "user_id, registered_at, lang, link, file_mode, ad_count, ad_cooldown"
+_USER_COLUMNS = "user_id, registered_at, lang, link, file_mode, ad_count, ad_cooldown, blocked_at"
 
 # --- users -------------------------------------------------------------------------------------
 
@@ -17,7 +17,7 @@ SELECT_SETTINGS = "SELECT lang, file_mode FROM users WHERE user_id = $1"
 # conflict the no-op update (of a column no trigger watches) locks and returns the winner's
 # row, where DO NOTHING would return nothing and need a second SELECT.
 REGISTER_USER = (
-    "INSERT INTO users AS u (" + _USER_COLUMNS + ") VALUES ($1, $2, $3, $4, false, 0, 0) "
+    "INSERT INTO users AS u (" + _USER_COLUMNS + ") VALUES ($1, $2, $3, $4, false, 0, 0, NULL) "
     "ON CONFLICT (user_id) DO UPDATE SET registered_at = u.registered_at "
     "RETURNING " + _USER_COLUMNS + ", (xmax = 0) AS inserted"
 )
@@ -59,8 +59,8 @@ CLAIM_AD_SLOT = (
 _REGISTER_FOR_DOWNLOAD = (
     "reg AS (INSERT INTO users (" + _USER_COLUMNS + ") VALUES ($1, $2, $3, NULL, false,"
     " CASE WHEN $4::boolean THEN 1 ELSE 0 END,"
-    " CASE WHEN $4::boolean THEN $2::bigint + $6::bigint ELSE 0 END)"
-    " ON CONFLICT (user_id) DO NOTHING RETURNING true AS show), "
+    " CASE WHEN $4::boolean THEN $2::bigint + $6::bigint ELSE 0 END, NULL)"
+    " ON CONFLICT (user_id) DO NOTHING RETURNING $4::boolean AS show), "
     "cur AS (SELECT user_id, (ad_count >= $5 OR ad_cooldown < $2) AS show"
     " FROM users WHERE user_id = $1 AND $4 FOR NO KEY UPDATE), "
     "ad AS (UPDATE users u SET"
@@ -68,8 +68,8 @@ _REGISTER_FOR_DOWNLOAD = (
     " ad_cooldown = CASE WHEN cur.show THEN $2::bigint + $6::bigint ELSE u.ad_cooldown END"
     " FROM cur WHERE u.user_id = cur.user_id RETURNING cur.show), "
 )
-# The result: `registered` (this statement made the chat), `show` (the ad decision, NULL when
-# the rule was off or the chat appeared concurrently after this statement's snapshot).
+# The result: `registered` (this statement made the chat), `show` (the ad decision; never true
+# when the rule was off; NULL when the chat appeared concurrently after this statement's snapshot).
 _DOWNLOAD_RESULT = (
     "SELECT EXISTS (SELECT 1 FROM reg) AS registered,"
     " COALESCE((SELECT show FROM reg), (SELECT show FROM ad)) AS show"
