@@ -1,5 +1,6 @@
 """tt-storage: the Tortoise ORM data layer of tt-bot, as a plugin for aiogram 3 bots."""
 
+from .blocking import BlockTracker, blocking_router, setup_block_tracking
 from .config import PoolOptions, tortoise_config
 from .errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
 from .lifecycle import (
@@ -19,6 +20,7 @@ from .services.ads import (
     record_ad_show,
     should_show_ad,
 )
+from .services.chats import mark_blocked, mark_unblocked, migrate_chat
 from .services.stats import (
     get_file_mode_count,
     get_language_stats,
@@ -48,6 +50,7 @@ __all__ = [
     "AD_COOLDOWN",
     "AD_EVERY",
     "DEFAULT_LANG",
+    "BlockTracker",
     "Music",
     "PoolOptions",
     "StorageError",
@@ -61,6 +64,7 @@ __all__ = [
     "add_music",
     "add_video",
     "apply_migrations",
+    "blocking_router",
     "claim_ad_slot",
     "close_storage",
     "create_user",
@@ -79,9 +83,13 @@ __all__ = [
     "init_storage",
     "iter_user_ids",
     "iter_user_videos",
+    "mark_blocked",
+    "mark_unblocked",
+    "migrate_chat",
     "pending_migrations",
     "record_ad_show",
     "register_user",
+    "setup_block_tracking",
     "setup_storage",
     "should_show_ad",
     "storage",

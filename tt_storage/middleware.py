@@ -11,11 +11,13 @@ from aiogram import BaseMiddleware, Dispatcher
 from aiogram.types import Chat, TelegramObject, Update, User
 
 from . import db
+from .blocking import reachable, setup_block_tracking
 from .cache import NotificationListener, SettingsCache
 from .errors import StorageError
 from .lifecycle import close_storage, init_storage
 from .registration import LanguagePicker, referral_from_start
-from .services.users import get_user_settings, register_user
+from .services.chats import get_chat_state, mark_unblocked, migrate_chat
+from .services.users import register_user
 from .settings import DEFAULT_LANG, UserSettings
 
 log = logging.getLogger("tt_storage")
@@ -31,6 +33,12 @@ class StorageMiddleware(BaseMiddleware):
     A known chat costs one SELECT (none on a cache hit), a new one at most two statements.
     If the database fails, the handler still runs, with cached or default settings marked
     ``persisted=False``.
+
+    A message from a chat marked blocked unblocks it (the SELECT returns ``blocked_at``;
+    blocked chats are never cached). A group -> supergroup service message (``migrate_to_chat_id``
+    in the old chat, ``migrate_from_chat_id`` in the new one) runs ``migrate_chat`` before the
+    handlers, and both updates get the new id's settings: the old id is never re-registered and
+    the new one is not new (``is_new`` False) when the old one was known.
     """
 
     def __init__(
@@ -55,6 +63,10 @@ class StorageMiddleware(BaseMiddleware):
         chat: Chat | None = data.get("event_chat")
         user: User | None = data.get("event_from_user")
         chat_id = chat.id if chat is not None else user.id if user is not None else None
+        migration = _migration(event)
+        if migration is not None:
+            await self._migrate(*migration)
+            chat_id = migration[1]
         data[self.data_key] = (
             None if chat_id is None else await self.settings_for(chat_id, chat, user, event, data)
         )
@@ -75,13 +87,13 @@ class StorageMiddleware(BaseMiddleware):
         self._start_listener()
         generation = self.cache.generation
         try:
-            settings = await self._load(chat_id, chat, user, event, data)
+            settings, cacheable = await self._load(chat_id, chat, user, event, data)
         except StorageError as exc:
             return self._fallback(chat_id, user, exc)
         if self._outage:
             self._outage = False
             log.info("database reachable again: settings are persisted")
-        if settings.persisted:
+        if settings.persisted and cacheable:
             self.cache.put(chat_id, settings.lang, settings.file_mode, generation)
         return settings
 
@@ -92,16 +104,27 @@ class StorageMiddleware(BaseMiddleware):
         user: User | None,
         event: TelegramObject,
         data: dict[str, Any],
-    ) -> UserSettings:
-        found = await get_user_settings(chat_id)
+    ) -> tuple[UserSettings, bool]:
+        """The settings, and whether they may be cached (not while the chat is blocked)."""
+        found = await get_chat_state(chat_id)
         if found is not None:
-            return UserSettings(chat_id, found[0], found[1])
+            blocked = found.blocked
+            if blocked and isinstance(event, Update) and event.message is not None:
+                # Writing to the bot again: reachable (the common, unblocked case costs nothing).
+                blocked = not await mark_unblocked(chat_id)
+            return UserSettings(chat_id, found.lang, found.file_mode), not blocked
         lang = self.pick_language(user.language_code if user is not None else None)
-        if not self._should_register(event, data):
-            return UserSettings(chat_id, lang, persisted=False)
+        if _leaving(event) or not self._should_register(event, data):
+            return UserSettings(chat_id, lang, persisted=False), False
         link = self.referral(chat, event)
         row, inserted = await register_user(chat_id, lang, link)
-        return UserSettings(chat_id, row.lang, row.file_mode, is_new=inserted)
+        return UserSettings(chat_id, row.lang, row.file_mode, is_new=inserted), True
+
+    async def _migrate(self, old_id: int, new_id: int) -> None:
+        try:
+            await migrate_chat(old_id, new_id)
+        except StorageError as exc:
+            log.warning("could not migrate chat %d to %d: %s", old_id, new_id, exc)
 
     def _should_register(self, event: TelegramObject, data: dict[str, Any]) -> bool:
         if callable(self.register):
@@ -139,9 +162,18 @@ class StorageMiddleware(BaseMiddleware):
 
     # aiogram-i18n style: the middleware wires itself into a dispatcher.
     def setup(
-        self, dispatcher: Dispatcher, *, key: str = "tt_storage", **init_options: Any
+        self,
+        dispatcher: Dispatcher,
+        *,
+        key: str = "tt_storage",
+        track_blocks: bool = True,
+        **init_options: Any,
     ) -> StorageMiddleware:
-        """Register as outer update middleware, plus startup/shutdown; store under ``key``."""
+        """Register as outer update middleware, plus startup/shutdown; store under ``key``.
+
+        ``track_blocks``: also record blocked/left chats from ``my_chat_member`` updates (see
+        ``tt_storage.blocking``; the bot's own ``my_chat_member`` handlers still run).
+        """
         db_url = init_options.pop("db_url", None)
 
         async def on_startup() -> None:
@@ -152,10 +184,31 @@ class StorageMiddleware(BaseMiddleware):
             await close_storage()
 
         dispatcher.update.outer_middleware.register(self)
+        if track_blocks:
+            setup_block_tracking(dispatcher)
         dispatcher.startup.register(on_startup)
         dispatcher.shutdown.register(on_shutdown)
         dispatcher[key] = self
         return self
+
+
+def _migration(event: TelegramObject) -> tuple[int, int] | None:
+    """``(old_id, new_id)`` of a group -> supergroup service message, else ``None``."""
+    message = event.message if isinstance(event, Update) else None
+    if message is None:
+        return None
+    if message.migrate_to_chat_id is not None and message.migrate_to_chat_id != message.chat.id:
+        return message.chat.id, message.migrate_to_chat_id
+    if message.migrate_from_chat_id is not None and message.migrate_from_chat_id != message.chat.id:
+        return message.migrate_from_chat_id, message.chat.id
+    return None
+
+
+def _leaving(event: TelegramObject) -> bool:
+    """A ``my_chat_member`` update saying the bot was blocked/removed: no reason to register."""
+    if not isinstance(event, Update) or event.my_chat_member is None:
+        return False
+    return reachable(event.my_chat_member) is False
 
 
 async def _listen_connection() -> asyncpg.Connection:
@@ -188,9 +241,13 @@ def setup_storage(
     """One line for a bot: settings middleware, startup (``init_storage``) and shutdown.
 
     ``options``: the ``StorageMiddleware`` arguments, ``init_storage`` keywords (``migrate``,
-    pool options) and ``key`` (where the middleware is stored in the dispatcher).
+    pool options), ``key`` (where the middleware is stored in the dispatcher) and
+    ``track_blocks`` (default ``True``: record blocked/left chats from ``my_chat_member``).
     """
     middleware_options = {k: options.pop(k) for k in _MIDDLEWARE_OPTIONS if k in options}
     key = options.pop("key", "tt_storage")
+    track_blocks = options.pop("track_blocks", True)
     middleware = StorageMiddleware(**middleware_options)
-    return middleware.setup(dispatcher, key=key, db_url=db_url, **options)
+    return middleware.setup(
+        dispatcher, key=key, track_blocks=track_blocks, db_url=db_url, **options
+    )

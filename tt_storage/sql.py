@@ -11,7 +11,8 @@ _USER_COLUMNS = "user_id, registered_at, lang, link, file_mode, ad_count, ad_coo
 
 SELECT_USER = "SELECT " + _USER_COLUMNS + " FROM users WHERE user_id = $1"
 
-SELECT_SETTINGS = "SELECT lang, file_mode FROM users WHERE user_id = $1"
+# blocked_at rides along for free: the middleware unblocks a chat that writes again.
+SELECT_SETTINGS = "SELECT lang, file_mode, blocked_at FROM users WHERE user_id = $1"
 
 # $1 id, $2 now, $3 lang, $4 link. One statement that always returns the stored row: on a
 # conflict the no-op update (of a column no trigger watches) locks and returns the winner's
@@ -27,6 +28,50 @@ UPDATE_MODE = "UPDATE users SET file_mode = $2 WHERE user_id = $1"
 UPDATE_LANG = "UPDATE users SET lang = $2 WHERE user_id = $1"
 
 TOGGLE_MODE = "UPDATE users SET file_mode = NOT file_mode WHERE user_id = $1 RETURNING file_mode"
+
+# --- blocked and left chats: $1 id, $2 now. The first block time is kept. -----------------------
+
+MARK_BLOCKED = "UPDATE users SET blocked_at = COALESCE(blocked_at, $2) WHERE user_id = $1"
+
+MARK_UNBLOCKED = "UPDATE users SET blocked_at = NULL WHERE user_id = $1"
+
+# --- group -> supergroup migration: $1 old id, $2 new id -----------------------------------------
+
+# First statement of the migration transaction: waits for downloads in flight for the old id
+# (their foreign-key check holds KEY SHARE) and keeps new ones out until commit. Both rows are
+# locked in id order, as the outbox's replay does, so the two cannot deadlock. Without the old
+# id among the rows, it is unknown or already migrated.
+LOCK_CHATS = (
+    "SELECT user_id FROM users WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE"
+)
+
+# Second statement (a fresh snapshot, so it sees every download committed before the lock).
+# The new id gets the old row's settings, referral, registration and ad state; if the new id is
+# already registered (the supergroup's first update came first) the old row's values win and the
+# new row keeps only its blocked_at -- unless the old row is younger than the new one, which
+# means it was re-created after the migration by a late update, and so holds only defaults.
+# History moves by the (user_id, downloaded_at) indexes; the old row goes last. Foreign keys are
+# checked at the end of the statement, when every part is done.
+_KEEP_OLD = (
+    "(u.registered_at IS NULL OR EXCLUDED.registered_at IS NULL"
+    " OR EXCLUDED.registered_at <= u.registered_at)"
+)
+MIGRATE_CHAT = (
+    "WITH old AS (SELECT " + _USER_COLUMNS + " FROM users WHERE user_id = $1), "
+    "merged AS (INSERT INTO users AS u (" + _USER_COLUMNS + ") "
+    "SELECT $2, registered_at, lang, link, file_mode, ad_count, ad_cooldown, blocked_at FROM old "
+    "ON CONFLICT (user_id) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = CASE WHEN {_KEEP_OLD} THEN EXCLUDED.{c} ELSE u.{c} END"
+        for c in ("registered_at", "lang", "link", "file_mode", "ad_count", "ad_cooldown")
+    )
+    + " RETURNING 1), "
+    "v AS (UPDATE videos SET user_id = $2 WHERE user_id = $1 RETURNING 1), "
+    "m AS (UPDATE music SET user_id = $2 WHERE user_id = $1 RETURNING 1), "
+    "gone AS (DELETE FROM users WHERE user_id = $1 RETURNING 1) "
+    "SELECT EXISTS (SELECT 1 FROM gone) AS migrated,"
+    " (SELECT count(*) FROM v) AS videos, (SELECT count(*) FROM m) AS music"
+)
 
 # --- the ad rule: $1 id, $2 now, $3 downloads between ads, $4 cooldown seconds ----------------
 
@@ -120,6 +165,12 @@ TOP_USERS = (
 # Keyset page: $1 exclusive lower bound, $2 inclusive upper bound, $3 page size.
 USER_IDS_PAGE = (
     "SELECT user_id FROM users WHERE user_id > $1 AND user_id <= $2 ORDER BY user_id LIMIT $3"
+)
+
+# The same, without blocked and left chats (a filter on the primary-key scan).
+ACTIVE_USER_IDS_PAGE = (
+    "SELECT user_id FROM users WHERE user_id > $1 AND user_id <= $2 AND blocked_at IS NULL "
+    "ORDER BY user_id LIMIT $3"
 )
 
 # Streamed through a cursor; NULL timestamps (old tt-bot rows) count as oldest.

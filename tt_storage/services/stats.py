@@ -79,14 +79,28 @@ async def get_other_stats() -> tuple[int, list[tuple[str, int]], list[tuple[int,
     return file_mode, languages, top
 
 
-async def iter_user_ids(only_positive: bool = True, batch_size: int = 10_000) -> AsyncIterator[int]:
-    """Every chat id in ascending order, a page at a time (constant memory, no long transaction)."""
+async def iter_user_ids(
+    only_positive: bool = True,
+    batch_size: int = 10_000,
+    include_blocked: bool = False,
+    *,
+    start_after: int | None = None,
+) -> AsyncIterator[int]:
+    """Every chat id in ascending order, a page at a time (constant memory, no long transaction).
+
+    Blocked and left chats are skipped unless ``include_blocked``; ``start_after`` resumes
+    after that id (exclusive).
+    """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError("batch_size must be a positive int")
+    every = validate.flag(include_blocked, "include_blocked")
+    statement = sql.USER_IDS_PAGE if every else sql.ACTIVE_USER_IDS_PAGE
     low, high = chat_range("users" if only_positive else "all")
     after = low - 1
+    if start_after is not None:
+        after = max(after, validate.chat_id(start_after, "start_after"))
     while True:
-        page = await db.fetch(sql.USER_IDS_PAGE, after, high, batch_size)
+        page = await db.fetch(statement, after, high, batch_size)
         for row in page:
             yield row[0]
         if len(page) < batch_size:
@@ -94,9 +108,9 @@ async def iter_user_ids(only_positive: bool = True, batch_size: int = 10_000) ->
         after = page[-1][0]
 
 
-async def get_user_ids(only_positive: bool = True) -> list[int]:
-    """Every chat id (only users, id > 0, by default)."""
-    return [chat async for chat in iter_user_ids(only_positive)]
+async def get_user_ids(only_positive: bool = True, include_blocked: bool = False) -> list[int]:
+    """Every chat id (only users, id > 0, by default; without blocked and left chats)."""
+    return [chat async for chat in iter_user_ids(only_positive, include_blocked=include_blocked)]
 
 
 async def iter_user_videos(
