@@ -1,6 +1,7 @@
 """tt-storage: the Tortoise ORM data layer of tt-bot, as a plugin for aiogram 3 bots."""
 
 from .blocking import BlockTracker, blocking_router, setup_block_tracking
+from .broadcast import BroadcastResult, broadcast
 from .config import PoolOptions, tortoise_config
 from .errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
 from .lifecycle import (
@@ -51,6 +52,7 @@ __all__ = [
     "AD_EVERY",
     "DEFAULT_LANG",
     "BlockTracker",
+    "BroadcastResult",
     "Music",
     "PoolOptions",
     "StorageError",
@@ -65,6 +67,7 @@ __all__ = [
     "add_video",
     "apply_migrations",
     "blocking_router",
+    "broadcast",
     "claim_ad_slot",
     "close_storage",
     "create_user",

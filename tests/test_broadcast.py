@@ -1,0 +1,237 @@
+"""broadcast(): pacing, 429 pauses, 403 blocks, migrations, bounded retries, resuming.
+
+Telegram's answers go through aiogram's real check_response (the recording session), queued
+per chat so that the tests do not depend on which chat a concurrent worker sends to first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from collections import defaultdict, deque
+from typing import Any
+
+import asyncpg
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.methods import SendMessage, TelegramMethod
+
+import tt_storage as tt
+from tests.support.bot_session import TOKEN, RecordingSession, _Queued
+from tt_storage import BroadcastResult, broadcast
+
+BLOCKED = "Forbidden: bot was blocked by the user"
+FAST = 1000.0  # messages/s where pacing is not what a test is about
+
+
+class PerChatSession(RecordingSession):
+    """Queued errors addressed to one chat; every attempt's time recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.per_chat: dict[int, deque[_Queued]] = defaultdict(deque)
+        self.times: list[tuple[float, int]] = []
+
+    def fail(self, chat_id: int, status: int, description: str, **parameters: int) -> None:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        self.per_chat[chat_id].append(_Queued(SendMessage, status, json.dumps(body)))
+
+    def _take(self, method: TelegramMethod[Any]) -> _Queued | None:
+        chat_id = getattr(method, "chat_id", None)
+        self.times.append((time.monotonic(), chat_id if isinstance(chat_id, int) else 0))
+        queue = self.per_chat.get(chat_id) if isinstance(chat_id, int) else None
+        if queue:
+            return queue.popleft()
+        return super()._take(method)
+
+    def sent_to(self) -> list[int]:
+        return [chat for _, chat in self.times]
+
+
+async def send(bot: Bot, chat_id: int) -> None:
+    await bot.send_message(chat_id, "news")
+
+
+@pytest.fixture
+async def chats(db: asyncpg.Connection) -> list[int]:
+    """Users 1..6, a group, and a blocked user (neither gets a default broadcast)."""
+    for chat in (1, 2, 3, 4, 5, 6, -10, 9):
+        await tt.register_user(chat)
+    await tt.mark_blocked(9)
+    return [1, 2, 3, 4, 5, 6]
+
+
+@pytest.fixture
+def session() -> PerChatSession:
+    return PerChatSession()
+
+
+async def _blocked(db: asyncpg.Connection) -> list[int]:
+    rows = await db.fetch("SELECT user_id FROM users WHERE blocked_at IS NOT NULL ORDER BY 1")
+    return [r[0] for r in rows]
+
+
+async def test_sends_to_every_active_user_in_order(
+    session: PerChatSession, chats: list[int]
+) -> None:
+    result = await broadcast(session.bot(), send, rate=FAST)
+    assert result == BroadcastResult(sent=6, last_chat_id=6)
+    assert session.sent_to() == chats
+    assert session.texts(3) == ["news"]
+
+
+async def test_groups_too_when_asked(session: PerChatSession, chats: list[int]) -> None:
+    result = await broadcast(session.bot(), send, rate=FAST, only_positive=False)
+    assert result.sent == 7 and session.sent_to() == [-10, *chats]
+
+
+async def test_retry_after_pauses_everything_and_retries_the_same_chat(
+    session: PerChatSession, chats: list[int]
+) -> None:
+    session.fail(3, 429, "Too Many Requests: retry after 1", retry_after=1)
+    started = time.monotonic()
+    result = await broadcast(session.bot(), send, rate=FAST, concurrency=3)
+    assert time.monotonic() - started >= 0.9
+    assert result == BroadcastResult(sent=6, last_chat_id=6)
+    assert sorted(session.sent_to()) == [1, 2, 3, 3, 4, 5, 6]
+    # Nobody sent anything during the pause (attempts already in flight aside: none here, the
+    # sends are instant), and the retry went to the same chat.
+    flood_at = next(t for t, chat in session.times if chat == 3)
+    after = [(t, chat) for t, chat in session.times if t > flood_at]
+    assert after and all(t - flood_at >= 0.9 for t, _ in after)
+    assert 3 in [chat for _, chat in after]
+
+
+@pytest.mark.parametrize(
+    ("chat", "description", "blocked"),
+    [
+        (2, BLOCKED, True),
+        (2, "Forbidden: user is deactivated", True),
+        (-10, "Forbidden: bot was kicked from the group chat", True),
+        (2, "Forbidden: bot can't initiate conversation with a user", False),
+    ],
+)
+async def test_forbidden(
+    session: PerChatSession,
+    chats: list[int],
+    db: asyncpg.Connection,
+    chat: int,
+    description: str,
+    blocked: bool,
+) -> None:
+    session.fail(chat, 403, description)
+    result = await broadcast(session.bot(), send, rate=FAST, only_positive=False)
+    assert (result.blocked, result.failed, result.sent) == ((1, 0, 6) if blocked else (0, 1, 6))
+    assert session.sent_to().count(chat) == 1  # a 403 is never retried
+    assert await _blocked(db) == sorted([9, chat] if blocked else [9])
+    # The next broadcast skips a blocked chat.
+    session.times.clear()
+    await broadcast(session.bot(), send, rate=FAST, only_positive=False)
+    assert (chat in session.sent_to()) is not blocked
+
+
+async def test_migrated_group_is_moved_and_sent_to_its_new_id(
+    session: PerChatSession, chats: list[int], db: asyncpg.Connection
+) -> None:
+    new = -1_000_000_000_010
+    await tt.add_video(-10, "https://t/v", False)
+    session.fail(
+        -10,
+        400,
+        "Bad Request: group chat was upgraded to a supergroup chat",
+        migrate_to_chat_id=new,
+    )
+    result = await broadcast(session.bot(), send, rate=FAST, only_positive=False)
+    assert result == BroadcastResult(sent=7, migrated=1, last_chat_id=6)
+    assert session.sent_to()[:2] == [-10, new]
+    assert session.texts(new) == ["news"]
+    assert await db.fetchval("SELECT count(*) FROM users WHERE user_id = -10") == 0
+    assert await db.fetchval("SELECT count(*) FROM videos WHERE user_id = $1", new) == 1
+
+
+async def test_retries_are_bounded(session: PerChatSession, chats: list[int]) -> None:
+    # A chain of migrations: every attempt fails without any pause.
+    ids = [-10, -1_000_000_000_001, -1_000_000_000_002, -1_000_000_000_003]
+    for old, new in itertools.pairwise(ids):
+        session.fail(old, 400, "Bad Request: group chat was upgraded", migrate_to_chat_id=new)
+    result = await broadcast(session.bot(), send, rate=FAST, only_positive=False, max_retries=2)
+    assert session.sent_to()[:3] == ids[:3]  # three attempts, then the chat is given up
+    assert result == BroadcastResult(sent=6, migrated=1, failed=1, last_chat_id=6)
+
+
+async def test_flood_retries_are_bounded_too(session: PerChatSession, chats: list[int]) -> None:
+    session.fail(1, 429, "Too Many Requests: retry after 1", retry_after=1)
+    result = await broadcast(session.bot(), send, rate=FAST, max_retries=0)
+    assert result == BroadcastResult(sent=5, failed=1, last_chat_id=6)
+    assert session.sent_to() == chats
+
+
+async def test_other_errors_fail_the_chat_and_never_log_the_token(
+    session: PerChatSession, chats: list[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    session.fail(2, 400, "Bad Request: chat not found")
+
+    async def leaky(bot: Bot, chat_id: int) -> None:
+        if chat_id == 4:
+            raise RuntimeError(f"https://api.telegram.org/bot{bot.token}/sendMessage failed")
+        await send(bot, chat_id)
+
+    with caplog.at_level(logging.INFO, logger="tt_storage"):
+        result = await broadcast(session.bot(), leaky, rate=FAST)
+    assert result == BroadcastResult(sent=4, failed=2, last_chat_id=6)
+    assert "chat not found" in caplog.text and "RuntimeError" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+async def test_resume_from_the_saved_progress(session: PerChatSession, chats: list[int]) -> None:
+    saved: list[BroadcastResult] = []
+
+    async def persist(result: BroadcastResult) -> None:  # async callbacks are awaited
+        saved.append(result)
+
+    session.fail(4, 401, "Unauthorized")  # stops the run: every later send would fail too
+    with pytest.raises(TelegramUnauthorizedError):
+        await broadcast(session.bot(), send, rate=FAST, progress=persist, progress_every=1)
+    assert saved[-1] == BroadcastResult(sent=3, last_chat_id=3)
+
+    result = await broadcast(session.bot(), send, rate=FAST, start_after=saved[-1].last_chat_id)
+    assert result == BroadcastResult(sent=3, last_chat_id=6)
+    assert session.sent_to() == [1, 2, 3, 4, 4, 5, 6]  # 4 failed, then got it: none twice
+
+
+async def test_progress_every_n_chats_and_at_the_end(
+    session: PerChatSession, chats: list[int]
+) -> None:
+    seen: list[int | None] = []
+    result = await broadcast(
+        session.bot(),
+        send,
+        rate=FAST,
+        concurrency=2,
+        progress=lambda r: seen.append(r.last_chat_id),
+        progress_every=4,
+    )
+    assert result.last_chat_id == 6
+    assert len(seen) == 2 and seen[-1] == 6 and seen[0] is not None and seen[0] <= 4
+
+
+async def test_rate_is_paced(session: PerChatSession, db: asyncpg.Connection) -> None:
+    for chat in range(1, 41):
+        await tt.register_user(chat)
+    started = time.monotonic()
+    result = await broadcast(session.bot(), send, rate=200, concurrency=4)
+    elapsed = time.monotonic() - started
+    assert result.sent == 40 and result.last_chat_id == 40
+    assert elapsed >= 39 / 200 * 0.9  # never faster than the rate (loosely)
+    assert sorted(session.sent_to()) == list(range(1, 41))  # each chat exactly once
+
+
+async def test_rejects_bad_arguments(session: PerChatSession) -> None:
+    for kwargs in ({"rate": 0}, {"max_retries": -1}, {"concurrency": 0}, {"start_after": "x"}):
+        with pytest.raises(ValueError):
+            await broadcast(session.bot(), send, **kwargs)
