@@ -1,0 +1,469 @@
+"""A tt-bot-shaped bot on tt-storage: TikTok/Instagram links in, (pretend) downloads out.
+
+Only the public ``tt_storage`` API is used. ``setup_storage`` does the data-layer work tt-bot
+did by hand in every handler: each update's chat is loaded (or registered, with its language
+and deep-link referral) and handlers get it as ``user_settings: UserSettings``.
+
+Nothing is downloaded: a link is answered with what tt-bot would send (a video or a slideshow,
+as a document in file mode), and the download is recorded as tt-bot records it.
+
+Run it for real::
+
+    BOT_TOKEN=123:ABC ADMIN_IDS=11111,22222 python examples/bot.py
+
+``DB_URL`` (``postgresql://user:password@host/db``) selects the database; without it an
+embedded PostgreSQL is started in ``TT_STORAGE_DATA_DIR`` (default ``./.tt_storage``).
+Inline mode and inline feedback (for ``chosen_inline_result``) are enabled in @BotFather.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import zlib
+from typing import Any
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandStart, ExceptionTypeFilter, Filter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    ChosenInlineResult,
+    ErrorEvent,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQuery,
+    InlineQueryResultArticle,
+    InlineQueryResultsButton,
+    InputTextMessageContent,
+    Message,
+)
+
+import tt_storage as tt
+from tt_storage import StorageError, UserSettings, setup_storage
+
+log = logging.getLogger("tt_bot_example")
+
+#: tt-bot's locales.
+LANGUAGES = ("ar", "en", "hi", "id", "ru", "so", "uk", "vi")
+DEFAULT_LANG = "en"
+#: The payload of the "start the bot" button shown in inline mode (tt-bot's referral `inline`).
+INLINE_START_PAYLOAD = "inline"
+
+LANGUAGE_NAMES = {
+    "ar": "🇸🇦 العربية",
+    "en": "🇬🇧 English",
+    "hi": "🇮🇳 हिन्दी",
+    "id": "🇮🇩 Indonesia",
+    "ru": "🇷🇺 Русский",
+    "so": "🇸🇴 Soomaali",
+    "uk": "🇺🇦 Українська",
+    "vi": "🇻🇳 Tiếng Việt",
+}
+
+# A few strings per language; anything missing falls back to English.
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "welcome_new": "👋 Hi! Send me a TikTok or Instagram link and I'll download it for you.",
+        "welcome_back": "👋 Welcome back! Send me a TikTok or Instagram link.",
+        "hint": "🔗 Send me a TikTok or Instagram link.",
+        "video": "🎬 Your video: {link}",
+        "slideshow": "🖼 Your slideshow: {link}",
+        "as_file": "📎 Sent as a file: {link}",
+        "music_button": "🎵 Music",
+        "music": "🎵 The sound of video {video_id}",
+        "ad": "⭐ Enjoying the bot? This is where the sponsor's message goes.",
+        "mode_on": "📎 File mode on: videos and photos come as documents.",
+        "mode_off": "🎬 File mode off: videos and photos come as media.",
+        "choose_lang": "🌐 Choose your language:",
+        "lang_set": "✅ Language: English",
+        "inline_title": "Send this video",
+        "inline_start": "Start the bot",
+        "unavailable": "⚠️ Something went wrong, please try again in a minute.",
+    },
+    "ru": {
+        "welcome_new": "👋 Привет! Пришли ссылку на TikTok или Instagram, и я скачаю видео.",
+        "welcome_back": "👋 С возвращением! Пришли ссылку на TikTok или Instagram.",
+        "hint": "🔗 Пришли ссылку на TikTok или Instagram.",
+        "video": "🎬 Твоё видео: {link}",
+        "slideshow": "🖼 Твоё слайд-шоу: {link}",
+        "as_file": "📎 Отправлено файлом: {link}",
+        "music_button": "🎵 Музыка",
+        "music": "🎵 Звук из видео {video_id}",
+        "ad": "⭐ Нравится бот? Здесь будет сообщение спонсора.",
+        "mode_on": "📎 Режим файлов включён: видео и фото приходят документами.",
+        "mode_off": "🎬 Режим файлов выключен: видео и фото приходят как медиа.",
+        "choose_lang": "🌐 Выбери язык:",
+        "lang_set": "✅ Язык: русский",
+        "inline_title": "Отправить это видео",
+        "inline_start": "Запустить бота",
+    },
+    "uk": {
+        "welcome_new": "👋 Привіт! Надішли посилання на TikTok чи Instagram, і я завантажу відео.",
+        "welcome_back": "👋 З поверненням! Надішли посилання на TikTok чи Instagram.",
+        "hint": "🔗 Надішли посилання на TikTok чи Instagram.",
+        "video": "🎬 Твоє відео: {link}",
+        "slideshow": "🖼 Твоє слайд-шоу: {link}",
+        "as_file": "📎 Надіслано файлом: {link}",
+        "music_button": "🎵 Музика",
+        "ad": "⭐ Подобається бот? Тут буде повідомлення спонсора.",
+        "mode_on": "📎 Режим файлів увімкнено.",
+        "mode_off": "🎬 Режим файлів вимкнено.",
+        "choose_lang": "🌐 Обери мову:",
+        "lang_set": "✅ Мова: українська",
+    },
+    "ar": {
+        "welcome_new": "👋 مرحبًا! أرسل رابط تيك توك أو إنستغرام وسأقوم بتنزيله لك.",
+        "welcome_back": "👋 مرحبًا بعودتك! أرسل رابط تيك توك أو إنستغرام.",
+        "video": "🎬 الفيديو الخاص بك: {link}",
+        "slideshow": "🖼 عرض الصور الخاص بك: {link}",
+        "music_button": "🎵 موسيقى",
+        "choose_lang": "🌐 اختر لغتك:",
+        "lang_set": "✅ اللغة: العربية",
+    },
+    "hi": {
+        "welcome_new": "👋 नमस्ते! मुझे TikTok या Instagram का लिंक भेजें, मैं उसे डाउनलोड कर दूँगा।",
+        "welcome_back": "👋 फिर से स्वागत है! TikTok या Instagram का लिंक भेजें।",
+        "video": "🎬 आपका वीडियो: {link}",
+        "music_button": "🎵 संगीत",
+        "choose_lang": "🌐 अपनी भाषा चुनें:",
+        "lang_set": "✅ भाषा: हिन्दी",
+    },
+    "id": {
+        "welcome_new": "👋 Halo! Kirim tautan TikTok atau Instagram dan aku akan mengunduhnya.",
+        "welcome_back": "👋 Selamat datang kembali! Kirim tautan TikTok atau Instagram.",
+        "video": "🎬 Videomu: {link}",
+        "slideshow": "🖼 Slideshow-mu: {link}",
+        "music_button": "🎵 Musik",
+        "choose_lang": "🌐 Pilih bahasamu:",
+        "lang_set": "✅ Bahasa: Indonesia",
+    },
+    "so": {
+        "welcome_new": "👋 Soo dhawow! Ii soo dir link TikTok ama Instagram.",
+        "music_button": "🎵 Muusig",
+        "lang_set": "✅ Luqadda: Soomaali",
+    },
+    "vi": {
+        "welcome_new": "👋 Xin chào! Gửi cho mình liên kết TikTok hoặc Instagram để tải về.",
+        "welcome_back": "👋 Chào mừng trở lại! Gửi liên kết TikTok hoặc Instagram nhé.",
+        "video": "🎬 Video của bạn: {link}",
+        "music_button": "🎵 Nhạc",
+        "choose_lang": "🌐 Chọn ngôn ngữ:",
+        "lang_set": "✅ Ngôn ngữ: Tiếng Việt",
+    },
+}
+
+
+def t(lang: str, key: str, **values: Any) -> str:
+    """The ``key`` string in ``lang`` (English when missing), formatted with ``values``."""
+    text = TEXTS.get(lang, {}).get(key) or TEXTS[DEFAULT_LANG][key]
+    return text.format(**values) if values else text
+
+
+# --- links -------------------------------------------------------------------------------------
+
+LINK = re.compile(
+    r"https?://(?:(?:www|m|vm|vt)\.)?tiktok\.com/\S+"
+    r"|https?://(?:www\.)?instagram\.com/(?:p|reels?|tv)/[\w-]+\S*",
+    re.IGNORECASE,
+)
+_TIKTOK_ID = re.compile(r"/(?:video|photo)/(\d{5,20})")
+
+
+def is_tiktok(link: str) -> bool:
+    return "tiktok.com/" in link.lower()
+
+
+def is_slideshow(link: str) -> bool:
+    """Stand-in for what the downloader learns: TikTok ``/photo/`` and Instagram ``/p/`` posts."""
+    lowered = link.lower()
+    return "/photo/" in lowered or "instagram.com/p/" in lowered
+
+
+def video_id_of(link: str) -> int:
+    """The TikTok video id (a real bot resolves short links first; here: a stable stand-in)."""
+    found = _TIKTOK_ID.search(link)
+    return int(found.group(1)) if found else zlib.crc32(link.encode())
+
+
+class MusicCallback(CallbackData, prefix="music"):
+    video_id: int
+
+
+class LangCallback(CallbackData, prefix="lang"):
+    code: str
+
+
+def music_keyboard(lang: str, link: str) -> InlineKeyboardMarkup | None:
+    if not is_tiktok(link):
+        return None
+    button = InlineKeyboardButton(
+        text=t(lang, "music_button"),
+        callback_data=MusicCallback(video_id=video_id_of(link)).pack(),
+    )
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+def language_keyboard() -> InlineKeyboardMarkup:
+    buttons = [
+        InlineKeyboardButton(
+            text=LANGUAGE_NAMES[code], callback_data=LangCallback(code=code).pack()
+        )
+        for code in LANGUAGES
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=[buttons[i : i + 2] for i in range(0, 8, 2)])
+
+
+# --- filters -----------------------------------------------------------------------------------
+# Async on purpose: aiogram runs a synchronous filter (any ``F.…`` magic filter included) in a
+# worker thread through ``asyncio.to_thread``, a thread hop per check and per update.
+
+
+class HasLink(Filter):
+    """A message with a TikTok/Instagram link; the handler gets it as ``link_match``."""
+
+    async def __call__(self, message: Message) -> bool | dict[str, Any]:
+        found = LINK.search(message.text or "")
+        return {"link_match": found} if found is not None else False
+
+
+class FromAdmin(Filter):
+    """The sender is in the dispatcher's ``admin_ids``."""
+
+    async def __call__(self, message: Message, admin_ids: frozenset[int]) -> bool:
+        return message.from_user is not None and message.from_user.id in admin_ids
+
+
+class PrivateText(Filter):
+    async def __call__(self, message: Message) -> bool:
+        return message.chat.type == "private" and message.text is not None
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+async def on_start(message: Message, user_settings: UserSettings) -> None:
+    """Welcome. The middleware already registered the chat (and stored a deep-link referral)."""
+    key = "welcome_new" if user_settings.is_new else "welcome_back"
+    await message.answer(t(user_settings.lang, key))
+
+
+async def on_link(message: Message, user_settings: UserSettings, link_match: re.Match[str]) -> None:
+    """Answer a link with what tt-bot would send, then record the download (and maybe an ad)."""
+    settings = user_settings
+    link = link_match.group(0)
+    images = is_slideshow(link)
+    keyboard = music_keyboard(settings.lang, link)
+    if settings.file_mode:
+        kind = "slideshow" if images else "video"
+        placeholder = BufferedInputFile(
+            f"{kind} of {link}\n".encode(), filename=f"{kind}_{video_id_of(link)}.txt"
+        )
+        await message.reply_document(
+            placeholder, caption=t(settings.lang, "as_file", link=link), reply_markup=keyboard
+        )
+    else:
+        text = t(settings.lang, "slideshow" if images else "video", link=link)
+        await message.reply(text, reply_markup=keyboard)
+    # tt-bot converts slideshow images unless file mode is on.
+    processed = images and not settings.file_mode
+    try:
+        if message.chat.type == "private":
+            # Record the download and apply the ad rule (downloads 1, 4, 7, … and after 24 h).
+            show_ad = await tt.track_download(settings, link, images, processed, ad=True)
+        else:
+            await tt.add_video(settings, link, images, processed)
+            show_ad = False
+    except StorageError as exc:
+        # The user got their download; only the statistics miss it.
+        log.error("download of chat %s not recorded: %s", message.chat.id, exc)
+        return
+    if show_ad:
+        await message.answer(t(settings.lang, "ad"))
+
+
+async def on_music(
+    callback: CallbackQuery, callback_data: MusicCallback, user_settings: UserSettings, bot: Bot
+) -> None:
+    """The "🎵 Music" button: record the music download and (pretend to) send the sound."""
+    await tt.add_music(user_settings, callback_data.video_id)
+    text = t(user_settings.lang, "music", video_id=callback_data.video_id)
+    if callback.message is None:
+        # The button of an inline-mode message: there is no chat to send to.
+        await callback.answer(text, show_alert=True)
+        return
+    await callback.answer()
+    await bot.send_message(callback.message.chat.id, text)
+
+
+async def on_mode(message: Message, user_settings: UserSettings) -> None:
+    """Toggle file mode atomically (two quick /mode never lose a flip)."""
+    file_mode = await tt.toggle_file_mode(user_settings)
+    await message.answer(t(user_settings.lang, "mode_on" if file_mode else "mode_off"))
+
+
+async def on_lang(message: Message, user_settings: UserSettings) -> None:
+    await message.answer(t(user_settings.lang, "choose_lang"), reply_markup=language_keyboard())
+
+
+async def on_lang_chosen(
+    callback: CallbackQuery, callback_data: LangCallback, user_settings: UserSettings
+) -> None:
+    code = callback_data.code
+    if code not in LANGUAGES:
+        await callback.answer()
+        return
+    await tt.update_user_lang(user_settings, code)
+    await callback.answer(t(code, "lang_set"))
+    if isinstance(callback.message, Message):
+        try:
+            await callback.message.edit_text(t(code, "lang_set"))
+        except TelegramBadRequest:  # "message is not modified" and the like
+            pass
+
+
+async def on_inline_query(query: InlineQuery, user_settings: UserSettings) -> None:
+    lang = user_settings.lang
+    found = LINK.search(query.query)
+    if found is None:
+        # tt-bot's "start the bot" button: its /start carries the `inline` referral.
+        button = InlineQueryResultsButton(
+            text=t(lang, "inline_start"), start_parameter=INLINE_START_PAYLOAD
+        )
+        await query.answer([], button=button, cache_time=300, is_personal=True)
+        return
+    link = found.group(0)
+    kind = "slideshow" if is_slideshow(link) else "video"
+    article = InlineQueryResultArticle(
+        id=f"{kind[0]}{video_id_of(link)}",
+        title=t(lang, "inline_title"),
+        description=link,
+        input_message_content=InputTextMessageContent(message_text=t(lang, kind, link=link)),
+        reply_markup=music_keyboard(lang, link),
+    )
+    await query.answer([article], cache_time=0, is_personal=True)
+
+
+async def on_chosen_inline_result(result: ChosenInlineResult, user_settings: UserSettings) -> None:
+    """The user sent an inline result: an inline download, recorded on the user's own chat."""
+    found = LINK.search(result.query)
+    if found is not None:
+        link = found.group(0)
+        await tt.add_video(user_settings, link, is_slideshow(link), False, True)
+
+
+async def on_stats(message: Message) -> None:
+    """Quick stats for admins, read with the seed-compatible stats functions (they load every
+    id / row of the period: fine for an example, a counting stats API suits a big bot)."""
+    (
+        users,
+        chats,
+        (file_mode, languages, top),
+        referrals,
+        day_users,
+        day_groups,
+    ) = await asyncio.gather(
+        tt.get_user_ids(),
+        tt.get_user_ids(only_positive=False),
+        tt.get_other_stats(),
+        tt.get_referral_stats(),
+        tt.get_stats_by_period(86_400, "users"),
+        tt.get_stats_by_period(86_400, "groups"),
+    )
+    lines = [
+        "📊 Stats",
+        f"Chats: {len(chats)} (users {len(users)}, groups {len(chats) - len(users)})",
+        f"Downloads, last 24 h: {len(day_users)} in private chats, {len(day_groups)} in groups",
+        f"File mode: {file_mode}",
+        "Languages: " + (" · ".join(f"{lang} {n}" for lang, n in languages) or "—"),
+        "Top referrals: " + (" · ".join(f"{link} {n}" for link, n in referrals) or "—"),
+        "Top chats: " + (" · ".join(f"{chat} ({n})" for chat, n in top[:5]) or "—"),
+    ]
+    await message.answer("\n".join(lines))
+
+
+async def on_private_text(message: Message, user_settings: UserSettings) -> None:
+    await message.answer(t(user_settings.lang, "hint"))
+
+
+async def on_storage_error(event: ErrorEvent, user_settings: UserSettings | None = None) -> None:
+    """The database failed inside a handler: log it, tell the user to retry."""
+    log.error("storage error: %s", event.exception)
+    message = event.update.message
+    if message is not None:
+        lang = user_settings.lang if user_settings is not None else DEFAULT_LANG
+        await message.answer(t(lang, "unavailable"))
+
+
+# --- wiring ------------------------------------------------------------------------------------
+
+
+def admin_ids_from_env(value: str | None = None) -> frozenset[int]:
+    """``ADMIN_IDS`` (``123,456``) as a set of user ids."""
+    raw = os.environ.get("ADMIN_IDS", "") if value is None else value
+    try:
+        return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ValueError(
+            f"ADMIN_IDS must be a comma-separated list of user ids, not {raw!r}"
+        ) from None
+
+
+def create_router() -> Router:
+    """The bot's handlers (a new router per dispatcher: a router has a single parent)."""
+    router = Router(name="tt_bot_example")
+    msg = router.message
+    msg.register(on_start, CommandStart())
+    msg.register(on_stats, Command("stats"), FromAdmin())
+    msg.register(on_mode, Command("mode"))
+    msg.register(on_lang, Command("lang"))
+    msg.register(on_link, HasLink())
+    msg.register(on_private_text, PrivateText())
+    router.callback_query.register(on_music, MusicCallback.filter())
+    router.callback_query.register(on_lang_chosen, LangCallback.filter())
+    router.inline_query.register(on_inline_query)
+    router.chosen_inline_result.register(on_chosen_inline_result)
+    router.errors.register(on_storage_error, ExceptionTypeFilter(StorageError))
+    return router
+
+
+def create_dispatcher(db_url: str | None = None, **options: Any) -> Dispatcher:
+    """The bot's dispatcher, with tt-storage set up on ``db_url`` (default: ``DB_URL``/embedded).
+
+    ``admin_ids`` (default: ``ADMIN_IDS``) may see ``/stats``; every other option goes to
+    ``setup_storage`` (``cache_size=0``, ``migrate=True``, pool options, …). The storage is
+    initialised by the dispatcher's startup (``start_polling`` or ``emit_startup``).
+    """
+    admin_ids = options.pop("admin_ids", None)
+    admins = admin_ids_from_env() if admin_ids is None else frozenset(admin_ids)
+    dispatcher = Dispatcher(admin_ids=admins)
+    setup_storage(dispatcher, db_url, languages=LANGUAGES, **options)
+    dispatcher.include_router(create_router())
+    return dispatcher
+
+
+def main() -> None:
+    token = os.environ.get("BOT_TOKEN", "").strip()
+    if not token:
+        raise SystemExit(
+            "BOT_TOKEN is not set: export BOT_TOKEN=<the token from @BotFather>.\n"
+            "Optional: DB_URL=postgresql://user:password@host/db (default: an embedded "
+            "PostgreSQL in $TT_STORAGE_DATA_DIR), ADMIN_IDS=<ids allowed to use /stats>.\n"
+            "To try the bot offline, without a token, run: python examples/demo.py"
+        )
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # migrate=True: pending aerich migrations are applied at startup (the embedded default
+    # always is). A bot that runs `aerich upgrade` itself leaves it out.
+    dispatcher = create_dispatcher(os.environ.get("DB_URL") or None, migrate=True)
+    # The token is never logged: aiogram logs the bot's id and username only.
+    asyncio.run(dispatcher.start_polling(Bot(token)))
+
+
+if __name__ == "__main__":
+    main()
