@@ -41,6 +41,8 @@ INDEXES = {
     "idx_videos_time": ("videos", "(downloaded_at)"),
     "idx_music_user_time": ("music", "(user_id, downloaded_at)"),
     "idx_music_time": ("music", "(downloaded_at)"),
+    # Migration 4: slideshows per chat from the index alone (get_user_stats, all-time stats).
+    "idx_videos_user_images": ("videos", "(user_id) WHERE (is_images = true)"),
 }
 
 

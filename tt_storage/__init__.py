@@ -21,6 +21,14 @@ from .services.ads import (
     record_ad_show,
     should_show_ad,
 )
+from .services.analytics import (
+    QuickStats,
+    export_user_history,
+    export_users,
+    get_quick_stats,
+    get_time_series,
+    refresh_rollup,
+)
 from .services.chats import mark_blocked, mark_unblocked, migrate_chat
 from .services.stats import (
     get_file_mode_count,
@@ -55,6 +63,7 @@ __all__ = [
     "BroadcastResult",
     "Music",
     "PoolOptions",
+    "QuickStats",
     "StorageError",
     "StorageMiddleware",
     "StorageNotInitialized",
@@ -71,11 +80,15 @@ __all__ = [
     "claim_ad_slot",
     "close_storage",
     "create_user",
+    "export_user_history",
+    "export_users",
     "get_file_mode_count",
     "get_language_stats",
     "get_other_stats",
+    "get_quick_stats",
     "get_referral_stats",
     "get_stats_by_period",
+    "get_time_series",
     "get_top_users",
     "get_user",
     "get_user_ids",
@@ -91,6 +104,7 @@ __all__ = [
     "migrate_chat",
     "pending_migrations",
     "record_ad_show",
+    "refresh_rollup",
     "register_user",
     "setup_block_tracking",
     "setup_storage",

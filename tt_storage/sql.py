@@ -135,11 +135,13 @@ TRACK_MUSIC = (
 
 # --- reads and stats -----------------------------------------------------------------------------
 
+# Two counts, each from an index alone (idx_videos_user_time, the partial idx_videos_user_images):
+# a heavy chat's 10^5 downloads cost index pages, not one random heap page per row.
 USER_STATS = (
-    "SELECT " + ", ".join("u." + c for c in _USER_COLUMNS.split(", ")) + ", s.videos, s.images "
-    "FROM users u CROSS JOIN LATERAL (SELECT count(*) AS videos,"
-    " count(*) FILTER (WHERE v.is_images) AS images FROM videos v WHERE v.user_id = u.user_id) s "
-    "WHERE u.user_id = $1"
+    "SELECT " + ", ".join("u." + c for c in _USER_COLUMNS.split(", ")) + ","
+    " (SELECT count(*) FROM videos v WHERE v.user_id = u.user_id) AS videos,"
+    " (SELECT count(*) FROM videos v WHERE v.user_id = u.user_id AND v.is_images) AS images "
+    "FROM users u WHERE u.user_id = $1"
 )
 
 # $1 since (NULL = all time, rows without a timestamp included), $2..$3 the chat id range.
@@ -177,4 +179,146 @@ ACTIVE_USER_IDS_PAGE = (
 USER_VIDEOS = (
     "SELECT downloaded_at, video_link FROM videos WHERE user_id = $1 "
     "ORDER BY downloaded_at NULLS FIRST, pk_id"
+)
+
+# --- analytics (services/analytics.py) -----------------------------------------------------------
+# Epoch seconds are floored to a bucket with ((t % b) + b) % b, which is right for negative t too.
+
+# One round trip for a window: $1 since (rows with a NULL timestamp never match), $2..$3 the chat
+# id range. Distinct chats by count(DISTINCT): a sort of one bigint per row, which stays in memory
+# where a hash of (chat, counters) spills.
+QUICK_STATS_SINCE = (
+    "SELECT (SELECT count(*) FROM users"
+    " WHERE registered_at >= $1 AND user_id BETWEEN $2 AND $3) AS new_chats, v.*, m.* "
+    "FROM (SELECT count(*) AS videos, count(DISTINCT user_id) AS video_chats,"
+    " count(*) FILTER (WHERE is_images) AS images,"
+    " count(DISTINCT user_id) FILTER (WHERE is_images) AS image_chats"
+    " FROM videos WHERE downloaded_at >= $1 AND user_id BETWEEN $2 AND $3) v, "
+    "(SELECT count(*) AS music, count(DISTINCT user_id) AS music_chats"
+    " FROM music WHERE downloaded_at >= $1 AND user_id BETWEEN $2 AND $3) m"
+)
+
+# All time, NULL timestamps included: $1..$2 the chat id range. Every part is a scan of an index
+# in chat order (users_pkey, idx_videos_user_time, idx_videos_user_images, idx_music_user_time)
+# grouped as it streams: no heap, no sort, no hash.
+QUICK_STATS_ALL = (
+    "SELECT (SELECT count(*) FROM users WHERE user_id BETWEEN $1 AND $2) AS new_chats,"
+    " coalesce(v.n, 0)::bigint AS videos, v.chats AS video_chats,"
+    " coalesce(i.n, 0)::bigint AS images, i.chats AS image_chats,"
+    " coalesce(m.n, 0)::bigint AS music, m.chats AS music_chats "
+    "FROM (SELECT sum(n) AS n, count(*) AS chats FROM (SELECT user_id, count(*) AS n FROM videos"
+    " WHERE user_id BETWEEN $1 AND $2 GROUP BY user_id) s) v, "
+    "(SELECT sum(n) AS n, count(*) AS chats FROM (SELECT user_id, count(*) AS n FROM videos"
+    " WHERE is_images AND user_id BETWEEN $1 AND $2 GROUP BY user_id) s) i, "
+    "(SELECT sum(n) AS n, count(*) AS chats FROM (SELECT user_id, count(*) AS n FROM music"
+    " WHERE user_id BETWEEN $1 AND $2 GROUP BY user_id) s) m"
+)
+
+# The series' first row, for period 0 (an index's first entry).
+SERIES_FIRST = {
+    "users": "SELECT min(registered_at) FROM users",
+    "videos": "SELECT min(downloaded_at) FROM videos",
+    "music": "SELECT min(downloaded_at) FROM music",
+}
+
+# Zero-filled buckets: $1 first bucket start, $2 end of the last (current) bucket, $3 width.
+_BUCKETS = "generate_series($1::bigint, $2::bigint - $3::bigint, $3::bigint) AS g(t)"
+
+# New chats per bucket, straight from idx_users_registered_at.
+USERS_SERIES = (
+    "SELECT g.t, coalesce(c.n, 0) FROM " + _BUCKETS + " LEFT JOIN ("
+    "SELECT registered_at - ((registered_at % $3) + $3) % $3 AS t, count(*) AS n FROM users"
+    " WHERE registered_at >= $1 AND registered_at < $2 GROUP BY 1) c USING (t) ORDER BY g.t"
+)
+
+# Downloads per bucket: the hourly rollup (rows with pk_id <= $4, the folded ones) plus the rows
+# folded after it, counted live through the primary key. Read in one snapshot with $4.
+ROLLUP_SERIES = {
+    table: (
+        "SELECT g.t, (coalesce(r.n, 0) + coalesce(l.n, 0))::bigint FROM " + _BUCKETS + " "
+        "LEFT JOIN (SELECT hour - ((hour % $3) + $3) % $3 AS t, sum(n) AS n"
+        " FROM tt_storage_hourly WHERE kind = '" + table + "' AND hour >= $1 AND hour < $2"
+        " GROUP BY 1) r USING (t) "
+        "LEFT JOIN (SELECT downloaded_at - ((downloaded_at % $3) + $3) % $3 AS t, count(*) AS n"
+        " FROM " + table + " WHERE pk_id > $4 AND downloaded_at >= $1 AND downloaded_at < $2"
+        " GROUP BY 1) l USING (t) ORDER BY g.t"
+    )
+    for table in ("videos", "music")
+}
+
+# --- the hourly rollup: $1 the table ('videos' or 'music') ---------------------------------------
+
+# Held by a fold and by the reset trigger (migration 4): folds and resets never interleave. The
+# table lock first, in the order TRUNCATE takes them, so the two cannot deadlock.
+ROLLUP_LOCK = {
+    table: "LOCK TABLE " + table + " IN ACCESS SHARE MODE" for table in ("videos", "music")
+}
+ROLLUP_ADVISORY_LOCK = "SELECT pg_advisory_xact_lock(hashtext('tt_storage_hourly'), hashtext($1))"
+
+ROLLUP_FOLDED = "SELECT folded_pk FROM tt_storage_hourly_state WHERE kind = $1"
+
+# The transactions of this database that hold an xid now (prepared ones too): rows they insert
+# may take pk_ids below what is already visible.
+_RUNNING_XIDS = (
+    "ARRAY(SELECT l.transactionid FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted"
+    " AND (l.pid IS NULL OR a.datname = current_database()))"
+)
+
+# $2 now, $3 settle seconds. `ripe`: the transactions running when pending_pk was observed have
+# all ended, and $3 seconds have passed (for an INSERT that drew its pk_id before then but had no
+# xid yet).
+ROLLUP_STATE = (
+    "SELECT folded_pk, pending_pk, (pending_pk IS NOT NULL"
+    " AND $2::bigint >= pending_at + $3::bigint"
+    " AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'transactionid'"
+    " AND l.mode = 'ExclusiveLock' AND l.transactionid = ANY (pending_xids))) AS ripe "
+    "FROM tt_storage_hourly_state WHERE kind = $1"
+)
+
+# Observe the next batch to fold: the highest committed pk_id and the transactions still running.
+# $1 now.
+ROLLUP_OBSERVE = {
+    table: (
+        "INSERT INTO tt_storage_hourly_state AS s"
+        " (kind, folded_pk, pending_pk, pending_xids, pending_at) "
+        "SELECT '" + table + "', 0, max_pk, " + _RUNNING_XIDS + ", $1"
+        " FROM (SELECT coalesce(max(pk_id), 0) AS max_pk FROM " + table + ") x "
+        "ON CONFLICT (kind) DO UPDATE SET"
+        " pending_pk = CASE WHEN EXCLUDED.pending_pk > s.folded_pk THEN EXCLUDED.pending_pk END,"
+        " pending_xids = CASE WHEN EXCLUDED.pending_pk > s.folded_pk"
+        "  THEN EXCLUDED.pending_xids END,"
+        " pending_at = CASE WHEN EXCLUDED.pending_pk > s.folded_pk THEN EXCLUDED.pending_at END"
+    )
+    for table in ("videos", "music")
+}
+
+# Fold the rows $1 < pk_id <= $2 into their hours, and record it.
+ROLLUP_FOLD = {
+    table: (
+        "WITH hours AS (SELECT downloaded_at - ((downloaded_at % 3600) + 3600) % 3600 AS hour,"
+        " count(*) AS n FROM " + table + " WHERE pk_id > $1 AND pk_id <= $2"
+        " AND downloaded_at IS NOT NULL GROUP BY 1), "
+        "ins AS (INSERT INTO tt_storage_hourly AS h (kind, hour, n)"
+        " SELECT '" + table + "', hour, n FROM hours"
+        " ON CONFLICT (kind, hour) DO UPDATE SET n = h.n + EXCLUDED.n) "
+        "UPDATE tt_storage_hourly_state SET folded_pk = $2,"
+        " pending_pk = CASE WHEN $2 < pending_pk THEN pending_pk END,"
+        " pending_xids = CASE WHEN $2 < pending_pk THEN pending_xids END,"
+        " pending_at = CASE WHEN $2 < pending_pk THEN pending_at END"
+        " WHERE kind = '" + table + "'"
+    )
+    for table in ("videos", "music")
+}
+
+# --- CSV exports, streamed through a cursor -------------------------------------------------------
+
+EXPORT_USER_HISTORY = (
+    "SELECT downloaded_at, video_link, is_images, is_processed, is_inline FROM videos"
+    " WHERE user_id = $1 ORDER BY downloaded_at NULLS FIRST, pk_id"
+)
+
+EXPORT_USERS = (
+    "SELECT user_id, registered_at, lang, link, file_mode, blocked_at FROM users"
+    " WHERE user_id BETWEEN $1 AND $2 ORDER BY user_id"
 )
