@@ -1,5 +1,7 @@
 """tt-storage: the Tortoise ORM data layer of tt-bot, as a plugin for aiogram 3 bots."""
 
+from typing import TYPE_CHECKING, Any
+
 from .blocking import BlockTracker, blocking_router, setup_block_tracking
 from .broadcast import BroadcastResult, broadcast
 from .config import PoolOptions, tortoise_config
@@ -74,6 +76,7 @@ __all__ = [
     "Video",
     "add_music",
     "add_video",
+    "adopt_database",
     "apply_migrations",
     "blocking_router",
     "broadcast",
@@ -116,3 +119,15 @@ __all__ = [
     "update_user_lang",
     "update_user_mode",
 ]
+
+if TYPE_CHECKING:
+    from .adopt import adopt_database
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so `python -m tt_storage.adopt` runs the module exactly once.
+    if name == "adopt_database":
+        from .adopt import adopt_database
+
+        return adopt_database
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

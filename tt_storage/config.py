@@ -130,8 +130,19 @@ def tortoise_config(db_url: str | None = None, **pool_options: Any) -> dict[str,
     }
 
 
+def migration_config(db_url: str | None = None) -> dict[str, Any]:
+    """The config migrations run with: a small pool and no statement time limit.
+
+    ``CREATE INDEX CONCURRENTLY`` on an adopted tt-bot table (tens of millions of rows) runs for
+    minutes; cut by ``command_timeout`` it would leave an INVALID index and a failed migration.
+    """
+    config = tortoise_config(db_url, max_size=2)
+    config["connections"][CONNECTION]["credentials"]["command_timeout"] = None
+    return config
+
+
 def __getattr__(name: str) -> Any:
     # Lazy, so importing this module never starts a server or reads the environment early.
     if name == "TORTOISE_ORM":
-        return tortoise_config()
+        return migration_config()
     raise AttributeError(name)

@@ -13,7 +13,15 @@ from tortoise import Tortoise
 from tortoise.context import TortoiseContext, get_current_context
 
 from . import db
-from .config import APP, CONNECTION, PoolOptions, env_db_url, migrations_location, redact_url
+from .config import (
+    APP,
+    CONNECTION,
+    PoolOptions,
+    env_db_url,
+    migration_config,
+    migrations_location,
+    redact_url,
+)
 from .config import tortoise_config as build_config
 from .errors import StorageError
 
@@ -25,8 +33,14 @@ _url: str | None = None
 
 async def _in_fresh_context(coro_fn: Any, *args: Any) -> Any:
     # aerich calls Tortoise.init in whatever context it runs in: give it one of its own so the
-    # app's Tortoise state is left alone.
-    return await asyncio.create_task(coro_fn(*args), context=contextvars.Context())
+    # app's Tortoise state is left alone. The empty TortoiseContext matters too: aerich skips
+    # Tortoise.init when *any* context is current, and with none of its own the app's global
+    # fallback would be -- so migrating another URL would silently check the app's database.
+    async def isolated() -> Any:
+        with TortoiseContext():
+            return await coro_fn(*args)
+
+    return await asyncio.create_task(isolated(), context=contextvars.Context())
 
 
 async def _upgrade(config: dict[str, Any]) -> list[str]:
@@ -39,7 +53,7 @@ async def _upgrade(config: dict[str, Any]) -> list[str]:
 
 async def apply_migrations(db_url: str | None = None) -> list[str]:
     """Apply pending aerich migrations to ``db_url`` (default ``DB_URL``); return their names."""
-    config = build_config(db_url, max_size=2)
+    config = migration_config(db_url)
     applied: list[str] = await _in_fresh_context(_upgrade, config)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
@@ -55,7 +69,7 @@ async def pending_migrations(db_url: str | None = None) -> list[str]:
             names: list[str] = await command.heads()
         return names
 
-    result: list[str] = await _in_fresh_context(heads, build_config(db_url, max_size=1))
+    result: list[str] = await _in_fresh_context(heads, migration_config(db_url))
     return result
 
 
