@@ -20,6 +20,8 @@ DEFAULT_DATA_DIR = "./.tt_storage"
 #: The Tortoise app (and aerich app) holding the three models.
 APP = "models"
 CONNECTION = "default"
+#: The optional streaming replica's connection (``replica_url``): admin reads only.
+REPLICA = "replica"
 
 _SCHEMES = {
     "postgresql": "asyncpg",
@@ -98,18 +100,9 @@ def migrations_location() -> Path:
     return packaged if packaged.is_dir() else here.parent / "migrations"
 
 
-def tortoise_config(db_url: str | None = None, **pool_options: Any) -> dict[str, Any]:
-    """The Tortoise ORM config dict for ``db_url`` (default: ``DB_URL``), with ``aerich.models``."""
-    url = db_url or env_db_url()
-    if url is None:
-        # Only aerich's CLI gets here without a URL: give it the embedded server.
-        from .embedded import embedded_url
-
-        url = embedded_url()
-    pool = PoolOptions.from_kwargs(pool_options)
+def _pooled_connection(url: str, pool: PoolOptions) -> dict[str, Any]:
     connection = expand_db_url(normalize_db_url(url))
-    credentials = connection["credentials"]
-    credentials.update(
+    connection["credentials"].update(
         minsize=pool.min_size,
         maxsize=pool.max_size,
         timeout=pool.connect_timeout,
@@ -117,17 +110,47 @@ def tortoise_config(db_url: str | None = None, **pool_options: Any) -> dict[str,
         statement_cache_size=pool.statement_cache_size,
         max_inactive_connection_lifetime=pool.max_inactive_connection_lifetime,
     )
+    return connection
+
+
+def tortoise_config(
+    db_url: str | None = None, replica_url: str | None = None, **pool_options: Any
+) -> dict[str, Any]:
+    """The Tortoise ORM config dict for ``db_url`` (default: ``DB_URL``), with ``aerich.models``.
+
+    With ``replica_url`` it also has a ``replica`` connection (same pool options), and the
+    router sends ORM reads of the three models there (see ``tt_storage.routing``).
+    """
+    url = db_url or env_db_url()
+    if url is None:
+        # Only aerich's CLI gets here without a URL: give it the embedded server.
+        from .embedded import embedded_url
+
+        url = embedded_url()
+    pool = PoolOptions.from_kwargs(pool_options)
+    connections = {CONNECTION: _pooled_connection(url, pool)}
+    if replica_url:
+        connections[REPLICA] = _pooled_connection(replica_url, pool)
     return {
-        "connections": {CONNECTION: connection},
+        "connections": connections,
         "apps": {
             APP: {
                 "models": ["tt_storage.models", "aerich.models"],
                 "default_connection": CONNECTION,
             }
         },
+        # Always listed: Tortoise's router registry is process-wide and reset by every init.
+        "routers": ["tt_storage.routing.ReplicaRouter"],
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def connect_kwargs(db_url: str) -> dict[str, Any]:
+    """``asyncpg.connect`` arguments for one connection (outside the pool) to ``db_url``."""
+    credentials = expand_db_url(normalize_db_url(db_url))["credentials"]
+    keys = ("host", "port", "user", "password", "database", "ssl")
+    return {key: credentials[key] for key in keys if credentials.get(key) is not None}
 
 
 def migration_config(db_url: str | None = None) -> dict[str, Any]:

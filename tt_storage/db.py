@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -16,10 +16,11 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 from tortoise.exceptions import ConfigurationError, DBConnectionError
 
-from .config import CONNECTION, PoolOptions
+from .config import CONNECTION, REPLICA, PoolOptions
 from .errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
 
 _client: BaseDBAsyncClient | None = None
+_replica: BaseDBAsyncClient | None = None
 _options = PoolOptions()
 
 # Errors that mean "the server is not there (now)", as opposed to "this statement is wrong".
@@ -36,11 +37,17 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-def bind(client: BaseDBAsyncClient | None, options: PoolOptions | None = None) -> None:
-    """Point the library at ``client`` (``None`` unbinds). Called by the lifecycle."""
-    global _client, _options
+def bind(
+    client: BaseDBAsyncClient | None,
+    options: PoolOptions | None = None,
+    replica: BaseDBAsyncClient | None = None,
+) -> None:
+    """Point the library at ``client`` (``None`` unbinds), admin reads at ``replica`` if given.
+    Called by the lifecycle."""
+    global _client, _options, _replica
     _client = client
     _options = options or PoolOptions()
+    _replica = replica if client is not None else None
 
 
 def client() -> BaseDBAsyncClient:
@@ -55,14 +62,29 @@ def client() -> BaseDBAsyncClient:
         ) from exc
 
 
+def read_client() -> BaseDBAsyncClient:
+    """Where reads that may lag go: the replica if one is configured, else the primary."""
+    if _replica is not None:
+        return _replica
+    if _client is None:  # an app running Tortoise itself, perhaps with a "replica" connection
+        try:
+            return get_connection(REPLICA)
+        except (ConfigurationError, RuntimeError, KeyError):
+            pass
+    return client()
+
+
 def options() -> PoolOptions:
     return _options
 
 
 @asynccontextmanager
-async def connection() -> AsyncIterator[asyncpg.Connection]:
-    """A pooled asyncpg connection, acquired within ``acquire_timeout``."""
-    wrapper = client().acquire_connection()
+async def connection(*, replica: bool = False) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled asyncpg connection, acquired within ``acquire_timeout``.
+
+    ``replica=True`` (or ``read_connection()``): from the replica's pool when one is configured.
+    """
+    wrapper = (read_client() if replica else client()).acquire_connection()
     try:
         async with asyncio.timeout(_options.acquire_timeout):
             conn = await wrapper.__aenter__()
@@ -108,3 +130,53 @@ async def execute(sql: str, *args: Any) -> int:
         status: str = await conn.execute(sql, *args)
     tail = status.rsplit(" ", 1)[-1]
     return int(tail) if tail.isdigit() else 0
+
+
+# Reads that may go to the streaming replica (``replica_url``): admin stats, exports, broadcast
+# id streams. They can lag the primary by the replication delay; nothing that decides a write
+# or serves an update (the middleware, the ad rule, settings) reads through these.
+
+
+def read_connection() -> AbstractAsyncContextManager[asyncpg.Connection]:
+    """``connection()`` on the replica when configured, else on the primary."""
+    return connection(replica=True)
+
+
+async def read_fetchrow(sql: str, *args: Any) -> asyncpg.Record | None:
+    async with read_connection() as conn:
+        return await conn.fetchrow(sql, *args)
+
+
+async def read_fetchval(sql: str, *args: Any) -> Any:
+    async with read_connection() as conn:
+        return await conn.fetchval(sql, *args)
+
+
+async def read_fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
+    async with read_connection() as conn:
+        return list(await conn.fetch(sql, *args))
+
+
+async def read_stream(sql: str, *args: Any, prefetch: int = 1_000) -> AsyncIterator[asyncpg.Record]:
+    """The rows of ``sql`` through a server-side cursor in one read-only transaction.
+
+    The statement is prepared explicitly: with ``statement_cache_size=0`` (pgbouncer) that makes
+    it unnamed. ``conn.cursor()`` would prepare a *named* one and close it only with the client
+    connection's next statement — behind transaction pooling, on another server connection — so
+    the name would stay on this one and collide with the same name from another bot process
+    (``DuplicatePreparedStatementError``).
+    """
+    async with read_connection() as conn, conn.transaction(readonly=True):
+        statement = await conn.prepare(sql)
+        async for row in statement.cursor(*args, prefetch=prefetch):
+            yield row
+
+
+async def through_pooler(conn: asyncpg.Connection) -> bool:
+    """Whether ``conn`` reaches PostgreSQL through a pooler such as pgbouncer.
+
+    A pooler hands the client a cancel key of its own, so the backend pid the client was told at
+    connect differs from the backend that actually runs its statements.
+    """
+    backend: int = await conn.fetchval("SELECT pg_backend_pid()")
+    return bool(conn.get_server_pid() != backend)

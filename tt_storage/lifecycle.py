@@ -16,6 +16,7 @@ from . import db
 from .config import (
     APP,
     CONNECTION,
+    REPLICA,
     PoolOptions,
     env_db_url,
     migration_config,
@@ -29,6 +30,8 @@ log = logging.getLogger("tt_storage")
 
 _context: TortoiseContext | None = None
 _url: str | None = None
+_replica_url: str | None = None
+_listen_url: str | None = None
 
 
 async def _in_fresh_context(coro_fn: Any, *args: Any) -> Any:
@@ -77,9 +80,16 @@ def is_initialized() -> bool:
     return _context is not None
 
 
+def listen_url() -> str | None:
+    """The direct server URL the settings cache's LISTEN connection uses, if one was given."""
+    return _listen_url
+
+
 async def init_storage(
     db_url: str | None = None,
+    replica_url: str | None = None,
     *,
+    listen_url: str | None = None,
     migrate: bool = False,
     global_fallback: bool = True,
     **pool_options: Any,
@@ -87,11 +97,15 @@ async def init_storage(
     """Connect the library to PostgreSQL.
 
     ``db_url`` defaults to ``DB_URL``; with neither, the embedded PostgreSQL is started (and
-    migrated). ``migrate=True`` applies pending aerich migrations first. ``pool_options`` are
-    ``PoolOptions`` fields. ``global_fallback`` makes Tortoise visible to tasks created before
-    this call (aiogram's polling workers).
+    migrated). ``replica_url``: a streaming replica for the admin reads (stats, exports, the
+    broadcast id stream); writes and per-update reads stay on ``db_url``. ``listen_url``: a
+    direct server URL for the settings cache's LISTEN connection when ``db_url`` goes through
+    pgbouncer (without it the cache stays off there). ``migrate=True`` applies pending aerich
+    migrations first. ``pool_options`` are ``PoolOptions`` fields (``statement_cache_size=0``
+    behind pgbouncer in transaction mode). ``global_fallback`` makes Tortoise visible to tasks
+    created before this call (aiogram's polling workers).
     """
-    global _context, _url
+    global _context, _url, _replica_url, _listen_url
     options = PoolOptions.from_kwargs(pool_options)
     url = db_url or env_db_url()
     if url is None:
@@ -100,32 +114,49 @@ async def init_storage(
         url = await asyncio.to_thread(embedded_url)
         migrate = True
     if _context is not None:
-        if url == _url:
+        if (url, replica_url, listen_url) == (_url, _replica_url, _listen_url):
             return
         raise StorageError("init_storage() was already called with another database")
-    config = build_config(url, **options.as_dict())
+    config = build_config(url, replica_url, **options.as_dict())
     if migrate:
         await apply_migrations(url)
     fallback = global_fallback and get_current_context() is None
     context = await Tortoise.init(config=config, _enable_global_fallback=fallback)
     client = context.connections.get(CONNECTION)
-    db.bind(client, options)
+    replica = context.connections.get(REPLICA) if replica_url else None
+    db.bind(client, options, replica)
     try:
         # Open the pool now: a wrong URL fails here, not on the first update.
         async with db.connection() as conn:
             version = await conn.fetchval("SHOW server_version")
+            pooled = await db.through_pooler(conn)
+        if replica is not None:
+            async with db.read_connection() as conn:
+                standby = await conn.fetchval("SELECT pg_is_in_recovery()")
     except BaseException:
         db.bind(None)
         await context.close_connections()
         raise
-    _context, _url = context, url
+    _context, _url, _replica_url, _listen_url = context, url, replica_url, listen_url
     log.info("tt-storage connected to %s (PostgreSQL %s)", redact_url(url), version)
+    if pooled and options.statement_cache_size:
+        log.warning(
+            "connected through a pooler (pgbouncer?): in transaction mode pass "
+            "statement_cache_size=0 (unless pgbouncer >= 1.21 has max_prepared_statements)"
+        )
+    if replica_url:
+        log.info(
+            "admin reads from %s (%s)",
+            redact_url(replica_url),
+            "a standby" if standby else "not a standby: is this the replica?",
+        )
 
 
 async def close_storage() -> None:
     """Close the pool. Safe to call twice. The embedded server stays up until the process exits."""
-    global _context, _url
+    global _context, _url, _replica_url, _listen_url
     context, _context, _url = _context, None, None
+    _replica_url = _listen_url = None
     db.bind(None)
     if context is not None:
         await context.close_connections()

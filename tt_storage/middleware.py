@@ -10,9 +10,10 @@ import asyncpg
 from aiogram import BaseMiddleware, Dispatcher
 from aiogram.types import Chat, TelegramObject, Update, User
 
-from . import db
+from . import db, lifecycle
 from .blocking import reachable, setup_block_tracking
 from .cache import NotificationListener, SettingsCache
+from .config import connect_kwargs
 from .errors import StorageError
 from .lifecycle import close_storage, init_storage
 from .registration import LanguagePicker, referral_from_start
@@ -211,18 +212,48 @@ def _leaving(event: TelegramObject) -> bool:
     return reachable(event.my_chat_member) is False
 
 
+class ListenThroughPooler(asyncpg.InterfaceError):  # type: ignore[misc]
+    """The LISTEN connection would go through pgbouncer, which never delivers notifications."""
+
+
+_pooler_warned = False
+
+
 async def _listen_connection() -> asyncpg.Connection:
-    """A dedicated connection (outside the pool) with the pool's own parameters."""
-    client: Any = db.client()
-    options = db.options()
-    return await asyncpg.connect(
-        host=client.host,
-        port=client.port,
-        user=client.user,
-        password=client.password,
-        database=client.database,
-        timeout=options.connect_timeout,
-    )
+    """A dedicated connection (outside the pool): to ``listen_url`` if given, else with the
+    pool's own parameters. Never through a pooler: there LISTEN "succeeds" on some server
+    connection and no notification ever arrives (a silently stale cache), so the cache stays off.
+    """
+    global _pooler_warned
+    url = lifecycle.listen_url()
+    if url is not None:
+        params = connect_kwargs(url)
+    else:
+        client: Any = db.client()
+        params = {
+            "host": client.host,
+            "port": client.port,
+            "user": client.user,
+            "password": client.password,
+            "database": client.database,
+        }
+    conn = await asyncpg.connect(**params, timeout=db.options().connect_timeout)
+    try:
+        pooled = await db.through_pooler(conn)
+    except BaseException:
+        conn.terminate()
+        raise
+    if pooled:
+        conn.terminate()
+        if not _pooler_warned:
+            _pooler_warned = True
+            log.warning(
+                "settings cache off: the database URL goes through a pooler (pgbouncer?), "
+                "which does not deliver LISTEN notifications; pass listen_url= with a direct "
+                "server URL to turn it on"
+            )
+        raise ListenThroughPooler("LISTEN through a connection pooler")
+    return conn
 
 
 _MIDDLEWARE_OPTIONS = (
@@ -241,8 +272,9 @@ def setup_storage(
     """One line for a bot: settings middleware, startup (``init_storage``) and shutdown.
 
     ``options``: the ``StorageMiddleware`` arguments, ``init_storage`` keywords (``migrate``,
-    pool options), ``key`` (where the middleware is stored in the dispatcher) and
-    ``track_blocks`` (default ``True``: record blocked/left chats from ``my_chat_member``).
+    ``replica_url``, ``listen_url``, pool options), ``key`` (where the middleware is stored in
+    the dispatcher) and ``track_blocks`` (default ``True``: record blocked/left chats from
+    ``my_chat_member``).
     """
     middleware_options = {k: options.pop(k) for k in _MIDDLEWARE_OPTIONS if k in options}
     key = options.pop("key", "tt_storage")

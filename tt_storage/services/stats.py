@@ -34,7 +34,7 @@ def chat_range(chat_type: str) -> tuple[int, int]:
 
 async def get_user_stats(user_id: int) -> tuple[Users | None, int, int]:
     """``(user, videos, images)`` in one query; ``(None, 0, 0)`` for an unknown chat."""
-    row = await db.fetchrow(sql.USER_STATS, validate.chat_id(user_id))
+    row = await db.read_fetchrow(sql.USER_STATS, validate.chat_id(user_id))
     if row is None:
         return None, 0, 0
     values = dict(row)
@@ -46,28 +46,28 @@ async def get_stats_by_period(period: int = 0, chat_type: str = "all") -> list[t
     """``[(downloaded_at, video_link), …]`` of the last ``period`` seconds (0: all time)."""
     low, high = chat_range(chat_type)
     since = None if validate.positive_int(period, "period") == 0 else now() - period
-    rows = await db.fetch(sql.STATS_BY_PERIOD, since, low, high)
+    rows = await db.read_fetch(sql.STATS_BY_PERIOD, since, low, high)
     return [(r[0], r[1]) for r in rows]
 
 
 async def get_referral_stats() -> list[tuple[str, int]]:
     """The top 10 referral links with their chat counts."""
-    return [(r[0], r[1]) for r in await db.fetch(sql.REFERRAL_STATS, TOP_N)]
+    return [(r[0], r[1]) for r in await db.read_fetch(sql.REFERRAL_STATS, TOP_N)]
 
 
 async def get_file_mode_count() -> int:
     """How many chats have file mode on."""
-    return int(await db.fetchval(sql.FILE_MODE_COUNT))
+    return int(await db.read_fetchval(sql.FILE_MODE_COUNT))
 
 
 async def get_language_stats() -> list[tuple[str, int]]:
     """Every language with its chat count, most used first."""
-    return [(r[0], r[1]) for r in await db.fetch(sql.LANGUAGE_STATS)]
+    return [(r[0], r[1]) for r in await db.read_fetch(sql.LANGUAGE_STATS)]
 
 
 async def get_top_users(limit: int = TOP_N) -> list[tuple[int, int]]:
     """The chats with the most video downloads: ``[(user_id, downloads), …]``."""
-    rows = await db.fetch(sql.TOP_USERS, validate.positive_int(limit, "limit"))
+    rows = await db.read_fetch(sql.TOP_USERS, validate.positive_int(limit, "limit"))
     return [(r[0], r[1]) for r in rows]
 
 
@@ -100,7 +100,7 @@ async def iter_user_ids(
     if start_after is not None:
         after = max(after, validate.chat_id(start_after, "start_after"))
     while True:
-        page = await db.fetch(statement, after, high, batch_size)
+        page = await db.read_fetch(statement, after, high, batch_size)
         for row in page:
             yield row[0]
         if len(page) < batch_size:
@@ -118,9 +118,8 @@ async def iter_user_videos(
 ) -> AsyncIterator[tuple[int | None, str]]:
     """A chat's downloads, oldest first, streamed through a server-side cursor."""
     chat = validate.chat_id(user_id)
-    async with db.connection() as conn, conn.transaction(readonly=True):
-        async for row in conn.cursor(sql.USER_VIDEOS, chat, prefetch=prefetch):
-            yield row[0], row[1]
+    async for row in db.read_stream(sql.USER_VIDEOS, chat, prefetch=prefetch):
+        yield row[0], row[1]
 
 
 async def get_user_videos(user_id: int) -> list[tuple[int | None, str]]:
