@@ -322,3 +322,32 @@ EXPORT_USERS = (
     "SELECT user_id, registered_at, lang, link, file_mode, blocked_at FROM users"
     " WHERE user_id BETWEEN $1 AND $2 ORDER BY user_id"
 )
+
+# --- the operator CLI (tt_storage/cli.py) ----------------------------------------------------------
+
+SERVER_VERSION = "SHOW server_version"
+
+# $1 index names. Missing ones have no row.
+INDEX_STATE = (
+    "SELECT c.relname AS name, t.relname AS table_name, i.indisvalid AS valid FROM pg_index i"
+    " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid"
+    " WHERE c.relname = ANY ($1::text[]) AND c.relnamespace = current_schema()::regnamespace"
+)
+
+# $1 table names: the planner's row estimate (-1: never analyzed) and sizes in bytes.
+TABLE_ESTIMATES = (
+    "SELECT c.relname AS name, c.reltuples::bigint AS rows,"
+    " pg_relation_size(c.oid) AS heap_bytes, pg_total_relation_size(c.oid) AS total_bytes"
+    " FROM pg_class c WHERE c.relname = ANY ($1::text[]) AND c.relkind IN ('r', 'p')"
+    " AND c.relnamespace = current_schema()::regnamespace ORDER BY c.relname"
+)
+
+# How far the hourly rollup has folded each table (NULL: nothing yet), and its last pk_id.
+ROLLUP_LAG = (
+    "SELECT 'videos' AS kind,"
+    " (SELECT folded_pk FROM tt_storage_hourly_state WHERE kind = 'videos') AS folded_pk,"
+    " (SELECT max(pk_id) FROM videos) AS max_pk "
+    "UNION ALL SELECT 'music',"
+    " (SELECT folded_pk FROM tt_storage_hourly_state WHERE kind = 'music'),"
+    " (SELECT max(pk_id) FROM music)"
+)

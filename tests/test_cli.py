@@ -1,0 +1,216 @@
+"""The tt-storage CLI, run in-process (``cli.run``) against the test database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from tests.support import database
+from tests.test_analytics import D0, DAY, T, data, frozen_now  # noqa: F401 (fixtures)
+from tt_storage import cli
+
+pytestmark = pytest.mark.usefixtures("frozen_now")
+
+
+async def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    status = await cli.run(list(argv), out)
+    return status, out.getvalue()
+
+
+def cells(text: str, first: str) -> list[str]:
+    """The whitespace-separated cells of the first line starting with ``first``."""
+    for line in text.splitlines():
+        if line.startswith(first):
+            return line.split()
+    raise AssertionError(f"no line starting with {first!r} in:\n{text}")
+
+
+@pytest.mark.usefixtures("data")
+async def test_stats_json(db_url: str) -> None:
+    status, text = await run("stats", "--json", "--url", db_url)
+    assert status == 0
+    rows = {(r["period"], r["chat_type"]): r for r in json.loads(text)["stats"]}
+    assert len(rows) == 12
+    day = rows["24h", "all"]
+    assert (day["new_chats"], day["videos"], day["video_chats"], day["images"]) == (2, 5, 2, 2)
+    assert (day["music"], day["music_chats"]) == (1, 1)
+    assert rows["24h", "groups"]["videos"] == 2
+    everything = rows["all", "all"]
+    assert (everything["new_chats"], everything["videos"], everything["music"]) == (5, 8, 3)
+    assert rows["all", "users"]["video_chats"] == 2
+
+
+@pytest.mark.usefixtures("data")
+async def test_stats_table(db_url: str) -> None:
+    status, text = await run("--url", db_url, "stats", "--periods", "24h,all")
+    assert status == 0
+    assert cells(text, "24h") == ["24h", "all", "2", "5", "2", "2", "2", "1", "1"]
+    assert cells(text, "        users")[1:] == ["1", "3", "1", "1", "1", "1", "1"]
+    assert cells(text, "all ") == ["all", "all", "5", "8", "3", "3", "3", "3", "3"]
+    assert "week" not in text
+
+
+@pytest.mark.usefixtures("data")
+async def test_series_plot_and_json(db_url: str) -> None:
+    status, text = await run("series", "--url", db_url, "--period", "week", "--bucket", "day")
+    assert status == 0
+    assert "video downloads per day (UTC), last week — total 7, peak 5" in text
+    assert cells(text, "2023-11-15")[:2] == ["2023-11-15", "5"]
+    assert text.rstrip().endswith("(so far)")
+    assert cells(text, "2023-11-13") == ["2023-11-13", "0"]  # a zero-filled day
+    status, text = await run(
+        "series", "--url", db_url, "--kind", "users", "--period", "all", "--json"
+    )
+    points = json.loads(text)
+    assert points["bucket"] == "day"  # the default beyond a week
+    assert points["series"] == [[D0 - 2 * DAY, 1], [D0 - DAY, 0], [D0, 2]]
+    status, text = await run("series", "--url", db_url, "--period", "24h", "--kind", "music")
+    assert "music downloads per hour (UTC), last 24h — total 1" in text
+    assert cells(text, "2023-11-15 05:00")[2] == "1"
+
+
+@pytest.mark.usefixtures("data")
+async def test_series_png_without_and_with_matplotlib(
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    png = tmp_path / "series.png"
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails, as when not installed
+    status, text = await run("series", "--url", db_url, "--png", str(png))
+    assert status == 2 and "2023-11-15" in text and not png.exists()
+    assert "--png needs matplotlib" in capsys.readouterr().err
+
+    calls: list[tuple[str, Any]] = []
+
+    class Axes:
+        def __getattr__(self, name: str) -> Any:
+            return lambda *a, **k: calls.append((name, a))
+
+    class Figure(Axes):
+        def savefig(self, path: str) -> None:
+            Path(path).write_bytes(b"\x89PNG fake")
+
+    pyplot = types.ModuleType("matplotlib.pyplot")
+    pyplot.subplots = lambda **k: (Figure(), Axes())  # type: ignore[attr-defined]
+    pyplot.close = lambda fig: None  # type: ignore[attr-defined]
+    matplotlib = types.ModuleType("matplotlib")
+    matplotlib.use = lambda backend: calls.append(("use", backend))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "matplotlib", matplotlib)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", pyplot)
+    status, _ = await run("series", "--url", db_url, "--period", "week", "--png", str(png))
+    assert status == 0 and png.read_bytes().startswith(b"\x89PNG")
+    bars = next(args for name, args in calls if name == "bar")
+    assert sum(bars[1]) == 7  # the week's hourly counts: every timestamped download
+    assert ("use", "Agg") in calls
+
+
+@pytest.mark.usefixtures("data")
+async def test_export_users_to_file_and_history_to_stdout(db_url: str, tmp_path: Path) -> None:
+    target = tmp_path / "users.csv"
+    status, text = await run("export", "users", "--url", db_url, "-o", str(target))
+    assert status == 0 and text == ""
+    rows = list(csv.DictReader(target.open(newline="")))
+    assert [r["user_id"] for r in rows] == ["-6", "-5", "1", "2", "3"]
+    assert rows[2]["lang"] == "ru" and rows[2]["file_mode"] == "true"
+    status, text = await run("export", "users", "--url", db_url, "--chat-type", "groups")
+    assert text.splitlines()[1:] == [
+        "-6,group,,,en,,false,",
+        f"-5,group,{T - 2 * 3600},2023-11-15T03:10:00Z,en,,false,{T - 60}",
+    ]
+    status, text = await run("export", "history", "2", "--url", db_url)
+    assert status == 0
+    assert text.splitlines() == [
+        "downloaded_at,downloaded_at_utc,video_link,is_images,is_processed,is_inline",
+        ",,v,false,false,false",
+        f"{T - 3 * DAY},2023-11-12T05:10:00Z,v,false,false,false",
+        f"{T - 90_000},2023-11-14T04:10:00Z,v,true,false,true",
+    ]
+
+
+async def test_doctor_healthy(db: asyncpg.Connection, db_url: str) -> None:
+    status, text = await run("doctor", "--url", db_url)
+    assert status == 0, text
+    assert cells(text, "migrations") == ["migrations", "ok", "none", "pending"]
+    assert cells(text, "indexes")[:3] == ["indexes", "ok", "7"]
+    assert "idx_videos_user_images" in text
+    assert "users:" in text and "videos:" in text and "rollup" in text
+    assert text.endswith("no problems found\n")
+
+
+async def test_doctor_reports_a_missing_index(db: asyncpg.Connection, db_url: str) -> None:
+    await db.execute('ALTER INDEX "idx_users_link" RENAME TO "idx_users_link_gone"')
+    try:
+        status, text = await run("doctor", "--url", db_url)
+    finally:
+        await db.execute('ALTER INDEX "idx_users_link_gone" RENAME TO "idx_users_link"')
+    assert status == 1
+    assert cells(text, "indexes") == ["indexes", "MISSING", "idx_users_link"]
+    assert text.endswith("1 problem(s)\n")
+
+
+async def test_never_prints_a_password(
+    db: asyncpg.Connection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "postgresql://someone:hunter2@127.0.0.1:1/nowhere"
+    status, text = await run("doctor", "--url", url)
+    assert status == 1
+    assert "someone:***@127.0.0.1:1/nowhere" in text
+    status, _ = await run("stats", "--url", url)
+    assert status == 1
+    assert "hunter2" not in text + capsys.readouterr().err
+
+
+async def test_adopt_an_empty_database(admin_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    url = await database.create_database(admin_url, prefix="tt_storage_cli")
+    try:
+        status, text = await run("adopt", "--url", url)
+        assert status == 0
+        assert text.startswith("applied: 0_") and "4_" in text
+        err = capsys.readouterr().err
+        assert "creating the schema" in err and "indexes valid" in err
+        status, text = await run("adopt", "--url", url)
+        assert (status, text) == (0, "nothing to apply\n")
+    finally:
+        await database.drop_database(admin_url, url)
+
+
+def test_progress_bar_on_a_log_and_on_a_terminal() -> None:
+    log = io.StringIO()
+    bar = cli.ProgressBar("rows", 200, stream=log, interval=3600)
+    bar.update(50)
+    bar.update(100)  # within the interval: not shown
+    bar.finish(200)
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("rows [#######.......................]  25 % 50/200")
+    assert lines[1].startswith("rows [##############################] 100 % 200/200")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Terminal()
+    bar = cli.ProgressBar("rows", None, stream=tty)
+    bar.update(7, force=True)
+    bar.finish(9)
+    assert tty.getvalue().startswith("\r\x1b[2Krows 7 ")
+    assert tty.getvalue().endswith("\n") and "\r\x1b[2Krows 9 " in tty.getvalue()
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.build_parser().parse_args(["series", "--period", "yesterday"])
+    assert exc.value.code == 2
+    assert "period must be one of 24h, week, month, all" in capsys.readouterr().err
+    assert cli.period_seconds("3600") == 3600 and cli.period_seconds("week") == 604_800
