@@ -103,10 +103,20 @@ async def connection(*, replica: bool = False) -> AsyncIterator[asyncpg.Connecti
         ) from exc
     except _UNAVAILABLE as exc:
         raise StorageUnavailable(f"database connection lost: {type(exc).__name__}") from exc
+    except asyncpg.InternalClientError as exc:
+        # The connection's protocol state is broken (an idle connection whose backend was
+        # terminated, MagicStack/asyncpg#1069): never hand it out again.
+        conn.terminate()
+        raise StorageUnavailable(f"database connection broken: {type(exc).__name__}") from exc
     except asyncpg.PostgresError as exc:
         raise StorageError(f"{type(exc).__name__}: {exc}") from exc
     finally:
-        await wrapper.__aexit__(None, None, None)
+        try:
+            await wrapper.__aexit__(None, None, None)
+        except Exception:
+            # The reset on release failed (the connection died after the statement): asyncpg
+            # has terminated it and the pool replaces it. The statement's own outcome stands.
+            pass
 
 
 async def fetchrow(sql: str, *args: Any) -> asyncpg.Record | None:
