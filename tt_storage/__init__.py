@@ -15,6 +15,7 @@ from .lifecycle import (
 )
 from .middleware import StorageMiddleware, setup_storage
 from .models import Music, Users, Video
+from .outbox import OutboxEvent, OutboxStats, flush_outbox, outbox_stats
 from .services.ads import (
     AD_COOLDOWN,
     AD_EVERY,
@@ -64,6 +65,8 @@ __all__ = [
     "BlockTracker",
     "BroadcastResult",
     "Music",
+    "OutboxEvent",
+    "OutboxStats",
     "PoolOptions",
     "QuickStats",
     "StorageError",
@@ -85,6 +88,7 @@ __all__ = [
     "create_user",
     "export_user_history",
     "export_users",
+    "flush_outbox",
     "get_file_mode_count",
     "get_language_stats",
     "get_other_stats",
@@ -105,6 +109,7 @@ __all__ = [
     "mark_blocked",
     "mark_unblocked",
     "migrate_chat",
+    "outbox_stats",
     "pending_migrations",
     "record_ad_show",
     "refresh_rollup",

@@ -13,6 +13,7 @@ from tortoise import Tortoise
 from tortoise.context import TortoiseContext, get_current_context
 
 from . import db
+from . import outbox as outbox_defaults
 from .config import (
     APP,
     CONNECTION,
@@ -25,6 +26,7 @@ from .config import (
 )
 from .config import tortoise_config as build_config
 from .errors import StorageError
+from .outbox import OutboxEvent, outbox
 
 log = logging.getLogger("tt_storage")
 
@@ -92,6 +94,10 @@ async def init_storage(
     listen_url: str | None = None,
     migrate: bool = False,
     global_fallback: bool = True,
+    outbox_size: int = outbox_defaults.DEFAULT_SIZE,
+    outbox_retry_delay: float = outbox_defaults.DEFAULT_RETRY_DELAY,
+    outbox_max_retry_delay: float = outbox_defaults.DEFAULT_MAX_RETRY_DELAY,
+    outbox_close_timeout: float = outbox_defaults.DEFAULT_CLOSE_TIMEOUT,
     **pool_options: Any,
 ) -> None:
     """Connect the library to PostgreSQL.
@@ -104,6 +110,10 @@ async def init_storage(
     migrations first. ``pool_options`` are ``PoolOptions`` fields (``statement_cache_size=0``
     behind pgbouncer in transaction mode). ``global_fallback`` makes Tortoise visible to tasks
     created before this call (aiogram's polling workers).
+
+    ``outbox_*``: the queue of downloads recorded during an outage (``tt_storage.outbox``):
+    how many it holds (0: no queue, tracking calls raise ``StorageUnavailable``), the flusher's
+    first and longest retry delay, and how long ``close_storage()`` tries to write what is left.
     """
     global _context, _url, _replica_url, _listen_url
     options = PoolOptions.from_kwargs(pool_options)
@@ -117,6 +127,12 @@ async def init_storage(
         if (url, replica_url, listen_url) == (_url, _replica_url, _listen_url):
             return
         raise StorageError("init_storage() was already called with another database")
+    outbox.configure(
+        size=outbox_size,
+        retry_delay=outbox_retry_delay,
+        max_retry_delay=outbox_max_retry_delay,
+        close_timeout=outbox_close_timeout,
+    )
     config = build_config(url, replica_url, **options.as_dict())
     if migrate:
         await apply_migrations(url)
@@ -138,6 +154,8 @@ async def init_storage(
         await context.close_connections()
         raise
     _context, _url, _replica_url, _listen_url = context, url, replica_url, listen_url
+    if outbox.enabled:
+        outbox.start()
     log.info("tt-storage connected to %s (PostgreSQL %s)", redact_url(url), version)
     if pooled and options.statement_cache_size:
         log.warning(
@@ -152,15 +170,22 @@ async def init_storage(
         )
 
 
-async def close_storage() -> None:
-    """Close the pool. Safe to call twice. The embedded server stays up until the process exits."""
+async def close_storage() -> list[OutboxEvent]:
+    """Write the outbox, close the pool. Safe to call twice. The embedded server stays up until
+    the process exits.
+
+    Returns the queued downloads that could not be written (also logged, one per line, at
+    ERROR): empty unless the database was unreachable for all of ``outbox_close_timeout``.
+    """
     global _context, _url, _replica_url, _listen_url
+    lost = await outbox.close()
     context, _context, _url = _context, None, None
     _replica_url = _listen_url = None
     db.bind(None)
     if context is not None:
         await context.close_connections()
         log.info("tt-storage closed")
+    return lost
 
 
 @asynccontextmanager

@@ -181,6 +181,58 @@ USER_VIDEOS = (
     "ORDER BY downloaded_at NULLS FIRST, pk_id"
 )
 
+# --- the outbox's replay (tt_storage.outbox): one transaction per batch, arrays as parameters ---
+
+# Chats first seen during an outage: $1 ids (sorted), $2 first download times, $3 langs, $4 links.
+OUTBOX_REGISTER = (
+    "INSERT INTO users (" + _USER_COLUMNS + ") "
+    "SELECT c.id, c.at, c.lang, c.link, false, 0, 0, NULL"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS c(id, at, lang, link)"
+    " ORDER BY c.id ON CONFLICT (user_id) DO NOTHING"
+)
+
+# Before looking for the rows of writes whose outcome is unknown: waits for any statement
+# still holding these chats (a download's foreign-key check holds KEY SHARE). $1 ids.
+OUTBOX_LOCK_CHATS = (
+    "SELECT user_id FROM users WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE"
+)
+
+# How many rows match each event's natural key. $1 positions, then the key columns.
+OUTBOX_VIDEOS_FOUND = (
+    "SELECT k.i, (SELECT count(*) FROM videos v WHERE v.user_id = k.chat"
+    " AND v.downloaded_at = k.at AND v.video_link = k.link AND v.is_images = k.img"
+    " AND v.is_processed = k.proc AND v.is_inline = k.inl) AS n"
+    " FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::text[], $5::boolean[],"
+    " $6::boolean[], $7::boolean[]) AS k(i, chat, at, link, img, proc, inl)"
+)
+
+OUTBOX_MUSIC_FOUND = (
+    "SELECT k.i, (SELECT count(*) FROM music m WHERE m.user_id = k.chat"
+    " AND m.downloaded_at = k.at AND m.video_id = k.vid) AS n"
+    " FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[]) AS k(i, chat, at, vid)"
+)
+
+# The downloads, in queue order (so pk_id follows it).
+OUTBOX_INSERT_VIDEOS = (
+    "INSERT INTO videos (user_id, downloaded_at, video_link, is_images, is_processed, is_inline) "
+    "SELECT e.chat, e.at, e.link, e.img, e.proc, e.inl"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::boolean[], $5::boolean[],"
+    " $6::boolean[]) WITH ORDINALITY AS e(chat, at, link, img, proc, inl, n) ORDER BY e.n"
+)
+
+OUTBOX_INSERT_MUSIC = (
+    "INSERT INTO music (user_id, downloaded_at, video_id) "
+    "SELECT e.chat, e.at, e.vid FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])"
+    " WITH ORDINALITY AS e(chat, at, vid, n) ORDER BY e.n"
+)
+
+# Downloads that could not decide an ad count as downloads without one. $1 ids, $2 counts.
+OUTBOX_COUNT_ADS = (
+    "UPDATE users u SET ad_count = u.ad_count + d.n"
+    " FROM unnest($1::bigint[], $2::int[]) AS d(chat, n) WHERE u.user_id = d.chat"
+)
+
+
 # --- analytics (services/analytics.py) -----------------------------------------------------------
 # Epoch seconds are floored to a bucket with ((t % b) + b) % b, which is right for negative t too.
 

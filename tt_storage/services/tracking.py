@@ -1,23 +1,59 @@
-"""Downloads: videos, slideshows and music. A download is never lost to an unknown chat."""
+"""Downloads: videos, slideshows and music. A download is never lost to an unknown chat, nor to
+an outage: what cannot be written now is queued in the outbox (see ``tt_storage.outbox``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import db, sql, validate
+from ..errors import StorageUnavailable
+from ..outbox import Kind, OutboxEvent, outbox
 from ..settings import DEFAULT_LANG, ChatRef, chat_ref
 from .ads import AD_COOLDOWN, AD_EVERY, claim_ad_slot
 from .users import now
 
 
-async def _track(statement: str, chat: int, ad: bool, *values: object) -> bool:
-    row = await db.fetchrow(
-        statement, chat, now(), DEFAULT_LANG, ad, AD_EVERY, AD_COOLDOWN, *values
-    )
+def _event(kind: Kind, chat: int, at: int, ad: bool, values: tuple[Any, ...]) -> OutboxEvent:
+    if kind == "video":
+        link, images, processed, inline = values
+        return OutboxEvent("video", chat, at, ad, link, images, processed, inline)
+    return OutboxEvent("music", chat, at, ad, video_id=values[0])
+
+
+async def _track(kind: Kind, statement: str, chat: int, ad: bool, *values: Any) -> bool:
+    at = now()
+    # A chat with queued downloads queues the new one behind them: its writes stay in order
+    # (with the outbox full, it is tried directly: out of order beats lost).
+    if outbox.holds(chat) and not outbox.full:
+        outbox.add(_event(kind, chat, at, ad, values))
+        return False
+    sent = False
+    try:
+        async with db.connection() as conn:
+            sent = True
+            row = await conn.fetchrow(
+                statement, chat, at, DEFAULT_LANG, ad, AD_EVERY, AD_COOLDOWN, *values
+            )
+    except StorageUnavailable:
+        if not outbox.enabled:
+            raise
+        # Written when the database is back (unless the outbox is full: then counted as
+        # dropped). ``sent``: the statement may have been applied before the connection died,
+        # so the replay looks for its row first.
+        event = _event(kind, chat, at, ad, values)
+        event.maybe_written = sent
+        outbox.add(event)
+        return False
+    outbox.nudge()
     assert row is not None
     registered, show = row
     if ad and show is None and not registered:
         # The chat was registered concurrently, after this statement's snapshot: the ad rule
         # could not see its row, so apply it on its own (rare: only first-update races).
-        return await claim_ad_slot(chat)
+        try:
+            return await claim_ad_slot(chat)
+        except StorageUnavailable:
+            return False  # the download is recorded; this one ad decision is skipped
     return bool(show)
 
 
@@ -32,9 +68,11 @@ async def track_download(
 ) -> bool:
     """Record a video/slideshow download; with ``ad=True`` also apply the ad rule atomically.
 
-    Returns whether to show an ad now (always ``False`` with ``ad=False``).
+    Returns whether to show an ad now (always ``False`` with ``ad=False``, and while the
+    database is unreachable: the download is then queued and counted as one without an ad).
     """
     return await _track(
+        "video",
         sql.TRACK_VIDEO,
         chat_ref(user_id),
         validate.flag(ad, "ad"),
@@ -58,4 +96,10 @@ async def add_video(
 
 async def add_music(user_id: ChatRef, video_id: int) -> None:
     """Record a music download (registers an unknown chat with defaults first)."""
-    await _track(sql.TRACK_MUSIC, chat_ref(user_id), False, validate.chat_id(video_id, "video_id"))
+    await _track(
+        "music",
+        sql.TRACK_MUSIC,
+        chat_ref(user_id),
+        False,
+        validate.chat_id(video_id, "video_id"),
+    )
