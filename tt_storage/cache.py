@@ -92,6 +92,18 @@ class SettingsCache(Invalidatable):
         self.generation += 1
         self._entries.pop(chat_id, None)
 
+    def peek(self, chat_id: int) -> tuple[str, bool] | None:
+        """The last values stored for ``chat_id``, however old, even while not serving: the
+        middleware's best guess when the database cannot be asked."""
+        entry = self._entries.get(chat_id)
+        return None if entry is None else (entry[1], entry[2])
+
+    def suspend(self) -> None:
+        """Stop serving (notifications may be missed from now on) but keep the entries for
+        ``peek``; the listener empties the cache before it serves again."""
+        self.live = False
+        self.generation += 1
+
     def clear(self) -> None:
         self.generation += 1
         self._entries.clear()
@@ -154,8 +166,7 @@ class NotificationListener:
             self.cache.clear()
 
     def _on_lost(self, _conn: Any) -> None:
-        self.cache.live = False
-        self.cache.clear()
+        self.cache.suspend()
         self._lost.set()
 
     async def _watch(self, conn: asyncpg.Connection) -> None:
@@ -198,8 +209,7 @@ class NotificationListener:
                 log.warning("settings cache off: LISTEN connection lost")
                 down_logged = True
             finally:
-                self.cache.live = False
-                self.cache.clear()
+                self.cache.suspend()
                 self._conn = None
                 if not conn.is_closed():
                     conn.terminate()

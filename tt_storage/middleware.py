@@ -16,6 +16,7 @@ from .cache import NotificationListener, SettingsCache
 from .config import connect_kwargs
 from .errors import StorageError
 from .lifecycle import close_storage, init_storage
+from .outbox import outbox
 from .registration import LanguagePicker, referral_from_start
 from .services.chats import get_chat_state, mark_unblocked, migrate_chat
 from .services.users import register_user
@@ -59,6 +60,9 @@ class StorageMiddleware(BaseMiddleware):
         self.cache = SettingsCache(cache_size, cache_ttl)
         self._listener: NotificationListener | None = None
         self._outage = False
+        # Bumped when an outage starts or ends: only a load that began after the last change
+        # may end or start one, so concurrent updates log one warning per outage, not a flurry.
+        self._health = 0
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         chat: Chat | None = data.get("event_chat")
@@ -87,12 +91,21 @@ class StorageMiddleware(BaseMiddleware):
             return UserSettings(chat_id, cached[0], cached[1])
         self._start_listener()
         generation = self.cache.generation
+        health = self._health
         try:
             settings, cacheable = await self._load(chat_id, chat, user, event, data)
         except StorageError as exc:
-            return self._fallback(chat_id, user, exc)
-        if self._outage:
+            if not self._outage and health == self._health:
+                self._outage = True
+                self._health += 1
+                log.warning("database unavailable, handlers get fallback settings: %s", exc)
+            return self._fallback(chat_id, chat, user, event, data)
+        except ValueError:
+            # A chat id no BIGINT holds (Telegram never sends one): nothing to load or store.
+            return UserSettings(chat_id, self._pick(user), persisted=False)
+        if self._outage and health == self._health:
             self._outage = False
+            self._health += 1
             log.info("database reachable again: settings are persisted")
         if settings.persisted and cacheable:
             self.cache.put(chat_id, settings.lang, settings.file_mode, generation)
@@ -140,11 +153,26 @@ class StorageMiddleware(BaseMiddleware):
         message = event.message
         return referral_from_start(message.text) if message is not None else None
 
-    def _fallback(self, chat_id: int, user: User | None, exc: StorageError) -> UserSettings:
-        if not self._outage:
-            self._outage = True
-            log.warning("database unavailable, handlers get fallback settings: %s", exc)
-        lang = self.pick_language(user.language_code if user is not None else None)
+    def _pick(self, user: User | None) -> str:
+        return self.pick_language(user.language_code if user is not None else None)
+
+    def _fallback(
+        self,
+        chat_id: int,
+        chat: Chat | None,
+        user: User | None,
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> UserSettings:
+        """Settings the database could not give: the last ones cached for the chat (even
+        stale), else those a registration would pick. Never ``persisted``."""
+        known = self.cache.peek(chat_id)
+        if known is not None:
+            return UserSettings(chat_id, known[0], known[1], persisted=False)
+        lang = self._pick(user)
+        if outbox.enabled and not _leaving(event) and self._should_register(event, data):
+            # Should a queued download have to register the chat, it does so with these.
+            outbox.remember_chat(chat_id, lang, self.referral(chat, event))
         return UserSettings(chat_id, lang, persisted=False)
 
     def _start_listener(self) -> None:
