@@ -30,5 +30,5 @@ ChatRef = int | UserSettings
 def chat_ref(value: Any) -> int:
     """The chat id of a ``UserSettings`` or of a plain id."""
     if isinstance(value, UserSettings):
-        return value.chat_id
+        return validate.chat_id(value.chat_id)
     return validate.chat_id(value)

@@ -22,9 +22,17 @@ def chat_id(value: Any, name: str = "user_id") -> int:
 
 
 def text(value: Any, name: str) -> str:
-    """``value`` as storable text: PostgreSQL rejects NUL characters, so they are dropped."""
+    """``value`` as storable text: PostgreSQL rejects NUL characters, so they are dropped.
+
+    Lone surrogates (``"\\ud800"``, from a bad decode) have no UTF-8 form: ``ValueError``.
+    """
     if not isinstance(value, str):
         raise ValueError(f"{name} must be a str, not {type(value).__name__}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"{name} is not valid Unicode text: {exc.reason}") from None
     return value.replace("\x00", "")
 
 
