@@ -100,8 +100,38 @@ def migrations_location() -> Path:
     return packaged if packaged.is_dir() else here.parent / "migrations"
 
 
+class Secret:
+    """A password that asyncpg asks for per connection, and that no ``repr`` shows.
+
+    The config dict is public (aerich's ``TORTOISE_ORM``) and Tortoise logs it at DEBUG with a
+    third of a string password left visible; this object prints as ``'***'`` everywhere.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __call__(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
 def _pooled_connection(url: str, pool: PoolOptions) -> dict[str, Any]:
     connection = expand_db_url(normalize_db_url(url))
+    credentials = connection["credentials"]
+    if credentials.get("password"):
+        credentials["password"] = Secret(credentials["password"])
     connection["credentials"].update(
         minsize=pool.min_size,
         maxsize=pool.max_size,
