@@ -1,0 +1,493 @@
+"""Security: SQL is only ever parametrized, the database password never shows, the URL comes
+from the environment only, and the embedded server is reachable by no one but its owner."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import io
+import json
+import logging
+import re
+import secrets
+import stat
+import traceback
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+import tt_storage as tt
+from tests.support import events
+from tests.support.download_bot import DownloadBot
+from tests.support.faults import OwnServer, own_server, rebound
+from tt_storage import config, embedded, lifecycle
+from tt_storage import db as db_module
+from tt_storage.config import PoolOptions, redact_url
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = sorted([*(ROOT / "tt_storage").rglob("*.py"), *(ROOT / "migrations").rglob("*.py")])
+
+# --- SQL is parametrized --------------------------------------------------------------------------
+#
+# A statement's values travel as $n parameters; its text is never built from values. What the
+# scanner flags: an f-string, a %-format, a .format() call or a + concatenation whose text looks
+# like SQL and that takes in anything not known at import time (a function argument, a call's
+# result, a variable). Allowed: text built only from constants -- which is how sql.py (and the
+# index migration) assemble statements: literals joined with the module's own constant
+# fragments, or with names looping over a literal tuple of column names. Those are fixed when
+# the module is imported and cannot carry a value.
+
+# A statement's opening verb (upper case, as all SQL here is written)...
+_VERB = re.compile(
+    r"^\s*\(?\s*(SELECT|INSERT|UPDATE|DELETE|WITH|CREATE|DROP|ALTER|TRUNCATE|COPY|GRANT|"
+    r"REVOKE|COMMENT|SET|SHOW|LISTEN|NOTIFY|BEGIN|VACUUM|ANALYZE|EXPLAIN)\b"
+)
+# ...or a clause's shape anywhere, in any case ("... WHERE id = %s", "select x from t").
+_CLAUSE = re.compile(
+    r"\bselect\b.+\bfrom\b|\binsert\s+into\b|\bdelete\s+from\b|\bupdate\s+\S+\s+set\b"
+    r"|\bwhere\s+\S+\s*(=|<|>|!=|\bin\b|\blike\b|\bis\b)|\bvalues\s*\(|\bfrom\s+\S+\s+where\b"
+    r"|\border\s+by\b|\bgroup\s+by\b|\blimit\s+(\d|\{|%)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def looks_like_sql(text: str) -> bool:
+    return bool(_VERB.search(text) or _CLAUSE.search(text))
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int
+    how: str
+    text: str
+
+
+class _Scanner(ast.NodeVisitor):
+    def __init__(self, tree: ast.Module, path: str) -> None:
+        self.path = path
+        self.findings: list[Finding] = []
+        # Module-level names (what "constant" may refer to) and every simple assignment in the
+        # file (what a formatted name's text was).
+        self.module: dict[str, ast.expr] = {}
+        self.anywhere: dict[str, ast.expr] = {}
+        for node in tree.body:
+            self._collect(node, self.module)
+        for node in ast.walk(tree):
+            self._collect(node, self.anywhere)
+        self._resolving: set[str] = set()
+
+    @staticmethod
+    def _collect(node: ast.AST, into: dict[str, ast.expr]) -> None:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name):
+                into[target.id] = node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            if isinstance(node.target, ast.Name):
+                into[node.target.id] = node.value
+
+    # -- what is fixed at import time ---------------------------------------------------------
+
+    def constant(self, node: ast.AST | None, bound: frozenset[str] = frozenset()) -> bool:
+        if node is None or isinstance(node, ast.Constant):
+            return True
+        if isinstance(node, ast.Name):
+            if node.id in bound:
+                return True
+            value = self.module.get(node.id)
+            if value is None or node.id in self._resolving:
+                return False
+            self._resolving.add(node.id)
+            try:
+                return self.constant(value)
+            finally:
+                self._resolving.discard(node.id)
+        if isinstance(node, ast.BinOp):
+            return self.constant(node.left, bound) and self.constant(node.right, bound)
+        if isinstance(node, ast.JoinedStr):
+            return all(self.constant(v, bound) for v in node.values)
+        if isinstance(node, ast.FormattedValue):
+            return self.constant(node.value, bound) and self.constant(node.format_spec, bound)
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            return all(self.constant(e, bound) for e in node.elts)
+        if isinstance(node, ast.Subscript):
+            return self.constant(node.value, bound) and self.constant(node.slice, bound)
+        if isinstance(node, ast.IfExp):
+            return all(self.constant(n, bound) for n in (node.test, node.body, node.orelse))
+        if isinstance(node, ast.Call):
+            # A str method on constant text with constant arguments: ", ".join(...), .split().
+            return (
+                isinstance(node.func, ast.Attribute)
+                and self.constant(node.func.value, bound)
+                and all(self.constant(a, bound) for a in node.args)
+                and all(self.constant(k.value, bound) for k in node.keywords)
+            )
+        if isinstance(node, ast.GeneratorExp | ast.ListComp | ast.SetComp):
+            inner = bound
+            for gen in node.generators:
+                if not self.constant(gen.iter, inner):
+                    return False
+                inner = inner | {n.id for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
+                if not all(self.constant(cond, inner) for cond in gen.ifs):
+                    return False
+            return self.constant(node.elt, inner)
+        if isinstance(node, ast.DictComp):
+            return False
+        return False
+
+    def comprehension_bound(self, node: ast.AST) -> frozenset[str]:
+        """Names bound by the comprehensions around ``node`` over constant iterables."""
+        return self._bound.get(id(node), frozenset())
+
+    # -- what text an expression makes ------------------------------------------------------
+
+    def text(self, node: ast.AST | None, depth: int = 0) -> str:
+        if node is None or depth > 20:
+            return ""
+        if isinstance(node, ast.Constant):
+            return node.value if isinstance(node.value, str) else ""
+        if isinstance(node, ast.JoinedStr):
+            return "".join(
+                v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "{}"
+                for v in node.values
+            )
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
+            return self.text(node.left, depth + 1) + self.text(node.right, depth + 1)
+        if isinstance(node, ast.Name) and node.id in self.anywhere:
+            return self.text(self.anywhere[node.id], depth + 1)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            return self.text(node.func.value, depth + 1) + "".join(
+                self.text(a, depth + 1) for a in node.args
+            )
+        return ""
+
+    # -- the checks ------------------------------------------------------------------------------
+
+    def scan(self, tree: ast.Module) -> list[Finding]:
+        self._bound: dict[int, frozenset[str]] = {}
+        self._bind(tree, frozenset())
+        self.visit(tree)
+        unique = {(f.line, f.how): f for f in self.findings}
+        return sorted(unique.values(), key=lambda f: f.line)
+
+    def _bind(self, node: ast.AST, bound: frozenset[str]) -> None:
+        """Record, for every node, the comprehension targets over constants around it."""
+        self._bound[id(node)] = bound
+        if isinstance(node, ast.GeneratorExp | ast.ListComp | ast.SetComp | ast.DictComp):
+            inner = bound
+            for gen in node.generators:
+                self._bind(gen.iter, inner)
+                if self.constant(gen.iter, inner):
+                    names = {n.id for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
+                    inner = inner | names
+                for cond in gen.ifs:
+                    self._bind(cond, inner)
+            for child in [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]:
+                self._bind(child, inner)
+            return
+        for child in ast.iter_child_nodes(node):
+            self._bind(child, bound)
+
+    def _flag(self, node: ast.AST, how: str) -> None:
+        line = getattr(node, "lineno", 0)
+        self.findings.append(Finding(self.path, line, how, self.text(node)[:80]))
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        bound = self.comprehension_bound(node)
+        if looks_like_sql(self.text(node)) and not self.constant(node, bound):
+            self._flag(node, "f-string")
+        self.generic_visit(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        bound = self.comprehension_bound(node)
+        if isinstance(node.op, ast.Mod) and looks_like_sql(self.text(node.left)):
+            if not self.constant(node.right, bound):
+                self._flag(node, "%-format")
+        elif isinstance(node.op, ast.Add) and looks_like_sql(self.text(node)):
+            if not self.constant(node, bound):
+                self._flag(node, "concatenation")
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        bound = self.comprehension_bound(node)
+        func = node.func
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in ("format", "format_map")
+            and looks_like_sql(self.text(func.value))
+            and not (
+                all(self.constant(a, bound) for a in node.args)
+                and all(self.constant(k.value, bound) for k in node.keywords)
+            )
+        ):
+            self._flag(node, ".format()")
+        self.generic_visit(node)
+
+
+def formatted_sql(source: str, path: str = "<snippet>") -> list[Finding]:
+    """SQL text built from something other than constants, in ``source``."""
+    tree = ast.parse(source)
+    return _Scanner(tree, path).scan(tree)
+
+
+BAD = {
+    "f-string": 'def f(uid):\n    return f"SELECT * FROM users WHERE user_id = {uid}"',
+    "lowercase f-string": "def f(x):\n    q = f'select * from users where id = {x}'",
+    "%-format": 'def f(uid):\n    return "SELECT * FROM users WHERE user_id = %s" % uid',
+    "%-format dict": 'def f(x):\n    return "INSERT INTO t VALUES (%(x)s)" % {"x": x}',
+    "%-format tuple": "def f(lang):\n    return \"UPDATE users SET lang = '%s'\" % (lang,)",
+    ".format()": 'def f(uid):\n    return "SELECT * FROM users WHERE user_id = {}".format(uid)',
+    "constant then .format()": (
+        "Q = \"SELECT * FROM users WHERE lang = '{}'\"\ndef f(lang):\n    return Q.format(lang)"
+    ),
+    "local then .format()": (
+        "def f(x):\n    q = 'DELETE FROM videos WHERE user_id = {x}'\n    return q.format(x=x)"
+    ),
+    "concatenation": 'def f(uid):\n    return "DELETE FROM users WHERE user_id = " + str(uid)',
+    "concatenated table": 'def f(table):\n    return "SELECT count(*) FROM " + table',
+    "in a call": "async def f(conn, name):\n    await conn.execute(f'DROP TABLE {name}')",
+    "format in a comprehension": (
+        "def f(ids):\n    return [f'SELECT * FROM users WHERE user_id = {i}' for i in ids]"
+    ),
+}
+GOOD = {
+    "sql.py style": (
+        '_COLS = "user_id, lang"\n'
+        'SELECT = "SELECT " + _COLS + " FROM users WHERE user_id = $1"\n'
+        'UPSERT = "INSERT INTO users (" + _COLS + ") VALUES ($1, $2)"'
+    ),
+    "constant loop": (
+        "_K = '(a IS NULL)'\n"
+        "S = 'UPDATE t SET ' + ', '.join(f'{c} = CASE WHEN {_K} THEN 1 END' for c in ('x', 'y'))"
+    ),
+    "migration style": (
+        "INDEXES = (('i1', 'CREATE INDEX i1 ON t (a)'),)\n"
+        "DROP = {n: 'DROP INDEX IF EXISTS \"' + n + '\"' for n, _ in INDEXES}"
+    ),
+    "messages": (
+        "def f(name, table, exc):\n"
+        "    raise ValueError(f'{name} must be an int')\n"
+        "    log.info('applied migrations: %s', exc)\n"
+        "    return f'{table} is partitioned: CREATE INDEX CONCURRENTLY cannot build it'"
+    ),
+    "parameters": (
+        "async def f(conn, uid):\n"
+        "    return await conn.fetchval('SELECT lang FROM users WHERE user_id = $1', uid)"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_scanner_flags_sql_built_from_values(name: str) -> None:
+    assert formatted_sql(BAD[name]), f"not flagged: {name}"
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_scanner_accepts_constant_sql_and_prose(name: str) -> None:
+    assert formatted_sql(GOOD[name]) == []
+
+
+def test_no_sql_is_built_from_values() -> None:
+    assert len(SOURCES) > 10
+    findings = [
+        finding
+        for path in SOURCES
+        for finding in formatted_sql(path.read_text(), str(path.relative_to(ROOT)))
+    ]
+    assert findings == []
+
+
+# --- the password never shows -------------------------------------------------------------------
+
+
+class _Everything(logging.Handler):
+    """Every record of every logger, formatted with its traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.text = io.StringIO()
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.text.write(self.format(record) + "\n")
+        self.text.write(repr(record.args) + "\n")
+
+
+@pytest.fixture
+def all_logs() -> Iterator[_Everything]:
+    handler = _Everything()
+    root = logging.getLogger()
+    level = root.level
+    loggers = [logging.getLogger(n) for n in ("tt_storage", "tortoise", "asyncpg", "aerich")]
+    levels = [lg.level for lg in loggers]
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    for lg in loggers:
+        lg.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        for lg, old in zip(loggers, levels, strict=True):
+            lg.setLevel(old)
+
+
+def exception_text(exc: BaseException) -> str:
+    """Everything an exception shows: messages, reprs and arguments of the whole chain."""
+    parts = ["".join(traceback.format_exception(exc))]
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts += [str(current), repr(current), repr(current.args)]
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
+
+
+@pytest.fixture
+async def password_role(own: OwnServer) -> AsyncIterator[tuple[str, str, str]]:
+    """A role that must log in with a password (SCRAM, checked by the server), and a database
+    it owns on the own server: ``(role, password, url)``."""
+    role = f"tt_secret_{secrets.token_hex(3)}"
+    password = "Pw-" + secrets.token_urlsafe(18)
+    database = f"secret_{secrets.token_hex(3)}"
+    hba = own.pgdata / "pg_hba.conf"
+    original = hba.read_text()
+    admin = await own.connect()
+    try:
+        await admin.execute("SET password_encryption = 'scram-sha-256'")
+        await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        await admin.execute(f'CREATE DATABASE "{database}" OWNER {role}')
+        hba.write_text(f"local all {role} scram-sha-256\n" + original)
+        await admin.execute("SELECT pg_reload_conf()")
+        yield role, password, f"postgresql://{role}:{password}@/{database}?host={own.socket_dir}"
+    finally:
+        hba.write_text(original)
+        await admin.execute("SELECT pg_reload_conf()")
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.close()
+
+
+@pytest.fixture
+def own() -> OwnServer:
+    return own_server()
+
+
+async def test_password_never_in_logs_errors_or_reprs(
+    db_url: str, password_role: tuple[str, str, str], all_logs: _Everything
+) -> None:
+    role, password, url = password_role
+    # The password is really checked: a wrong one is refused.
+    wrong = url.replace(password, "not-" + password)
+    # (apply_migrations lets aerich's driver error through: asyncpg's InvalidPasswordError.)
+    with pytest.raises(Exception, match="password authentication failed") as refused:
+        await tt.apply_migrations(wrong)
+    shown = [exception_text(refused.value)]
+    # Migrations, a session, writes and reads, as that role, with DEBUG logs everywhere.
+    await tt.apply_migrations(url)
+    async with rebound(url, max_size=2, connect_timeout=3):
+        await tt.add_video(1, "https://t/x", False)
+        assert await tt.get_user_settings(1) == ("en", False)
+        bot = DownloadBot()
+        try:
+            await bot.feed(events.message(1, "hi"))
+            # The LISTEN connection logs in with the pool's (callable) password too.
+            async with asyncio.timeout(5):
+                while not bot.middleware.cache.live:  # noqa: ASYNC110 - a plain attribute
+                    await asyncio.sleep(0.02)
+        finally:
+            await bot.close()
+        public = [
+            repr(tt.tortoise_config(url)),
+            json.dumps(tt.tortoise_config(url), default=repr),
+            repr(config.migration_config(url)),
+            repr(PoolOptions()),
+            repr(tt.outbox_stats()),
+        ]
+    # A wrong port, a wrong host, a wrong password at init.
+    for bad in (
+        f"postgresql://{role}:{password}@127.0.0.1:1/x",
+        f"postgresql://{role}:{password}@/x?host=/nonexistent",
+        wrong,
+    ):
+        with pytest.raises(tt.StorageError) as failed:
+            await tt.init_storage(bad, connect_timeout=2)
+        shown.append(exception_text(failed.value))
+    logs = all_logs.text.getvalue()
+    assert f"{role}:***@" in logs  # the redacted URL was logged (so logs were captured)
+    assert "password authentication failed" in shown[0]
+    for text in [logs, *shown, *public]:
+        assert password not in text
+        assert password[: len(password) // 3] not in text  # Tortoise shows a third of a str
+    assert redact_url(url) == url.replace(password, "***")
+
+
+def test_db_url_comes_from_the_environment_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("DB_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("DB_URL=postgresql://u:secret@host/db\n")
+    assert config.env_db_url() is None  # no .env file, no config file
+    monkeypatch.setenv("DB_URL", "postgresql://u@h/db")
+    assert config.env_db_url() == "postgresql://u@h/db"
+    # And that is the only place the package reads it: the name "DB_URL" occurs in code only
+    # in config.py (DB_URL_ENV, read by env_db_url); nothing loads .env or config files.
+    users = []
+    for path in SOURCES:
+        source = path.read_text()
+        assert "dotenv" not in source, path
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Constant) and node.value == "DB_URL":
+                users.append(path.name)
+    assert users == ["config.py"]
+
+
+async def test_init_storage_without_url_uses_db_url(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    previous = db_module.options().as_dict()
+    await tt.close_storage()
+    monkeypatch.setenv("DB_URL", db_url)
+    try:
+        await tt.init_storage()
+        assert lifecycle._url == db_url
+    finally:
+        await tt.close_storage()
+        await tt.init_storage(db_url, **previous)
+
+
+# --- the embedded server ------------------------------------------------------------------------
+
+
+async def test_embedded_server_listens_on_a_unix_socket_only(own: OwnServer) -> None:
+    lines = (own.pgdata / "postmaster.pid").read_text().splitlines()
+    assert lines[5].strip() == ""  # listen_addresses: no TCP address at all
+    assert Path(lines[4].strip()) == own.socket_dir
+    admin = await own.connect()
+    try:
+        assert await admin.fetchval("SHOW listen_addresses") == ""
+    finally:
+        await admin.close()
+    postmaster = psutil.Process(int(lines[0]))
+    assert postmaster.net_connections(kind="inet") == []
+    # What embedded_url() hands the library: the socket directory, no host name, no port.
+    previous = embedded._server
+    try:
+        url = embedded.embedded_url(own.root)
+    finally:
+        embedded._server = previous
+    assert url == f"asyncpg://postgres@/{embedded.EMBEDDED_DATABASE}?host={own.socket_dir}"
+
+
+def test_embedded_data_directory_is_not_world_readable(own: OwnServer) -> None:
+    pgdata = stat.S_IMODE(own.pgdata.stat().st_mode)
+    root = stat.S_IMODE(own.root.stat().st_mode)
+    assert pgdata & 0o077 == 0, oct(pgdata)  # PostgreSQL's own rule: 0700
+    assert root & 0o044 == 0, oct(root)  # others may traverse it, never list or read it
