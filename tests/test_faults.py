@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -306,6 +307,34 @@ async def test_unknown_outcome_of_a_killed_statement_is_written(
         await conn.close()
 
 
+async def test_an_event_the_database_refuses_does_not_block_the_queue(
+    db: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One queued download whose replay fails for another reason than an outage (here its
+    chat's ad counter would overflow INT): logged, counted as failed; the rest is written."""
+    caplog.set_level(logging.INFO, logger="tt_storage")
+    await tt.create_user(30, "en")
+    await tt.create_user(31, "en")
+    await db.execute("UPDATE users SET ad_count = 2147483647 WHERE user_id = 31")
+    before = tt.outbox_stats()
+    events_ = [
+        OutboxEvent("video", 30, 1_700_000_000, True, "https://t/1"),
+        OutboxEvent("video", 31, 1_700_000_001, True, "https://t/2"),
+        OutboxEvent("music", 30, 1_700_000_002, False, video_id=3),
+    ]
+    async with outbox._lock:  # all three in one batch
+        assert all(outbox.add(event) for event in events_)
+    await tt.flush_outbox()
+    assert [e.outcome for e in events_] == ["written", "failed", "written"]
+    figures = delta(before, tt.outbox_stats())
+    assert (figures["queued"], figures["flushed"], figures["failed"]) == (3, 2, 1)
+    assert [r[0] for r in await db.fetch("SELECT video_link FROM videos")] == ["https://t/1"]
+    assert await db.fetchval("SELECT count(*) FROM music") == 1
+    assert await db.fetchval("SELECT ad_count FROM users WHERE user_id = 30") == 1
+    refused = [r for r in caplog.records if "refused a queued write" in r.getMessage()]
+    assert len(refused) == 1 and "chat=31" in refused[0].getMessage()
+
+
 async def test_a_chat_with_queued_writes_queues_new_ones_behind_them(
     own: OwnServer, own_db: str
 ) -> None:
@@ -438,6 +467,61 @@ async def test_a_chat_first_seen_in_an_outage_keeps_its_language_and_referral(
         False,
         False,
     ]
+
+
+# --- the middleware in an outage -----------------------------------------------------------------
+
+
+async def test_middleware_logs_one_warning_per_outage(
+    db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Concurrent failures log one warning; a slow load that began before the outage and
+    succeeds during it does not end the outage; the next real success does, once."""
+    caplog.set_level(logging.INFO, logger="tt_storage")
+    real = db_module.connection
+    state = {"down": False, "hold": False}
+    gate = asyncio.Event()
+
+    @asynccontextmanager
+    async def flaky(*args: Any, **kwargs: Any) -> AsyncIterator[asyncpg.Connection]:
+        if state["hold"]:
+            state["hold"] = False
+            await gate.wait()
+        elif state["down"]:
+            raise tt.StorageUnavailable("test: database down")
+        async with real(*args, **kwargs) as conn:
+            yield conn
+
+    def lines() -> tuple[int, int]:
+        messages = [r.getMessage() for r in caplog.records if r.name == "tt_storage"]
+        return (
+            sum("handlers get fallback settings" in m for m in messages),
+            sum("database reachable again" in m for m in messages),
+        )
+
+    monkeypatch.setattr(db_module, "connection", flaky)
+    bot = DownloadBot(cache_size=0)
+    try:
+        state["hold"] = True
+        slow = asyncio.create_task(bot.feed(events.message(40, "hi")))
+        await asyncio.sleep(0.05)
+        state["down"] = True
+        await asyncio.gather(*(bot.feed(events.message(41 + n, "hi")) for n in range(20)))
+        assert lines() == (1, 0)
+        gate.set()
+        await slow  # began before the outage: its success says nothing about now
+        assert lines() == (1, 0)
+        await bot.feed(events.message(41, "hi"))
+        assert lines() == (1, 0)
+        state["down"] = False
+        await asyncio.gather(*(bot.feed(events.message(41 + n, "hi")) for n in range(5)))
+        assert lines() == (1, 1)
+        state["down"] = True
+        await asyncio.gather(*(bot.feed(events.message(41 + n, "hi")) for n in range(5)))
+        assert lines() == (2, 1)
+    finally:
+        await bot.close()
+    assert len(bot.answered) == 32
 
 
 # --- a bot under a steady stream of updates -----------------------------------------------------

@@ -375,7 +375,7 @@ EXPORT_USERS = (
     " WHERE user_id BETWEEN $1 AND $2 ORDER BY user_id"
 )
 
-# --- the operator CLI (tt_storage/cli.py) ----------------------------------------------------------
+# --- the operator CLI (tt_storage/cli.py) ---------------------------------------------------------
 
 SERVER_VERSION = "SHOW server_version"
 
