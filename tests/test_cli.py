@@ -214,3 +214,30 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert exc.value.code == 2
     assert "period must be one of 24h, week, month, all" in capsys.readouterr().err
     assert cli.period_seconds("3600") == 3600 and cli.period_seconds("week") == 604_800
+
+
+async def test_adopt_shows_index_builds_as_bars(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tt_storage.adopt
+
+    async def fake_adopt(url: str, *, progress: Any) -> list[str]:
+        progress("applying migrations")
+        progress(
+            "building idx_videos_time on videos: building index: scanning table, "
+            "10/40 blocks (25 %)"
+        )
+        progress(
+            "building idx_videos_time on videos: building index: scanning table, "
+            "40/40 blocks (100 %)"
+        )
+        progress("done: 7 indexes valid")
+        return ["1_x.py"]
+
+    monkeypatch.setattr(tt_storage.adopt, "adopt_database", fake_adopt)
+    status, text = await run("adopt", "--url", "postgresql://u:pw@127.0.0.1/x")
+    assert (status, text) == (0, "applied: 1_x.py\n")
+    err = capsys.readouterr().err
+    assert "  idx_videos_time [#######.......................]  25 % 10/40" in err
+    assert "  idx_videos_time [##############################] 100 % 40/40" in err
+    assert err.index("100 % 40/40") < err.index("done: 7 indexes valid")
