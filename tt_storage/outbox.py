@@ -206,7 +206,7 @@ class Outbox:
                 )
             return False
         if not self._events and not self._backing_off:
-            log.warning("database unavailable: tracking writes are queued (outbox)")
+            log.warning("database unavailable or too slow: tracking writes are queued (outbox)")
         self._events.append(event)
         self._per_chat[event.chat] = self._per_chat.get(event.chat, 0) + 1
         self._queued += 1
