@@ -343,15 +343,18 @@ async def test_a_chat_with_queued_writes_queues_new_ones_behind_them(
     await own.stop()
     try:
         assert await tt.track_download(10, "https://t/a", False, ad=True) is False
+        await outbox._lock.acquire()  # keeps the flusher from writing it before the next calls
     finally:
         await own.start()
-    async with outbox._lock:  # keeps the flusher from writing before the next calls
+    try:
         # The database is back, but chat 10 has a queued download: its next one queues too,
         # so the increments land before any later decision. Chat 11 goes straight through.
         assert outbox.holds(10) and not outbox.holds(11)
         assert await tt.track_download(10, "https://t/b", False, ad=True) is False
         assert await tt.track_download(11, "https://t/c", False, ad=True) is True
         assert [e.video_link for e in outbox.pending()] == ["https://t/a", "https://t/b"]
+    finally:
+        outbox._lock.release()
     await tt.flush_outbox()
     conn = await connect(own, own_db)
     try:
