@@ -77,6 +77,17 @@ async def test_plain_sql_change_reaches_the_cache(
     assert (await _settings(mw)).lang == "vi"
 
 
+async def test_blocking_elsewhere_reaches_the_cache(
+    mw: StorageMiddleware, db: asyncpg.Connection
+) -> None:
+    # Another process (a broadcast) marks the chat blocked: this one must stop serving the
+    # cached entry, so the chat's next message reaches the database and unblocks it.
+    await _settings(mw)
+    assert CHAT in mw.cache._entries
+    await db.execute("UPDATE users SET blocked_at = 1 WHERE user_id = $1", CHAT)
+    await _until(lambda: CHAT not in mw.cache._entries)
+
+
 async def test_unrelated_column_change_keeps_the_entry(
     mw: StorageMiddleware, db: asyncpg.Connection
 ) -> None:

@@ -189,7 +189,8 @@ def migration_config(db_url: str | None = None) -> dict[str, Any]:
     ``CREATE INDEX CONCURRENTLY`` on an adopted tt-bot table (tens of millions of rows) runs for
     minutes; cut by ``command_timeout`` it would leave an INVALID index and a failed migration.
     """
-    config = tortoise_config(db_url, max_size=2)
+    # Three: aerich's transaction, its non-transactional index builds, and the advisory lock.
+    config = tortoise_config(db_url, max_size=3)
     config["connections"][CONNECTION]["credentials"]["command_timeout"] = None
     return config
 

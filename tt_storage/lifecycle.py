@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext, get_current_context
 
-from . import db
+from . import db, sql
 from . import outbox as outbox_defaults
 from .config import (
     APP,
@@ -48,11 +49,27 @@ async def _in_fresh_context(coro_fn: Any, *args: Any) -> Any:
     return await asyncio.create_task(isolated(), context=contextvars.Context())
 
 
+#: The advisory lock key that serialises migrations (any constant; "tt-storage" in hex-ish).
+MIGRATION_LOCK_KEY = 0x7474_5354_4F52
+MIGRATION_LOCK_POLL = 0.2
+
+
 async def _upgrade(config: dict[str, Any]) -> list[str]:
     from aerich import Command
 
     async with Command(config, app=APP, location=str(migrations_location())) as command:
-        applied: list[str] = await command.upgrade(run_in_transaction=True)
+        # Many bot processes may start with migrate=True at once: one migrates, the others
+        # wait here and then find nothing pending.
+        async with get_connection(CONNECTION).acquire_connection() as lock:
+            # Polled, not waited for inside a statement: a waiting statement holds a snapshot,
+            # which the holder's CREATE INDEX CONCURRENTLY would wait for in turn (a deadlock
+            # PostgreSQL cannot see, since it runs through this client).
+            while not await lock.fetchval(sql.MIGRATION_TRY_LOCK, MIGRATION_LOCK_KEY):  # noqa: ASYNC110
+                await asyncio.sleep(MIGRATION_LOCK_POLL)
+            try:
+                applied: list[str] = await command.upgrade(run_in_transaction=True)
+            finally:
+                await lock.execute(sql.MIGRATION_UNLOCK, MIGRATION_LOCK_KEY)
     return applied
 
 

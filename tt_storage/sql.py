@@ -403,3 +403,9 @@ ROLLUP_LAG = (
     " (SELECT folded_pk FROM tt_storage_hourly_state WHERE kind = 'music'),"
     " (SELECT max(pk_id) FROM music)"
 )
+
+# --- migrations ---------------------------------------------------------------------------
+
+# Session-level: held across aerich's own transactions, released explicitly.
+MIGRATION_TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
+MIGRATION_UNLOCK = "SELECT pg_advisory_unlock($1)"

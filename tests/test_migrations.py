@@ -1,0 +1,33 @@
+"""Migrations applied programmatically: concurrent starters, and a second run."""
+
+from __future__ import annotations
+
+import asyncio
+
+import tt_storage
+from tests.support import database
+from tt_storage.config import migrations_location
+
+
+def _on_disk() -> list[str]:
+    return sorted(p.name for p in (migrations_location() / "models").glob("[0-9]*_*.py"))
+
+
+async def test_concurrent_starters_migrate_once(admin_url: str) -> None:
+    # Webhook workers all starting with migrate=True: one applies, the others wait and find
+    # nothing pending (without the advisory lock they would race on aerich's table and DDL).
+    url = await database.create_database(admin_url)
+    try:
+        results = await asyncio.gather(*(tt_storage.apply_migrations(url) for _ in range(4)))
+        applied = [name for result in results for name in result]
+        assert sorted(applied) == _on_disk()
+        assert sum(1 for result in results if result) == 1
+        assert await tt_storage.pending_migrations(url) == []
+        conn = await database.connect(url)
+        try:
+            rows = await conn.fetch("SELECT version FROM aerich ORDER BY id")
+        finally:
+            await conn.close()
+        assert [r["version"] for r in rows] == _on_disk()
+    finally:
+        await database.drop_database(admin_url, url)
