@@ -1,0 +1,122 @@
+"""``python -m benchmarks [--quick] [--admin-url URL]``: one table, on a database of its own."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import secrets
+import sys
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+import tt_storage
+
+from .suite import Config, asyncpg_dsn, render, run_suite
+
+ADMIN_ENV = "TT_STORAGE_BENCH_DB_URL"
+LOCAL_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+_STARTED = time.perf_counter()
+
+
+def _progress(message: str) -> None:
+    print(f"[{time.perf_counter() - _STARTED:5.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+async def _answers(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=3)
+    except (TimeoutError, OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+async def admin_url(explicit: str | None) -> str:
+    """``--admin-url``, else ``TT_STORAGE_BENCH_DB_URL``, else the local server, else embedded."""
+    url = explicit or os.environ.get(ADMIN_ENV)
+    if url:
+        return url
+    if await _answers(LOCAL_ADMIN):
+        return LOCAL_ADMIN
+    from tt_storage.embedded import embedded_url
+
+    return await asyncio.to_thread(embedded_url, None, "postgres")
+
+
+async def create_database(admin: str, durable: bool) -> str:
+    name = f"tt_storage_bench_{os.getpid()}_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(asyncpg_dsn(admin))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        if not durable:
+            # Commits do not wait for the WAL flush: the numbers measure the data layers and
+            # their round trips, not the disk (see BENCHMARKS.md).
+            await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    finally:
+        await conn.close()
+    parts = urlsplit(admin)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def drop_database(admin: str, url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    conn = await asyncpg.connect(asyncpg_dsn(admin))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def amain(args: argparse.Namespace) -> str:
+    config = Config.quick() if args.quick else Config()
+    if args.rounds:
+        config = dataclasses.replace(config, rounds=args.rounds)
+    admin = await admin_url(args.admin_url)
+    url = await create_database(admin, args.durable)
+    _progress(f"benchmark database {urlsplit(url).path.lstrip('/')} (dropped at the end)")
+    try:
+        _progress("migrations")
+        await tt_storage.apply_migrations(url)
+        await tt_storage.init_storage(url, min_size=1, max_size=config.pool_size)
+        try:
+            report = await run_suite(url, config, _progress)
+        finally:
+            await tt_storage.close_storage()
+    finally:
+        await drop_database(admin, url)
+    return render(report)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke run: few ops (< 30 s)")
+    parser.add_argument("--rounds", type=int, default=0, help="rounds per row (default 7)")
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="keep the server's synchronous_commit (default: off for the benchmark database,"
+        " so that the WAL flush latency of the disk does not drown the data layers)",
+    )
+    parser.add_argument(
+        "--admin-url",
+        help=f"server to create the benchmark database on (default ${ADMIN_ENV}, else the local"
+        " server on 127.0.0.1:5432, else the embedded one)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    started = time.perf_counter()
+    table = asyncio.run(amain(args))
+    print(table)
+    _progress(f"done in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""The benchmark suite still runs: every row, a few operations each. No timing is checked."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+pytest.importorskip("sqlalchemy")
+
+from benchmarks.suite import IMPLS, Config, render, run_suite
+
+
+async def test_benchmark_machinery_runs(db_url: str, db: asyncpg.Connection) -> None:
+    try:
+        report = await run_suite(db_url, Config.tiny())
+    finally:
+        # The suite leaves its chats and downloads behind; later tests expect empty tables.
+        await db.execute("TRUNCATE users, videos, music RESTART IDENTITY CASCADE")
+    assert [row.key for row in report.rows] == [
+        "miss",
+        "hit",
+        "new",
+        "download",
+        "music",
+        "toggle",
+        "throughput",
+    ]
+    for row in report.rows:
+        for impl in IMPLS:
+            assert row.samples[impl], (row.key, impl)
+            assert all(value > 0 for value in row.samples[impl])
+    assert not [check for check in report.checks if check.startswith("FAILED")], report.checks
+    assert report.cache_bytes_per_chat > 0
+    table = render(report)
+    assert "| (a) raw asyncpg | (b) seed SQLAlchemy | (c) tt-storage |" in table
+    assert table.count("[ok]") + table.count("[MISSED]") == 4
