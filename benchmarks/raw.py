@@ -44,8 +44,15 @@ TOGGLE_MODE = "UPDATE users SET file_mode = NOT file_mode WHERE user_id = $1 RET
 LOCALES = frozenset({"ar", "en", "hi", "id", "ru", "so", "uk", "vi"})
 
 
+async def _no_reset(_conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on release, as tt-storage does: the limit is one round trip
+    per statement, not two."""
+
+
 async def create_pool(dsn: str, max_size: int) -> asyncpg.Pool:
-    pool: asyncpg.Pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size)
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn, min_size=1, max_size=max_size, reset=_no_reset
+    )
     return pool
 
 

@@ -46,6 +46,11 @@ class PoolOptions:
     #: asyncpg's prepared-statement cache; 0 behind pgbouncer in transaction mode.
     statement_cache_size: int = 1024
     max_inactive_connection_lifetime: float = 300.0
+    #: Run asyncpg's full session reset (RESET ALL, UNLISTEN *, CLOSE ALL, advisory unlocks)
+    #: each time a connection goes back to the pool: one more round trip per statement. Off,
+    #: an open transaction is still rolled back; tt-storage leaves no other session state, so
+    #: turn it on only if your own code SETs session variables on these connections.
+    reset_sessions: bool = False
 
     @classmethod
     def from_kwargs(cls, options: dict[str, Any]) -> PoolOptions:
@@ -140,7 +145,14 @@ def _pooled_connection(url: str, pool: PoolOptions) -> dict[str, Any]:
         statement_cache_size=pool.statement_cache_size,
         max_inactive_connection_lifetime=pool.max_inactive_connection_lifetime,
     )
+    if not pool.reset_sessions:
+        credentials["reset"] = _keep_session
     return connection
+
+
+async def _keep_session(_connection: Any) -> None:
+    """asyncpg's pool ``reset`` hook that skips the reset query (asyncpg itself still rolls
+    back a transaction left open): it would double every statement's round trips."""
 
 
 def tortoise_config(
