@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -78,45 +77,70 @@ def options() -> PoolOptions:
     return _options
 
 
-@asynccontextmanager
-async def connection(*, replica: bool = False) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled asyncpg connection, acquired within ``acquire_timeout``.
+class connection:  # lowercase: used like the function it replaced, `async with connection()`
+    """A pooled asyncpg connection, acquired within ``acquire_timeout``; driver errors inside
+    the block become ``StorageError``s.
 
     ``replica=True`` (or ``read_connection()``): from the replica's pool when one is configured.
+    A class, not a generator-based context manager: this runs around every statement.
     """
-    wrapper = (read_client() if replica else client()).acquire_connection()
-    try:
-        async with asyncio.timeout(_options.acquire_timeout):
-            conn = await wrapper.__aenter__()
-    except TimeoutError as exc:
-        raise StorageTimeout(
-            f"no database connection within {_options.acquire_timeout:g} s "
-            f"(pool max_size={_options.max_size})"
-        ) from exc
-    except _UNAVAILABLE as exc:
-        raise StorageUnavailable(f"database unreachable: {type(exc).__name__}") from exc
-    try:
-        yield conn
-    except TimeoutError as exc:  # asyncpg's command_timeout
+
+    __slots__ = ("_conn", "_wrapper")
+
+    def __init__(self, *, replica: bool = False) -> None:
+        self._wrapper = (read_client() if replica else client()).acquire_connection()
+        self._conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        wrapper = self._wrapper
+        pool = getattr(wrapper.client, "_pool", None)
+        try:
+            if pool is not None and pool.get_idle_size() > 0:
+                # An idle connection is handed over without waiting: no timer needed (an
+                # asyncio.timeout costs about as much as the rest of this method).
+                conn = await wrapper.__aenter__()
+            else:
+                async with asyncio.timeout(_options.acquire_timeout):
+                    conn = await wrapper.__aenter__()
+        except TimeoutError as exc:
+            raise StorageTimeout(
+                f"no database connection within {_options.acquire_timeout:g} s "
+                f"(pool max_size={_options.max_size})"
+            ) from exc
+        except _UNAVAILABLE as exc:
+            raise StorageUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+        self._conn = conn
+        return conn
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if exc is not None:
+                _translate(exc, self._conn)
+        finally:
+            try:
+                await self._wrapper.__aexit__(None, None, None)
+            except Exception:
+                # The release failed (the connection died after the statement): asyncpg has
+                # terminated it and the pool replaces it. The statement's own outcome stands.
+                pass
+
+
+def _translate(exc: BaseException, conn: asyncpg.Connection | None) -> None:
+    """Raise the ``StorageError`` for a driver error raised while using ``conn``."""
+    if isinstance(exc, TimeoutError):  # asyncpg's command_timeout
         raise StorageTimeout(
             f"statement did not finish within {_options.command_timeout:g} s"
         ) from exc
-    except _UNAVAILABLE as exc:
+    if isinstance(exc, _UNAVAILABLE):
         raise StorageUnavailable(f"database connection lost: {type(exc).__name__}") from exc
-    except asyncpg.InternalClientError as exc:
+    if isinstance(exc, asyncpg.InternalClientError):
         # The connection's protocol state is broken (an idle connection whose backend was
         # terminated, MagicStack/asyncpg#1069): never hand it out again.
-        conn.terminate()
+        if conn is not None:
+            conn.terminate()
         raise StorageUnavailable(f"database connection broken: {type(exc).__name__}") from exc
-    except asyncpg.PostgresError as exc:
+    if isinstance(exc, asyncpg.PostgresError):
         raise StorageError(f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        try:
-            await wrapper.__aexit__(None, None, None)
-        except Exception:
-            # The reset on release failed (the connection died after the statement): asyncpg
-            # has terminated it and the pool replaces it. The statement's own outcome stands.
-            pass
 
 
 async def fetchrow(sql: str, *args: Any) -> asyncpg.Record | None:
@@ -147,7 +171,7 @@ async def execute(sql: str, *args: Any) -> int:
 # or serves an update (the middleware, the ad rule, settings) reads through these.
 
 
-def read_connection() -> AbstractAsyncContextManager[asyncpg.Connection]:
+def read_connection() -> connection:
     """``connection()`` on the replica when configured, else on the primary."""
     return connection(replica=True)
 

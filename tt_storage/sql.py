@@ -120,17 +120,32 @@ _DOWNLOAD_RESULT = (
     " COALESCE((SELECT show FROM reg), (SELECT show FROM ad)) AS show"
 )
 
-# $7 link, $8 is_images, $9 is_processed, $10 is_inline.
+_VIDEO_COLUMNS = "user_id, downloaded_at, video_link, is_images, is_processed, is_inline"
+
+# A download with the ad rule. $7 link, $8 is_images, $9 is_processed, $10 is_inline.
 TRACK_VIDEO = (
-    "WITH " + _REGISTER_FOR_DOWNLOAD + "ins AS (INSERT INTO videos"
-    " (user_id, downloaded_at, video_link, is_images, is_processed, is_inline)"
+    "WITH " + _REGISTER_FOR_DOWNLOAD + "ins AS (INSERT INTO videos (" + _VIDEO_COLUMNS + ")"
     " VALUES ($1, $2, $7, $8, $9, $10)) " + _DOWNLOAD_RESULT
 )
 
-# $7 video_id.
-TRACK_MUSIC = (
-    "WITH " + _REGISTER_FOR_DOWNLOAD + "ins AS (INSERT INTO music"
-    " (user_id, downloaded_at, video_id) VALUES ($1, $2, $7)) " + _DOWNLOAD_RESULT
+# Without the ad rule (groups, inline, music): no row lock on the chat, a third less work.
+# $1 id, $2 now, $3 default lang; same result columns as TRACK_VIDEO, `show` always false.
+_REGISTER_UNKNOWN = (
+    "reg AS (INSERT INTO users (" + _USER_COLUMNS + ") VALUES ($1, $2, $3, NULL, false, 0, 0,"
+    " NULL) ON CONFLICT (user_id) DO NOTHING RETURNING 1), "
+)
+_PLAIN_RESULT = "SELECT EXISTS (SELECT 1 FROM reg) AS registered, false AS show"
+
+# $4 link, $5 is_images, $6 is_processed, $7 is_inline.
+ADD_VIDEO = (
+    "WITH " + _REGISTER_UNKNOWN + "ins AS (INSERT INTO videos (" + _VIDEO_COLUMNS + ")"
+    " VALUES ($1, $2, $4, $5, $6, $7)) " + _PLAIN_RESULT
+)
+
+# $4 video_id.
+ADD_MUSIC = (
+    "WITH " + _REGISTER_UNKNOWN + "ins AS (INSERT INTO music (user_id, downloaded_at, video_id)"
+    " VALUES ($1, $2, $4)) " + _PLAIN_RESULT
 )
 
 # --- reads and stats -----------------------------------------------------------------------------

@@ -31,9 +31,12 @@ async def _track(kind: Kind, statement: str, chat: int, ad: bool, *values: Any) 
     try:
         async with db.connection() as conn:
             sent = True
-            row = await conn.fetchrow(
-                statement, chat, at, DEFAULT_LANG, ad, AD_EVERY, AD_COOLDOWN, *values
-            )
+            if ad:
+                row = await conn.fetchrow(
+                    statement, chat, at, DEFAULT_LANG, ad, AD_EVERY, AD_COOLDOWN, *values
+                )
+            else:
+                row = await conn.fetchrow(statement, chat, at, DEFAULT_LANG, *values)
     except StorageUnavailable:
         if not outbox.enabled:
             raise
@@ -71,11 +74,12 @@ async def track_download(
     Returns whether to show an ad now (always ``False`` with ``ad=False``, and while the
     database is unreachable: the download is then queued and counted as one without an ad).
     """
+    ad = validate.flag(ad, "ad")
     return await _track(
         "video",
-        sql.TRACK_VIDEO,
+        sql.TRACK_VIDEO if ad else sql.ADD_VIDEO,
         chat_ref(user_id),
-        validate.flag(ad, "ad"),
+        ad,
         validate.text(video_link, "video_link"),
         validate.flag(is_images, "is_images"),
         validate.flag(is_processed, "is_processed"),
@@ -98,7 +102,7 @@ async def add_music(user_id: ChatRef, video_id: int) -> None:
     """Record a music download (registers an unknown chat with defaults first)."""
     await _track(
         "music",
-        sql.TRACK_MUSIC,
+        sql.ADD_MUSIC,
         chat_ref(user_id),
         False,
         validate.chat_id(video_id, "video_id"),
