@@ -173,6 +173,19 @@ async def test_expires_after_ttl() -> None:
     cache.close()
 
 
+async def test_another_chats_invalidation_does_not_cost_a_load() -> None:
+    cache = cache_module.SettingsCache()
+    cache.live = True
+    started = cache.generation
+    cache_module.invalidate(6)  # some other chat changed meanwhile
+    cache.put(5, "en", False, started)
+    assert cache.get(5) == ("en", False)
+    cache.clear()  # missed notifications: nothing in flight may be stored
+    cache.put(5, "en", False, started)
+    assert cache.get(5) is None
+    cache.close()
+
+
 async def test_a_load_racing_an_invalidation_is_not_cached() -> None:
     cache = cache_module.SettingsCache()
     cache.live = True

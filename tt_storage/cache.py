@@ -47,6 +47,10 @@ def invalidate(chat_id: int) -> None:
         cache.invalidate(chat_id)
 
 
+#: How many recent per-chat invalidations are remembered before they are folded into one.
+_STALE_LIMIT = 4096
+
+
 class SettingsCache(Invalidatable):
     """A bounded LRU of ``chat_id -> (lang, file_mode)`` with a TTL.
 
@@ -60,8 +64,11 @@ class SettingsCache(Invalidatable):
         self.ttl = ttl
         self.live = False
         self._entries: OrderedDict[int, tuple[float, str, bool]] = OrderedDict()
-        # Bumped on every invalidation: a load that saw it change may hold stale values.
+        # Bumped on every invalidation. A load notes it when it starts; its result is stored
+        # only if that chat was not invalidated since (``_stale``), nor everything (``_floor``).
         self.generation = 0
+        self._stale: dict[int, int] = {}
+        self._floor = 0
         self.hits = 0
         self.misses = 0
         self._unregister = register(self)
@@ -82,7 +89,12 @@ class SettingsCache(Invalidatable):
 
     def put(self, chat_id: int, lang: str, file_mode: bool, generation: int) -> None:
         """Store what a load that started at ``generation`` read, unless it may be stale."""
-        if not self.live or generation != self.generation or self.max_entries == 0:
+        if (
+            not self.live
+            or self.max_entries == 0
+            or generation < self._floor
+            or self._stale.get(chat_id, 0) > generation
+        ):
             return
         # Interned: the driver hands every row a str of its own, and one per language is
         # enough (about a fifth of an entry's memory).
@@ -94,6 +106,16 @@ class SettingsCache(Invalidatable):
     def invalidate(self, chat_id: int) -> None:
         self.generation += 1
         self._entries.pop(chat_id, None)
+        if len(self._stale) >= _STALE_LIMIT:
+            self._forget_all()
+        else:
+            self._stale[chat_id] = self.generation
+
+    def _forget_all(self) -> None:
+        # Every load in flight may now be stale; the per-chat record starts over (bounded).
+        self.generation += 1
+        self._floor = self.generation
+        self._stale.clear()
 
     def peek(self, chat_id: int) -> tuple[str, bool] | None:
         """The last values stored for ``chat_id``, however old, even while not serving: the
@@ -105,10 +127,10 @@ class SettingsCache(Invalidatable):
         """Stop serving (notifications may be missed from now on) but keep the entries for
         ``peek``; the listener empties the cache before it serves again."""
         self.live = False
-        self.generation += 1
+        self._forget_all()
 
     def clear(self) -> None:
-        self.generation += 1
+        self._forget_all()
         self._entries.clear()
 
     def close(self) -> None:
