@@ -1,9 +1,9 @@
 """Adopting a database the seed's SQLAlchemy layer made: checked, migrated in place, rows intact.
 
-The legacy schema is the DDL SQLAlchemy itself generates for the seed's three models (defined
-here exactly as in the seed), so users.user_id is BIGSERIAL with a redundant UNIQUE and nothing
-has a server default. These tests do not use the ``db`` fixture: they bind the library to their
-own databases and re-bind it to the session database afterwards.
+The legacy schema is the DDL SQLAlchemy itself generates for the seed's three models (as
+reproduced verbatim in benchmarks/seed.py), so users.user_id is BIGSERIAL with a redundant
+UNIQUE and nothing has a server default. These tests do not use the ``db`` fixture: they bind
+the library to their own databases and re-bind it to the session database afterwards.
 """
 
 from __future__ import annotations
@@ -20,50 +20,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Integer, String
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import declarative_base
 from sqlalchemy.schema import CreateTable
 
 import tt_storage as tt
+from benchmarks.seed import Base  # the seed's models, verbatim (data/models/*.py)
 from tests.support import database
 from tt_storage import adopt
 from tt_storage.config import APP, migration_config, migrations_location
-
-# --- the seed's models, verbatim (data/models/*.py) ----------------------------------------------
-
-Base = declarative_base()
-
-
-class Users(Base):  # type: ignore[valid-type,misc]
-    __tablename__ = "users"
-    user_id = Column(BigInteger, primary_key=True, unique=True, nullable=False)
-    registered_at = Column(BigInteger, nullable=True)  # Unix timestamp
-    lang = Column(String, default="en", nullable=False)
-    link = Column(String, nullable=True)  # Referral link
-    file_mode = Column(Boolean, default=False, nullable=False)
-    ad_count = Column(Integer, default=0, nullable=False)
-    ad_cooldown = Column(BigInteger, default=0, nullable=False)  # Unix timestamp
-
-
-class Video(Base):  # type: ignore[valid-type,misc]
-    __tablename__ = "videos"
-    pk_id = Column(BigInteger, primary_key=True, autoincrement=True, nullable=False)
-    user_id = Column(BigInteger, ForeignKey("users.user_id"), nullable=False)
-    downloaded_at = Column(BigInteger, nullable=True)  # Unix timestamp
-    video_link = Column(String, nullable=False)
-    is_images = Column(Boolean, default=False, nullable=False)  # Slideshow?
-    is_processed = Column(Boolean, default=False, nullable=False)  # Image converted?
-    is_inline = Column(Boolean, default=False, nullable=False)  # Inline query?
-
-
-class Music(Base):  # type: ignore[valid-type,misc]
-    __tablename__ = "music"
-    pk_id = Column(BigInteger, primary_key=True, autoincrement=True, nullable=False)
-    user_id = Column(BigInteger, ForeignKey("users.user_id"), nullable=False)
-    downloaded_at = Column(BigInteger, nullable=True)  # Unix timestamp
-    video_id = Column(BigInteger, nullable=False)  # TikTok video ID
-
 
 #: What ``Base.metadata.create_all`` sends to PostgreSQL, in dependency order.
 SEED_DDL = [

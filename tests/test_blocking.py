@@ -17,6 +17,7 @@ from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
 import tt_storage as tt
 from tests.support import updates
 from tests.support.bot_session import RecordingSession
+from tests.support.waiting import until
 from tt_storage import StorageError, UserSettings
 
 USER = 800_001
@@ -26,14 +27,6 @@ GROUP = -800_002
 async def _blocked_at(db: asyncpg.Connection, chat: int) -> int | None:
     value: int | None = await db.fetchval("SELECT blocked_at FROM users WHERE user_id = $1", chat)
     return value
-
-
-async def _until(predicate: Any, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 # --- the services ------------------------------------------------------------------------------
@@ -232,7 +225,7 @@ async def test_blocked_chats_are_not_cached_so_a_message_still_unblocks(
     try:
         await tt.register_user(USER)
         await wired.feed(updates.message(USER))
-        await _until(lambda: wired.middleware.cache.live)
+        await until(lambda: wired.middleware.cache.live)
         await wired.feed(updates.message(USER))  # now cached
         assert wired.middleware.cache.get(USER) is not None
 

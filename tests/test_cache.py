@@ -14,6 +14,7 @@ import pytest
 from aiogram.types import Chat, Update, User
 
 import tt_storage
+from tests.support.waiting import until
 from tt_storage import StorageMiddleware, UserSettings
 from tt_storage import cache as cache_module
 
@@ -34,19 +35,11 @@ async def _settings(mw: StorageMiddleware, chat_id: int = CHAT) -> UserSettings:
     return seen[0]
 
 
-async def _until(predicate: Any, within: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
 @pytest.fixture
 async def mw(db: asyncpg.Connection) -> AsyncIterator[StorageMiddleware]:
     middleware = StorageMiddleware()
     await _settings(middleware)  # registers the chat and starts the listener
-    await _until(lambda: middleware.cache.live)
+    await until(lambda: middleware.cache.live)
     yield middleware
     await middleware.close()
 
@@ -73,7 +66,7 @@ async def test_plain_sql_change_reaches_the_cache(
     await _settings(mw)
     assert CHAT in mw.cache._entries
     await db.execute("UPDATE users SET lang = 'vi' WHERE user_id = $1", CHAT)
-    await _until(lambda: CHAT not in mw.cache._entries)
+    await until(lambda: CHAT not in mw.cache._entries)
     assert (await _settings(mw)).lang == "vi"
 
 
@@ -85,7 +78,7 @@ async def test_blocking_elsewhere_reaches_the_cache(
     await _settings(mw)
     assert CHAT in mw.cache._entries
     await db.execute("UPDATE users SET blocked_at = 1 WHERE user_id = $1", CHAT)
-    await _until(lambda: CHAT not in mw.cache._entries)
+    await until(lambda: CHAT not in mw.cache._entries)
 
 
 async def test_unrelated_column_change_keeps_the_entry(
@@ -112,7 +105,7 @@ async def test_change_from_another_process(mw: StorageMiddleware, db_url: str) -
     )
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script)
     assert await proc.wait() == 0
-    await _until(lambda: CHAT not in mw.cache._entries)
+    await until(lambda: CHAT not in mw.cache._entries)
     settings = await _settings(mw)
     assert (settings.lang, settings.file_mode) == ("ar", True)
 
@@ -136,7 +129,7 @@ async def test_lost_notification_connection_stops_serving(
     listener.retry_delay = listener.max_retry_delay = 0.05
     pid = listener._conn.get_server_pid()
     await db.execute("SELECT pg_terminate_backend($1)", pid)
-    await _until(lambda: not mw.cache.live)
+    await until(lambda: not mw.cache.live)
     # While it is down a change must still be seen: the cache does not serve.
     await db.execute("UPDATE users SET lang = 'hi' WHERE user_id = $1", CHAT)
     hits = mw.cache.hits
@@ -146,7 +139,7 @@ async def test_lost_notification_connection_stops_serving(
     assert mw.cache.hits == hits
     # It reconnects by itself (with an empty cache) and serves again.
     allowed.set()
-    await _until(lambda: mw.cache.live)
+    await until(lambda: mw.cache.live)
     await _settings(mw)
     hits = mw.cache.hits
     assert (await _settings(mw)).lang == "hi"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +17,7 @@ from aiogram.types import Chat, Update, User
 
 import tt_storage as tt
 from tests.support import database, servers
+from tests.support.waiting import until
 from tt_storage import cache, db
 from tt_storage import middleware as middleware_module
 from tt_storage.config import connect_kwargs
@@ -172,14 +173,6 @@ async def test_streamed_history_leaves_no_prepared_statement(
     assert len(await tt.get_user_videos(1)) == 5
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(5):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.02)
-
-
 async def _settings(mw: tt.StorageMiddleware, chat_id: int) -> tt.UserSettings:
     seen: list[tt.UserSettings] = []
 
@@ -239,7 +232,7 @@ async def test_listen_url_turns_the_cache_on(bouncer: Setup) -> None:
         mw = tt.StorageMiddleware()
         try:
             await _settings(mw, 43)
-            await _until(lambda: mw.cache.live)
+            await until(lambda: mw.cache.live)
             await _settings(mw, 43)
             assert (await _settings(mw, 43)).lang == "en"
             assert mw.cache.hits == 1
@@ -249,7 +242,7 @@ async def test_listen_url_turns_the_cache_on(bouncer: Setup) -> None:
                 await direct.execute("UPDATE users SET lang = 'vi' WHERE user_id = 43")
             finally:
                 await direct.close()
-            await _until(lambda: 43 not in mw.cache._entries)
+            await until(lambda: 43 not in mw.cache._entries)
             assert (await _settings(mw, 43)).lang == "vi"
         finally:
             await mw.close()
