@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 import tt_storage
 from tests.support import database
 from tt_storage.config import migrations_location
@@ -31,3 +33,15 @@ async def test_concurrent_starters_migrate_once(admin_url: str) -> None:
         assert [r["version"] for r in rows] == _on_disk()
     finally:
         await database.drop_database(admin_url, url)
+
+
+async def test_unreachable_server_is_a_storage_error() -> None:
+    # Port 1 on loopback: nothing listens there, the connect is refused at once.
+    with pytest.raises(tt_storage.StorageUnavailable):
+        await tt_storage.apply_migrations("postgresql://postgres@127.0.0.1:1/nowhere")
+
+
+async def test_missing_database_is_a_storage_error(admin_url: str) -> None:
+    missing = database.with_database(admin_url, "tt_storage_no_such_database")
+    with pytest.raises(tt_storage.StorageError):
+        await tt_storage.apply_migrations(missing)

@@ -23,7 +23,7 @@ _replica: BaseDBAsyncClient | None = None
 _options = PoolOptions()
 
 # Errors that mean "the server is not there (now)", as opposed to "this statement is wrong".
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
+UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     ConnectionError,
     DBConnectionError,
@@ -107,7 +107,7 @@ class connection:  # lowercase: used like the function it replaced, `async with 
                 f"no database connection within {_options.acquire_timeout:g} s "
                 f"(pool max_size={_options.max_size})"
             ) from exc
-        except _UNAVAILABLE as exc:
+        except UNAVAILABLE as exc:
             raise StorageUnavailable(f"database unreachable: {type(exc).__name__}") from exc
         self._conn = conn
         return conn
@@ -131,7 +131,7 @@ def _translate(exc: BaseException, conn: asyncpg.Connection | None) -> None:
         raise StorageTimeout(
             f"statement did not finish within {_options.command_timeout:g} s"
         ) from exc
-    if isinstance(exc, _UNAVAILABLE):
+    if isinstance(exc, UNAVAILABLE):
         raise StorageUnavailable(f"database connection lost: {type(exc).__name__}") from exc
     if isinstance(exc, asyncpg.InternalClientError):
         # The connection's protocol state is broken (an idle connection whose backend was

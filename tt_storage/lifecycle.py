@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from tortoise import Tortoise
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext, get_current_context
+from tortoise.exceptions import OperationalError
 
 from . import db, sql
 from . import outbox as outbox_defaults
@@ -26,7 +28,7 @@ from .config import (
     redact_url,
 )
 from .config import tortoise_config as build_config
-from .errors import StorageError
+from .errors import StorageError, StorageUnavailable
 from .outbox import OutboxEvent, outbox
 
 log = logging.getLogger("tt_storage")
@@ -76,7 +78,12 @@ async def _upgrade(config: dict[str, Any]) -> list[str]:
 async def apply_migrations(db_url: str | None = None) -> list[str]:
     """Apply pending aerich migrations to ``db_url`` (default ``DB_URL``); return their names."""
     config = migration_config(db_url)
-    applied: list[str] = await _in_fresh_context(_upgrade, config)
+    try:
+        applied: list[str] = await _in_fresh_context(_upgrade, config)
+    except db.UNAVAILABLE as exc:
+        raise StorageUnavailable(f"cannot migrate: database unreachable ({exc})") from exc
+    except (asyncpg.PostgresError, OperationalError) as exc:
+        raise StorageError(f"migration failed: {type(exc).__name__}: {exc}") from exc
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     return applied
