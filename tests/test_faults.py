@@ -106,7 +106,7 @@ async def test_dead_server_fails_fast(own: OwnServer, own_db: str) -> None:
 
 
 async def test_black_holed_connect_is_bounded_by_connect_timeout(db_url: str) -> None:
-    async with FreezableProxy() as proxy:
+    async with FreezableProxy(db_url) as proxy:
         url = proxy.url(database_name(db_url))
         options = {**FAST, "connect_timeout": 0.5, "acquire_timeout": 5.0}
         async with rebound(url, min_size=0, max_size=2, **options):
@@ -171,7 +171,7 @@ async def test_black_holed_statement_is_bounded(db_url: str) -> None:
     """A network that swallows everything after connecting: the statement times out, and
     releasing the connection (asyncpg cancels, then resets it) is bounded too: in all, at
     most about twice ``command_timeout``."""
-    async with FreezableProxy() as proxy:
+    async with FreezableProxy(db_url) as proxy:
         url = proxy.url(database_name(db_url))
         async with rebound(url, max_size=2, **{**FAST, "command_timeout": 0.5}):
             assert await tt.get_user_settings(1) is None
@@ -254,7 +254,7 @@ async def test_unknown_outcome_that_was_written_is_not_written_twice(
     and the replay finds its row instead of writing it again."""
     await raw.execute("TRUNCATE users, videos, music RESTART IDENTITY CASCADE")
     before = tt.outbox_stats()
-    async with FreezableProxy() as proxy:
+    async with FreezableProxy(db_url) as proxy:
         url = proxy.url(database_name(db_url))
         # One connection, its statements already prepared: otherwise the prepare round trip
         # is what hangs, and the statement is never executed.

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
@@ -156,8 +157,13 @@ class FreezableProxy:
     """A TCP proxy to a server; ``freeze()`` stops forwarding without closing anything (a
     black-holed network), per direction: ``up`` (client to server) and ``down``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 5432) -> None:
-        self.target = (host, port)
+    def __init__(self, server_url: str) -> None:
+        # The server the session's database lives on: TCP, or the Unix socket of a server
+        # that listens on no port (the embedded one).
+        parts = urlsplit(server_url)
+        socket_dir = parse_qs(parts.query).get("host", [None])[0]
+        self.socket = f"{socket_dir}/.s.PGSQL.{parts.port or 5432}" if socket_dir else None
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 5432)
         self.port = 0
         self._up = asyncio.Event()
         self._down = asyncio.Event()
@@ -214,7 +220,10 @@ class FreezableProxy:
         self._tasks.add(task)
         try:
             await self._up.wait()  # a frozen network does not open connections either
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            if self.socket is not None:
+                up_reader, up_writer = await asyncio.open_unix_connection(self.socket)
+            else:
+                up_reader, up_writer = await asyncio.open_connection(*self.target)
             self._writers += [writer, up_writer]
             await asyncio.gather(
                 self._pipe(reader, up_writer, self._up), self._pipe(up_reader, writer, self._down)
