@@ -7,19 +7,16 @@ import asyncio
 import dataclasses
 import logging
 import os
-import secrets
 import sys
 import time
-from urllib.parse import urlsplit, urlunsplit
-
-import asyncpg
+from urllib.parse import urlsplit
 
 import tt_storage
+from tests.support import database
 
-from .suite import Config, asyncpg_dsn, render, run_suite
+from .suite import Config, render, run_suite
 
 ADMIN_ENV = "TT_STORAGE_BENCH_DB_URL"
-LOCAL_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 _STARTED = time.perf_counter()
@@ -29,49 +26,33 @@ def _progress(message: str) -> None:
     print(f"[{time.perf_counter() - _STARTED:5.1f} s] {message}", file=sys.stderr, flush=True)
 
 
-async def _answers(url: str) -> bool:
-    try:
-        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError):
-        return False
-    await conn.close()
-    return True
-
-
 async def admin_url(explicit: str | None) -> str:
     """``--admin-url``, else ``TT_STORAGE_BENCH_DB_URL``, else the local server, else embedded."""
     url = explicit or os.environ.get(ADMIN_ENV)
     if url:
         return url
-    if await _answers(LOCAL_ADMIN):
-        return LOCAL_ADMIN
+    if await database.answers(database.LOCAL_ADMIN):
+        return database.LOCAL_ADMIN
     from tt_storage.embedded import embedded_url
 
     return await asyncio.to_thread(embedded_url, None, "postgres")
 
 
 async def create_database(admin: str, durable: bool) -> str:
-    name = f"tt_storage_bench_{os.getpid()}_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(asyncpg_dsn(admin))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        if not durable:
-            # Commits do not wait for the WAL flush: the numbers measure the data layers and
-            # their round trips, not the disk (see BENCHMARKS.md).
-            await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
-    finally:
-        await conn.close()
-    parts = urlsplit(admin)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+    url = await database.create_database(admin, prefix="tt_storage_bench")
+    if not durable:
+        # Commits do not wait for the WAL flush: the numbers measure the data layers and
+        # their round trips, not the disk (see BENCHMARKS.md).
+        conn = await database.connect(url)
+        try:
+            await conn.execute("ALTER DATABASE " + _quoted(url) + " SET synchronous_commit = off")
+        finally:
+            await conn.close()
+    return url
 
 
-async def drop_database(admin: str, url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
-    conn = await asyncpg.connect(asyncpg_dsn(admin))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+def _quoted(url: str) -> str:
+    return '"' + urlsplit(url).path.lstrip("/") + '"'
 
 
 async def amain(args: argparse.Namespace) -> str:
@@ -90,7 +71,7 @@ async def amain(args: argparse.Namespace) -> str:
         finally:
             await tt_storage.close_storage()
     finally:
-        await drop_database(admin, url)
+        await database.drop_database(admin, url)
     return render(report)
 
 

@@ -16,13 +16,15 @@ ADMIN_ENV = "TT_STORAGE_TEST_DB_URL"
 LOCAL_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def _asyncpg_dsn(url: str) -> str:
+def asyncpg_dsn(url: str) -> str:
+    """``url`` as a DSN plain asyncpg accepts."""
     return normalize_db_url(url).replace("asyncpg://", "postgresql://", 1)
 
 
-async def _answers(url: str) -> bool:
+async def answers(url: str) -> bool:
+    """Whether a PostgreSQL server answers at ``url`` (within 3 s)."""
     try:
-        conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=3)
+        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=3)
     except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
@@ -45,7 +47,7 @@ async def admin_url() -> str:
     url = os.environ.get(ADMIN_ENV)
     if url and url != "embedded":
         return url
-    if not url and await _answers(LOCAL_ADMIN):
+    if not url and await answers(LOCAL_ADMIN):
         return LOCAL_ADMIN
     return await embedded_admin_url()
 
@@ -58,7 +60,7 @@ def with_database(url: str, name: str) -> str:
 async def create_database(admin: str, prefix: str = "tt_storage_test") -> str:
     """Create an empty database with a unique name; return its URL."""
     name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(_asyncpg_dsn(admin))
+    conn = await asyncpg.connect(asyncpg_dsn(admin))
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -68,7 +70,7 @@ async def create_database(admin: str, prefix: str = "tt_storage_test") -> str:
 
 async def drop_database(admin: str, url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
-    conn = await asyncpg.connect(_asyncpg_dsn(admin))
+    conn = await asyncpg.connect(asyncpg_dsn(admin))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -77,4 +79,4 @@ async def drop_database(admin: str, url: str) -> None:
 
 async def connect(url: str) -> asyncpg.Connection:
     """A plain asyncpg connection, for checking what the library wrote."""
-    return await asyncpg.connect(_asyncpg_dsn(url))
+    return await asyncpg.connect(asyncpg_dsn(url))
