@@ -7,13 +7,12 @@ import asyncio
 import sys
 import textwrap
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
-from aiogram.types import Chat, Update, User
 
 import tt_storage
+from tests.support.checks import middleware_settings
 from tests.support.waiting import until
 from tt_storage import StorageMiddleware, UserSettings
 from tt_storage import cache as cache_module
@@ -21,53 +20,39 @@ from tt_storage import cache as cache_module
 CHAT = 700_001
 
 
-async def _settings(mw: StorageMiddleware, chat_id: int = CHAT) -> UserSettings:
-    seen: list[UserSettings] = []
-
-    async def handler(_event: Any, data: dict[str, Any]) -> None:
-        seen.append(data["user_settings"])
-
-    data: dict[str, Any] = {
-        "event_chat": Chat(id=chat_id, type="private"),
-        "event_from_user": User(id=chat_id, is_bot=False, first_name="u", language_code="en"),
-    }
-    await mw(handler, Update(update_id=1), data)
-    return seen[0]
-
-
 @pytest.fixture
 async def mw(db: asyncpg.Connection) -> AsyncIterator[StorageMiddleware]:
     middleware = StorageMiddleware()
-    await _settings(middleware)  # registers the chat and starts the listener
+    await middleware_settings(middleware, CHAT)  # registers the chat and starts the listener
     await until(lambda: middleware.cache.live)
     yield middleware
     await middleware.close()
 
 
 async def test_second_update_is_a_cache_hit(mw: StorageMiddleware) -> None:
-    await _settings(mw)  # loads and caches
+    await middleware_settings(mw, CHAT)  # loads and caches
     hits = mw.cache.hits
-    settings = await _settings(mw)
+    settings = await middleware_settings(mw, CHAT)
     assert mw.cache.hits == hits + 1
     assert settings == UserSettings(CHAT, "en", False)
 
 
 async def test_own_write_invalidates_at_once(mw: StorageMiddleware) -> None:
-    await _settings(mw)
+    await middleware_settings(mw, CHAT)
     assert await tt_storage.update_user_lang(CHAT, "uk")
-    assert (await _settings(mw)).lang == "uk"
+    assert (await middleware_settings(mw, CHAT)).lang == "uk"
     assert await tt_storage.toggle_file_mode(CHAT) is True
-    assert (await _settings(mw)).file_mode is True
+    assert (await middleware_settings(mw, CHAT)).file_mode is True
 
 
 async def test_plain_sql_change_reaches_the_cache(
     mw: StorageMiddleware, db: asyncpg.Connection
 ) -> None:
-    await _settings(mw)
+    await middleware_settings(mw, CHAT)
     assert CHAT in mw.cache._entries
     await db.execute("UPDATE users SET lang = 'vi' WHERE user_id = $1", CHAT)
     await until(lambda: CHAT not in mw.cache._entries)
-    assert (await _settings(mw)).lang == "vi"
+    assert (await middleware_settings(mw, CHAT)).lang == "vi"
 
 
 async def test_blocking_elsewhere_reaches_the_cache(
@@ -75,7 +60,7 @@ async def test_blocking_elsewhere_reaches_the_cache(
 ) -> None:
     # Another process (a broadcast) marks the chat blocked: this one must stop serving the
     # cached entry, so the chat's next message reaches the database and unblocks it.
-    await _settings(mw)
+    await middleware_settings(mw, CHAT)
     assert CHAT in mw.cache._entries
     await db.execute("UPDATE users SET blocked_at = 1 WHERE user_id = $1", CHAT)
     await until(lambda: CHAT not in mw.cache._entries)
@@ -84,14 +69,14 @@ async def test_blocking_elsewhere_reaches_the_cache(
 async def test_unrelated_column_change_keeps_the_entry(
     mw: StorageMiddleware, db: asyncpg.Connection
 ) -> None:
-    await _settings(mw)
+    await middleware_settings(mw, CHAT)
     await db.execute("UPDATE users SET ad_count = ad_count + 1 WHERE user_id = $1", CHAT)
     await asyncio.sleep(0.2)
     assert CHAT in mw.cache._entries
 
 
 async def test_change_from_another_process(mw: StorageMiddleware, db_url: str) -> None:
-    await _settings(mw)
+    await middleware_settings(mw, CHAT)
     script = textwrap.dedent(
         f"""
         import asyncio, tt_storage
@@ -106,14 +91,14 @@ async def test_change_from_another_process(mw: StorageMiddleware, db_url: str) -
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script)
     assert await proc.wait() == 0
     await until(lambda: CHAT not in mw.cache._entries)
-    settings = await _settings(mw)
+    settings = await middleware_settings(mw, CHAT)
     assert (settings.lang, settings.file_mode) == ("ar", True)
 
 
 async def test_lost_notification_connection_stops_serving(
     mw: StorageMiddleware, db: asyncpg.Connection
 ) -> None:
-    await _settings(mw)
+    await middleware_settings(mw, CHAT)
     listener = mw._listener
     assert listener is not None and listener._conn is not None
     # Keep it from reconnecting until the test allows it.
@@ -133,16 +118,16 @@ async def test_lost_notification_connection_stops_serving(
     # While it is down a change must still be seen: the cache does not serve.
     await db.execute("UPDATE users SET lang = 'hi' WHERE user_id = $1", CHAT)
     hits = mw.cache.hits
-    assert (await _settings(mw)).lang == "hi"
+    assert (await middleware_settings(mw, CHAT)).lang == "hi"
     assert mw.cache.hits == hits
-    assert (await _settings(mw)).lang == "hi"
+    assert (await middleware_settings(mw, CHAT)).lang == "hi"
     assert mw.cache.hits == hits
     # It reconnects by itself (with an empty cache) and serves again.
     allowed.set()
     await until(lambda: mw.cache.live)
-    await _settings(mw)
+    await middleware_settings(mw, CHAT)
     hits = mw.cache.hits
-    assert (await _settings(mw)).lang == "hi"
+    assert (await middleware_settings(mw, CHAT)).lang == "hi"
     assert mw.cache.hits == hits + 1
 
 

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import tt_storage as tt
 from tests.support import events
 from tests.support.bot_session import RecordingSession
+from tests.support.checks import table_counts
 from tt_storage.registration import normalize_tag
 from tt_storage.validate import MAX_CHAT_ID, MAX_LANG_LENGTH, MIN_CHAT_ID
 
@@ -108,20 +109,11 @@ def valid_lang(value: Any) -> bool:
     return valid_text(value) and 0 < len(stored(value).strip()) <= MAX_LANG_LENGTH
 
 
-async def counts(db: asyncpg.Connection) -> tuple[int, int, int]:
-    row = await db.fetchrow(
-        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM videos),"
-        " (SELECT count(*) FROM music)"
-    )
-    assert row is not None
-    return row[0], row[1], row[2]
-
-
 async def expect_value_error(db: asyncpg.Connection, call: Any) -> None:
-    before = await counts(db)
+    before = await table_counts(db)
     with pytest.raises(ValueError):
         await call
-    assert await counts(db) == before
+    assert await table_counts(db) == before
 
 
 # --- the public functions -----------------------------------------------------------------------

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from aiogram.types import Chat, Update, User
 
 import tt_storage as tt
 from tests.support import database, servers
+from tests.support.checks import middleware_settings
 from tests.support.waiting import until
 from tt_storage import cache, db
 from tt_storage import middleware as middleware_module
@@ -173,20 +173,6 @@ async def test_streamed_history_leaves_no_prepared_statement(
     assert len(await tt.get_user_videos(1)) == 5
 
 
-async def _settings(mw: tt.StorageMiddleware, chat_id: int) -> tt.UserSettings:
-    seen: list[tt.UserSettings] = []
-
-    async def handler(_event: Any, data: dict[str, Any]) -> None:
-        seen.append(data["user_settings"])
-
-    data: dict[str, Any] = {
-        "event_chat": Chat(id=chat_id, type="private"),
-        "event_from_user": User(id=chat_id, is_bot=False, first_name="u", language_code="en"),
-    }
-    await mw(handler, Update(update_id=1), data)
-    return seen[0]
-
-
 async def test_listen_through_pgbouncer_never_delivers(bouncer: Setup) -> None:
     """Why the cache must not LISTEN through pgbouncer: it "works" and stays silent."""
     listening = await bouncer.bouncer.connect()
@@ -210,13 +196,13 @@ async def test_settings_cache_stays_off_behind_pgbouncer(
     monkeypatch.setattr(middleware_module, "_pooler_warned", False)
     mw = tt.StorageMiddleware()
     try:
-        assert (await _settings(mw, 42)).is_new
+        assert (await middleware_settings(mw, 42)).is_new
         await asyncio.sleep(0.5)  # the listener has tried (and refused) by now
         assert not mw.cache.live
-        assert (await _settings(mw, 42)).lang == "en"
+        assert (await middleware_settings(mw, 42)).lang == "en"
         assert mw.cache.hits == 0
         assert await tt.update_user_lang(42, "uk")
-        assert (await _settings(mw, 42)).lang == "uk"
+        assert (await middleware_settings(mw, 42)).lang == "uk"
     finally:
         await mw.close()
     assert any("listen_url" in r.getMessage() for r in caplog.records)
@@ -231,10 +217,10 @@ async def test_listen_url_turns_the_cache_on(bouncer: Setup) -> None:
     ):
         mw = tt.StorageMiddleware()
         try:
-            await _settings(mw, 43)
+            await middleware_settings(mw, 43)
             await until(lambda: mw.cache.live)
-            await _settings(mw, 43)
-            assert (await _settings(mw, 43)).lang == "en"
+            await middleware_settings(mw, 43)
+            assert (await middleware_settings(mw, 43)).lang == "en"
             assert mw.cache.hits == 1
             # A change from elsewhere (plain SQL through pgbouncer) reaches the cache.
             direct = await bouncer.bouncer.connect()
@@ -243,7 +229,7 @@ async def test_listen_url_turns_the_cache_on(bouncer: Setup) -> None:
             finally:
                 await direct.close()
             await until(lambda: 43 not in mw.cache._entries)
-            assert (await _settings(mw, 43)).lang == "vi"
+            assert (await middleware_settings(mw, 43)).lang == "vi"
         finally:
             await mw.close()
     await tt.init_storage(bouncer.bouncer.url(), statement_cache_size=0, max_size=10)

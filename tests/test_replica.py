@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
-from aiogram.types import Chat, Update, User
 from tortoise.transactions import in_transaction
 
 import tt_storage as tt
 from tests.support import servers
+from tests.support.checks import middleware_settings
 from tt_storage import db
 from tt_storage.models import Users, Video
 
@@ -67,20 +66,6 @@ async def _replay(pair: servers.ReplicatedPair, action: str) -> None:
         await conn.close()
 
 
-async def _middleware_settings(chat_id: int) -> tt.UserSettings:
-    seen: list[tt.UserSettings] = []
-
-    async def handler(_event: Any, data: dict[str, Any]) -> None:
-        seen.append(data["user_settings"])
-
-    data: dict[str, Any] = {
-        "event_chat": Chat(id=chat_id, type="private"),
-        "event_from_user": User(id=chat_id, is_bot=False, first_name="u", language_code="en"),
-    }
-    await tt.StorageMiddleware(cache_size=0)(handler, Update(update_id=1), data)
-    return seen[0]
-
-
 async def test_admin_reads_come_from_the_standby(pair: servers.ReplicatedPair) -> None:
     async with db.read_connection() as conn:
         assert await conn.fetchval("SELECT pg_is_in_recovery()") is True
@@ -131,7 +116,7 @@ async def test_lagging_replica_shows_in_stats_not_in_updates(
         assert await tt.get_user_settings(22) == ("ru", False)
         assert await tt.get_user_settings(21) == ("ar", False)
         assert await tt.get_user_settings(23) == ("hi", False)
-        settings = await _middleware_settings(22)
+        settings = await middleware_settings(tt.StorageMiddleware(cache_size=0), 22)
         assert (settings.lang, settings.is_new, settings.persisted) == ("ru", False, True)
         # The ad rule decides on the primary too: download 2 of chat 21 shows no ad.
         assert await tt.track_download(21, "https://t/21/2", False, ad=True) is False

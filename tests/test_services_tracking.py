@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
 
 import tt_storage as tt
+from tests.support.checks import assert_rejected
 
 UNICODE_LINK = "https://vm.tiktok.com/ZM🎵/?t=مرحبا&h=שלום"
 LONG_LINK = "https://www.instagram.com/reel/" + "Ab_9-" * 300 + "?igsh=" + "ж" * 300
-
-
-async def table_counts(db: asyncpg.Connection) -> tuple[int, int, int]:
-    row = await db.fetchrow(
-        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM videos),"
-        " (SELECT count(*) FROM music)"
-    )
-    assert row is not None
-    return row[0], row[1], row[2]
-
-
-async def assert_rejected(raw: asyncpg.Connection, call: Callable[[], Awaitable[Any]]) -> None:
-    """``call`` raises ValueError and writes nothing (``raw``: no TRUNCATE, so the chat ids used
-    here are ones no other test writes)."""
-    before = await table_counts(raw)
-    with pytest.raises(ValueError):
-        await call()
-    assert await table_counts(raw) == before
 
 
 async def user_row(db: asyncpg.Connection, chat: int) -> asyncpg.Record | None:

@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 import tt_storage as tt
+from tests.support.checks import assert_rejected, table_counts
 from tt_storage import UserSettings
 
 # Telegram ids use up to 52 bits; 2**53 + 1 is the first integer a float cannot hold, so a
@@ -52,26 +53,8 @@ async def user_row(db: asyncpg.Connection, chat: int) -> asyncpg.Record | None:
     return await db.fetchrow("SELECT * FROM users WHERE user_id = $1", chat)
 
 
-async def table_counts(db: asyncpg.Connection) -> tuple[int, int, int]:
-    row = await db.fetchrow(
-        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM videos),"
-        " (SELECT count(*) FROM music)"
-    )
-    assert row is not None
-    return row[0], row[1], row[2]
-
-
 async def _drain(items: AsyncIterator[Any]) -> list[Any]:
     return [item async for item in items]
-
-
-async def assert_rejected(raw: asyncpg.Connection, call: Callable[[], Awaitable[Any]]) -> None:
-    """``call`` raises ValueError and writes nothing. For tests on ``raw`` (no TRUNCATE): they
-    use chat ids no other test writes, so a wrongly accepted call would add a row."""
-    before = await table_counts(raw)
-    with pytest.raises(ValueError):
-        await call()
-    assert await table_counts(raw) == before
 
 
 # --- get_user -----------------------------------------------------------------------------------
