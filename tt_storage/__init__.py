@@ -1,9 +1,10 @@
 """tt-storage: the Tortoise ORM data layer of tt-bot, as a plugin for aiogram 3 bots."""
 
+import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
-from .blocking import BlockTracker, blocking_router, setup_block_tracking
-from .broadcast import BroadcastResult, broadcast
 from .config import PoolOptions, tortoise_config
 from .errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
 from .lifecycle import (
@@ -13,7 +14,6 @@ from .lifecycle import (
     pending_migrations,
     storage,
 )
-from .middleware import StorageMiddleware, setup_storage
 from .models import Music, Users, Video
 from .outbox import OutboxEvent, OutboxStats, flush_outbox, outbox_stats
 from .services.ads import (
@@ -127,12 +127,45 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .adopt import adopt_database
+    from .blocking import BlockTracker, blocking_router, setup_block_tracking
+    from .broadcast import BroadcastResult, broadcast
+    from .middleware import StorageMiddleware, setup_storage
+
+#: Names imported on first use. The aiogram-facing ones: ``import aiogram`` costs seconds, which
+#: the CLI, cron jobs and migration scripts need not pay. ``adopt_database``: so that
+#: ``python -m tt_storage.adopt`` runs that module exactly once.
+_LAZY = {
+    "adopt_database": "adopt",
+    "BlockTracker": "blocking",
+    "blocking_router": "blocking",
+    "setup_block_tracking": "blocking",
+    "BroadcastResult": "broadcast",
+    "broadcast": "broadcast",
+    "StorageMiddleware": "middleware",
+    "setup_storage": "middleware",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use, so `python -m tt_storage.adopt` runs the module exactly once.
-    if name == "adopt_database":
-        from .adopt import adopt_database
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
-        return adopt_database
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Importing the submodule ``tt_storage.broadcast`` binds it on the package, over the
+        # function of the same name: keep the function (loaded on first use) there instead.
+        if name == "broadcast" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
