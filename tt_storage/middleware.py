@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -13,7 +15,7 @@ from aiogram.types import Chat, TelegramObject, Update, User
 from . import db, lifecycle
 from .blocking import reachable, setup_block_tracking
 from .cache import NotificationListener, SettingsCache
-from .config import connect_kwargs
+from .config import PoolOptions, connect_kwargs
 from .errors import StorageError
 from .lifecycle import close_storage, init_storage
 from .outbox import outbox
@@ -204,6 +206,11 @@ class StorageMiddleware(BaseMiddleware):
         ``tt_storage.blocking``; the bot's own ``my_chat_member`` handlers still run).
         """
         db_url = init_options.pop("db_url", None)
+        _check_options("setup", init_options, _init_storage_options())
+        # Bad values fail here too, not when the bot starts.
+        PoolOptions.from_kwargs(
+            {k: v for k, v in init_options.items() if k in PoolOptions.__dataclass_fields__}
+        )
 
         async def on_startup() -> None:
             await init_storage(db_url, **init_options)
@@ -294,6 +301,29 @@ _MIDDLEWARE_OPTIONS = (
 )
 
 
+def _init_storage_options() -> list[str]:
+    """The keywords ``init_storage`` accepts besides the URL: its own and the pool options."""
+    own = [
+        name
+        for name, p in inspect.signature(init_storage).parameters.items()
+        if name != "db_url" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    return [*own, *PoolOptions.__dataclass_fields__]
+
+
+def _check_options(caller: str, options: dict[str, Any], known: Iterable[str]) -> None:
+    """``TypeError`` at the call for an option nothing takes (``langs=``), naming the closest
+    one, rather than when the bot starts."""
+    known = list(known)
+    for name in options:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = (
+                f"did you mean {close[0]!r}?" if close else f"it takes {', '.join(sorted(known))}"
+            )
+            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}: {hint}")
+
+
 def setup_storage(
     dispatcher: Dispatcher, db_url: str | None = None, **options: Any
 ) -> StorageMiddleware:
@@ -304,6 +334,11 @@ def setup_storage(
     the dispatcher) and ``track_blocks`` (default ``True``: record blocked/left chats from
     ``my_chat_member``).
     """
+    _check_options(
+        "setup_storage",
+        options,
+        [*_MIDDLEWARE_OPTIONS, "key", "track_blocks", *_init_storage_options()],
+    )
     middleware_options = {k: options.pop(k) for k in _MIDDLEWARE_OPTIONS if k in options}
     key = options.pop("key", "tt_storage")
     track_blocks = options.pop("track_blocks", True)
