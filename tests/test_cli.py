@@ -5,15 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
 import sys
 import types
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from tests.support import database
+from tests.test_adoption import make_legacy
 from tests.test_analytics import D0, DAY, T, data, frozen_now  # noqa: F401 (fixtures)
 from tt_storage import cli
 
@@ -155,7 +160,8 @@ async def test_doctor_reports_a_missing_index(db: asyncpg.Connection, db_url: st
     finally:
         await db.execute('ALTER INDEX "idx_users_link_gone" RENAME TO "idx_users_link"')
     assert status == 1
-    assert cells(text, "indexes") == ["indexes", "MISSING", "idx_users_link"]
+    assert cells(text, "indexes")[:3] == ["indexes", "MISSING", "idx_users_link:"]
+    assert "run `tt-storage migrate` (builds them)" in text
     assert text.endswith("1 problem(s)\n")
 
 
@@ -241,3 +247,148 @@ async def test_adopt_shows_index_builds_as_bars(
     assert "  idx_videos_time [#######.......................]  25 % 10/40" in err
     assert "  idx_videos_time [##############################] 100 % 40/40" in err
     assert err.index("100 % 40/40") < err.index("done: 7 indexes valid")
+
+
+# --- which database: never an embedded server unless asked ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["stats"], ["series"], ["export", "users"], ["doctor"], ["migrate"], ["adopt"]],
+)
+async def test_no_url_exits_2_saying_how_to_give_one(
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("DB_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TT_STORAGE_DATA_DIR", str(tmp_path / "data"))
+    status, text = await run(*argv)
+    err = capsys.readouterr().err
+    assert (status, text) == (2, "")
+    assert "--url" in err and "DB_URL" in err and "--embedded" in err
+    assert not os.listdir(tmp_path)  # no embedded server was started here
+
+
+# --- migrate, and doctor's advice -------------------------------------------------------------
+
+
+@pytest.fixture
+async def fresh_url(admin_url: str) -> AsyncIterator[str]:
+    url = await database.create_database(admin_url, prefix="tt_storage_cli")
+    yield url
+    await database.drop_database(admin_url, url)
+
+
+async def test_migrate_one_line_per_migration_then_up_to_date(fresh_url: str) -> None:
+    status, text = await run("migrate", "--url", fresh_url)
+    assert status == 0, text
+    lines = text.splitlines()
+    applied = [line.split()[1] for line in lines if line.startswith("applied ")]
+    assert applied == cli.packaged_migrations() and len(applied) >= 6
+    assert lines[-1].startswith("up to date")
+    status, text = await run("migrate", "--url", fresh_url)
+    assert status == 0
+    assert text.startswith("up to date") and "nothing to apply" in text
+    assert "applied" not in text
+
+
+async def test_migrate_failure_exits_1_with_the_reason(
+    admin_url: str, fresh_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A role that may connect but not create anything (PostgreSQL 15: schema public is the
+    # owner's): the first migration fails on the server.
+    role = f"tt_cli_nocreate_{os.getpid()}"
+    admin = await database.connect(admin_url)
+    await admin.execute(f"DROP ROLE IF EXISTS {role}")
+    await admin.execute(f"CREATE ROLE {role} LOGIN")
+    await admin.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}")
+    try:
+        url = urlunsplit(urlsplit(fresh_url)._replace(netloc=with_user(fresh_url, role)))
+        status, text = await run("migrate", "--url", url)
+        err = capsys.readouterr().err
+        assert status == 1, text + err
+        assert "permission denied" in err and "Traceback" not in err
+        assert "not applied: 0_" in err and "run `tt-storage migrate` again" in err
+    finally:
+        await database.drop_database(admin_url, fresh_url)
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.close()
+
+
+def with_user(url: str, user: str) -> str:
+    parts = urlsplit(url)
+    return f"{user}@{parts.netloc.rpartition('@')[2]}"
+
+
+async def _empty(url: str) -> None:
+    """Nothing at all: every migration pending."""
+
+
+async def _seed_shaped(url: str) -> None:
+    """The tables tt-bot's SQLAlchemy layer made, with rows, never under aerich."""
+    await make_legacy(url)
+
+
+async def _missing_index(url: str) -> None:
+    await _migrated(url)
+    conn = await database.connect(url)
+    await conn.execute('DROP INDEX "idx_videos_time"')
+    await conn.close()
+
+
+async def _invalid_index(url: str) -> None:
+    """A concurrent build that failed half way: the index exists, INVALID (here a unique build
+    meeting duplicates, so it also has another definition than tt-storage's)."""
+    await _migrated(url)
+    conn = await database.connect(url)
+    await conn.execute('DROP INDEX "idx_users_link"')
+    await conn.execute(
+        "INSERT INTO users (user_id, registered_at, lang, link, file_mode, ad_count, ad_cooldown)"
+        " VALUES (1, 0, 'en', 'same', false, 0, 0), (2, 0, 'en', 'same', false, 0, 0)"
+    )
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await conn.execute('CREATE UNIQUE INDEX CONCURRENTLY "idx_users_link" ON users (link)')
+    await conn.close()
+
+
+async def _migrated(url: str) -> None:
+    status, _ = await run("migrate", "--url", url)
+    assert status == 0
+
+
+@pytest.mark.parametrize(
+    ("make_problem", "report"),
+    [
+        (_empty, ("migrations", "PENDING")),
+        (_seed_shaped, ("migrations", "PENDING")),
+        (_missing_index, ("indexes", "MISSING")),
+        (_invalid_index, ("indexes", "INVALID")),
+    ],
+)
+async def test_every_doctor_problem_names_a_command_that_fixes_it(
+    make_problem: Callable[[str], Awaitable[None]], report: tuple[str, str], fresh_url: str
+) -> None:
+    await make_problem(fresh_url)
+    status, text = await run("doctor", "--url", fresh_url)
+    assert status == 1
+    assert cells(text, report[0])[:2] == list(report)
+    commands = set(re.findall(r"run `(tt-storage [a-z-]+)`", text))
+    assert len(commands) == 1, text  # one fix for everything reported
+    command = commands.pop().split()[1:]
+    assert command == (["adopt"] if make_problem is _seed_shaped else ["migrate"])
+    status, fixed = await run(*command, "--url", fresh_url)
+    assert status == 0, fixed
+    status, text = await run("doctor", "--url", fresh_url)
+    assert status == 0, text
+    assert text.endswith("no problems found\n")
+    conn = await database.connect(fresh_url)
+    try:
+        definition = await conn.fetchval(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_users_link'"
+        )
+    finally:
+        await conn.close()
+    assert definition is not None and "UNIQUE" not in definition  # tt-storage's own definition

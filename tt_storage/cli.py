@@ -1,7 +1,9 @@
-"""``tt-storage``: the operator's command line — stats, series, exports, adoption, a health check.
+"""``tt-storage``: the operator's command line — stats, series, exports, migrations, adoption, a
+health check.
 
-The database is ``--url``, else ``DB_URL``, else the embedded default (as ``init_storage()``).
-A URL is only ever printed with its password redacted. Progress goes to stderr (a redrawn bar on
+The database is ``--url``, else ``DB_URL``; the embedded PostgreSQL only with ``--embedded``
+(without any of them a command exits 2 saying so). A URL is only ever printed with its password
+redacted. Progress goes to stderr (a redrawn bar on
 a terminal, a line every few seconds otherwise), results to stdout.
 """
 
@@ -19,8 +21,20 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict
 from typing import IO, Any, TextIO
 
+import asyncpg
+
 from . import db, sql
-from .config import env_db_url, redact_url
+from .config import (
+    APP,
+    DATA_DIR_ENV,
+    DB_URL_ENV,
+    DEFAULT_DATA_DIR,
+    connect_kwargs,
+    data_dir,
+    env_db_url,
+    migrations_location,
+    redact_url,
+)
 from .errors import StorageError
 from .services import analytics
 
@@ -399,6 +413,155 @@ async def cmd_adopt(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+# --- migrations and the health check -------------------------------------------------------------
+
+#: How often ``migrate`` looks at aerich's table for newly applied migrations.
+MIGRATE_POLL = 0.2
+#: The commands ``doctor`` names as fixes.
+FIX_MIGRATE = "tt-storage migrate"
+FIX_ADOPT = "tt-storage adopt"
+
+
+async def database_url(args: argparse.Namespace) -> str:
+    """The command's database: ``--url``, ``DB_URL``, else (``--embedded``) the embedded server,
+    started if need be."""
+    url: str | None = args.url or env_db_url()
+    if url:
+        return url
+    from .embedded import embedded_url
+
+    return await asyncio.to_thread(embedded_url)
+
+
+@contextlib.asynccontextmanager
+async def direct_connection(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """One plain connection to ``url`` with no statement time limit (index builds run for
+    minutes on a big table), independent of the library's pool and of the schema's state."""
+    try:
+        conn = await asyncpg.connect(**connect_kwargs(url), timeout=10)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise StorageError(
+            f"cannot connect to {redact_url(url)}: {type(exc).__name__}: {exc}"
+        ) from exc
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def packaged_migrations() -> list[str]:
+    """The migration files tt-storage ships, in the order aerich applies them."""
+    files = (migrations_location() / APP).glob("[0-9]*_*.py")
+    return sorted((f.name for f in files), key=lambda name: int(name.split("_", 1)[0]))
+
+
+async def applied_migrations(conn: asyncpg.Connection) -> list[str] | None:
+    """The migrations aerich records as applied; ``None`` without an aerich table."""
+    from .adopt import AERICH_TABLE, SELECT_AERICH_VERSIONS, SELECT_TABLES
+
+    if not await conn.fetch(SELECT_TABLES, [AERICH_TABLE]):
+        return None
+    return [r["version"] for r in await conn.fetch(SELECT_AERICH_VERSIONS, APP)]
+
+
+def index_builds() -> dict[str, tuple[str, str]]:
+    """``name -> (drop statement, create statement)`` of every index a packaged migration builds
+    (their ``INDEXES`` and ``DROP_INVALID``): the statements ``migrate`` rebuilds one with."""
+    import importlib.util
+
+    builds: dict[str, tuple[str, str]] = {}
+    for name in packaged_migrations():
+        path = migrations_location() / APP / name
+        spec = importlib.util.spec_from_file_location(f"_tt_storage_migration_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            continue
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for index, create in getattr(module, "INDEXES", ()):
+            builds[index] = (module.DROP_INVALID[index], create)
+    return builds
+
+
+async def rebuild_indexes(conn: asyncpg.Connection, report: Any) -> list[str]:
+    """Build every packaged index that is missing, drop and rebuild every INVALID one (left by
+    an interrupted concurrent build after its migration was recorded: aerich never runs that
+    migration again). Concurrently, so the bot keeps writing meanwhile. Returns their names."""
+    builds = index_builds()
+    found = {r["name"]: r["valid"] for r in await conn.fetch(sql.INDEX_STATE, list(builds))}
+    done: list[str] = []
+    for name, (drop, create) in builds.items():
+        if found.get(name, False):
+            continue
+        t0 = time.monotonic()
+        if name in found:
+            await conn.execute(drop)
+        await conn.execute(create)
+        what = "rebuilt INVALID" if name in found else "built missing"
+        report(f"{what} index {name} ({time.monotonic() - t0:.1f} s)")
+        done.append(name)
+    return done
+
+
+async def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
+    from .lifecycle import apply_migrations
+
+    url = await database_url(args)
+    where = shown_url(args.url)
+    started = time.monotonic()
+
+    def report(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    async with direct_connection(url) as conn:
+        seen = set(await applied_migrations(conn) or [])
+        pending = [m for m in packaged_migrations() if m not in seen]
+        if pending:
+            print(f"{where}: {len(pending)} migration(s) to apply", file=sys.stderr, flush=True)
+        task = asyncio.create_task(apply_migrations(url))
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=MIGRATE_POLL)
+                with contextlib.suppress(asyncpg.PostgresError):
+                    # Each migration is recorded as it is applied: a line per migration, live.
+                    for name in await applied_migrations(conn) or []:
+                        if name not in seen:
+                            seen.add(name)
+                            report(f"applied {name} ({time.monotonic() - started:.1f} s)")
+        except BaseException:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            raise
+        try:
+            applied = task.result()
+        except Exception as exc:
+            left = [m for m in packaged_migrations() if m not in set(await _applied(conn))]
+            reason = exc if isinstance(exc, StorageError) else f"{type(exc).__name__}: {exc}"
+            print(
+                f"tt-storage migrate: {reason}\n"
+                f"not applied: {', '.join(left) or 'none'}. Applied migrations stay recorded; "
+                "fix the cause and run `tt-storage migrate` again",
+                file=sys.stderr,
+            )
+            return EXIT_PROBLEM
+        for name in applied:
+            if name not in seen:
+                report(f"applied {name} ({time.monotonic() - started:.1f} s)")
+        rebuilt = await rebuild_indexes(conn, report)
+    if applied or rebuilt:
+        report(f"up to date: {where}")
+    else:
+        report(f"up to date: {where} (nothing to apply)")
+    return EXIT_OK
+
+
+async def _applied(conn: asyncpg.Connection) -> list[str]:
+    with contextlib.suppress(asyncpg.PostgresError):
+        return await applied_migrations(conn) or []
+    return []
+
+
 async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     from .adopt import expected_indexes
     from .lifecycle import pending_migrations
@@ -411,50 +574,53 @@ async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     where = shown_url(args.url)
     t0 = time.perf_counter()
     try:
-        async with connected(args.url):
-            version = await db.fetchval(sql.SERVER_VERSION)
+        url = await database_url(args)
+        async with direct_connection(url) as conn:
+            version = await conn.fetchval(sql.SERVER_VERSION)
             line(
                 "connection",
                 "ok",
                 f"{where}: PostgreSQL {version} ({(time.perf_counter() - t0) * 1000:.0f} ms)",
             )
-            try:
-                pending = await pending_migrations(args.url)
-            except Exception as exc:  # aerich's own errors are plain exceptions
-                pending = None
-                problems += 1
-                line("migrations", "ERROR", f"cannot read aerich's table: {exc}")
+            tables = await conn.fetch(
+                sql.TABLE_ESTIMATES,
+                ["users", "videos", "music", "tt_storage_hourly", "tt_storage_hourly_state"],
+            )
+            applied = await applied_migrations(conn)
+            pending: list[str] | None = packaged_migrations()
+            if applied is not None:
+                try:
+                    pending = await pending_migrations(url)
+                except Exception as exc:  # aerich's own errors are plain exceptions
+                    pending = None
+                    problems += 1
+                    line("migrations", "ERROR", f"cannot read aerich's table: {exc}")
+            # The seed's tables and no record of any migration: adopt checks their shape first.
+            seed_shaped = not applied and any(r["name"] == "users" for r in tables)
+            fix = FIX_ADOPT if seed_shaped else FIX_MIGRATE
             if pending == []:
                 line("migrations", "ok", "none pending")
             elif pending:
                 problems += 1
-                line(
-                    "migrations",
-                    "PENDING",
-                    f"{', '.join(pending)}: run `aerich upgrade` (or `tt-storage adopt` for a "
-                    "tt-bot database)",
-                )
+                what = "a tt-bot database not yet adopted" if seed_shaped else "pending"
+                line("migrations", "PENDING", f"{', '.join(pending)} ({what}): run `{fix}`")
             expected = expected_indexes()
-            found = {r["name"]: r for r in await db.fetch(sql.INDEX_STATE, list(expected))}
+            found = {r["name"]: r for r in await conn.fetch(sql.INDEX_STATE, list(expected))}
             missing = [n for n in expected if n not in found]
             invalid = [n for n, r in found.items() if not r["valid"]]
             if missing or invalid:
                 problems += 1
                 if missing:
-                    line("indexes", "MISSING", ", ".join(missing))
+                    line("indexes", "MISSING", f"{', '.join(missing)}: run `{fix}` (builds them)")
                 if invalid:
                     line(
                         "indexes",
                         "INVALID",
-                        f"{', '.join(invalid)}: an interrupted concurrent build; the next "
-                        "`aerich upgrade` of that migration drops and rebuilds it",
+                        f"{', '.join(invalid)}: an interrupted concurrent build; run `{fix}` "
+                        "(drops and rebuilds them)",
                     )
             else:
                 line("indexes", "ok", f"{len(expected)} valid ({', '.join(expected)})")
-            tables = await db.fetch(
-                sql.TABLE_ESTIMATES,
-                ["users", "videos", "music", "tt_storage_hourly", "tt_storage_hourly_state"],
-            )
             for r in tables:
                 rows = "never analyzed" if r["rows"] < 0 else f"~{r['rows']:,} rows"
                 line(
@@ -464,7 +630,7 @@ async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
                     f"({mib(r['total_bytes'])} with indexes)",
                 )
             if any(r["name"] == "tt_storage_hourly_state" for r in tables):
-                for r in await db.fetch(sql.ROLLUP_LAG):
+                for r in await conn.fetch(sql.ROLLUP_LAG):
                     folded, last = r["folded_pk"] or 0, r["max_pk"] or 0
                     line(
                         "rollup",
@@ -483,14 +649,23 @@ async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    url_help = "database URL (default: $DB_URL, else the embedded PostgreSQL)"
+    url_help = "database URL (default: $DB_URL)"
+    embedded_help = (
+        f"use the embedded PostgreSQL (data in ${DATA_DIR_ENV}, default {DEFAULT_DATA_DIR}), "
+        "started if need be"
+    )
     parser = argparse.ArgumentParser(
         prog="tt-storage",
-        description="tt-storage operator tools: stats, series, exports, adoption, a health check.",
+        description="tt-storage operator tools: stats, series, exports, migrations, adoption, "
+        "a health check.",
     )
     parser.add_argument("--url", help=url_help)
+    parser.add_argument("--embedded", action="store_true", help=embedded_help)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", default=argparse.SUPPRESS, help=url_help)
+    common.add_argument(
+        "--embedded", action="store_true", default=argparse.SUPPRESS, help=embedded_help
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     p = sub.add_parser("stats", parents=[common], help="quick stats: 24h/week/month/all × chats")
@@ -531,6 +706,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=cmd_adopt)
 
+    p = sub.add_parser(
+        "migrate",
+        parents=[common],
+        help="apply tt-storage's pending migrations, rebuild missing or invalid indexes",
+    )
+    p.set_defaults(run=cmd_migrate)
+
     p = sub.add_parser("doctor", parents=[common], help="connection, migrations, indexes, sizes")
     p.set_defaults(run=cmd_doctor)
     return parser
@@ -540,6 +722,14 @@ async def run(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -
     """Parse ``argv`` and run the command in the running event loop; return the exit status."""
     args = build_parser().parse_args(argv)
     out = stdout if stdout is not None else sys.stdout
+    if not (args.url or env_db_url() or args.embedded):
+        print(
+            f"tt-storage {args.command}: which database? Pass --url "
+            f"postgresql://USER:PASSWORD@HOST:5432/DBNAME, or set {DB_URL_ENV}, or --embedded "
+            f"for the embedded PostgreSQL (in {data_dir()})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         status: int = await args.run(args, out)
     except StorageError as exc:
