@@ -417,6 +417,8 @@ async def cmd_adopt(args: argparse.Namespace, out: TextIO) -> int:
 
 #: How often ``migrate`` looks at aerich's table for newly applied migrations.
 MIGRATE_POLL = 0.2
+#: What a query on the direct connection may fail with (the server went away, a statement failed).
+_LOST = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 #: The commands ``doctor`` names as fixes.
 FIX_MIGRATE = "tt-storage migrate"
 FIX_ADOPT = "tt-storage adopt"
@@ -522,7 +524,7 @@ async def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
         try:
             while not task.done():
                 await asyncio.wait({task}, timeout=MIGRATE_POLL)
-                with contextlib.suppress(asyncpg.PostgresError):
+                with contextlib.suppress(*_LOST):
                     # Each migration is recorded as it is applied: a line per migration, live.
                     for name in await applied_migrations(conn) or []:
                         if name not in seen:
@@ -548,7 +550,15 @@ async def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
         for name in applied:
             if name not in seen:
                 report(f"applied {name} ({time.monotonic() - started:.1f} s)")
-        rebuilt = await rebuild_indexes(conn, report)
+        try:
+            rebuilt = await rebuild_indexes(conn, report)
+        except _LOST as exc:
+            print(
+                f"tt-storage migrate: migrations applied, but rebuilding an index failed: "
+                f"{type(exc).__name__}: {exc}. Fix the cause and run `tt-storage migrate` again",
+                file=sys.stderr,
+            )
+            return EXIT_PROBLEM
     if applied or rebuilt:
         report(f"up to date: {where}")
     else:
@@ -557,7 +567,7 @@ async def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def _applied(conn: asyncpg.Connection) -> list[str]:
-    with contextlib.suppress(asyncpg.PostgresError):
+    with contextlib.suppress(*_LOST):
         return await applied_migrations(conn) or []
     return []
 
