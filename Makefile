@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+# A second venv with the oldest versions pyproject.toml allows (constraints/lowest.txt).
+LOWEST_VENV ?= .venv-lowest
+LOWEST_STAMP := $(LOWEST_VENV)/.installed-lowest
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test test-lowest lint bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +25,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
+$(LOWEST_STAMP): pyproject.toml constraints/lowest.txt
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/pip install -q --upgrade pip
+	$(LOWEST_VENV)/bin/pip install -q -c constraints/lowest.txt -e '.[dev,bench]'
+	touch $@
+
+## The test suite once more on the oldest aiogram, Tortoise, aerich and asyncpg allowed.
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST_VENV)/bin/pip list 2>/dev/null | grep -iE '^(aiogram|tortoise-orm|aerich|asyncpg) '
+	$(LOWEST_VENV)/bin/pytest
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check tt_storage
@@ -31,4 +45,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .tt_storage .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST_VENV) .tt_storage .pytest_cache .mypy_cache .ruff_cache
