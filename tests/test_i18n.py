@@ -121,9 +121,7 @@ async def test_gettext_renders_the_stored_language_in_either_order(
     assert await feed(dp, session, events.message(12, "hi", lang="ru")) == ["Hello"]
     # A group speaks the group's stored language, whoever writes.
     await tt.create_user(-13, "ru")
-    assert await feed(dp, session, events.message(-13, "hi", from_id=14, lang="uk")) == [
-        "Привет"
-    ]
+    assert await feed(dp, session, events.message(-13, "hi", from_id=14, lang="uk")) == ["Привет"]
     # Error handlers render in the chat's language too.
     assert await feed(dp, session, events.message(10, "/fail")) == ["error: Привіт"]
 
