@@ -408,13 +408,13 @@ async def keep_stats_messages(
 
 
 def ids_from_env(name: str, value: str | None = None) -> frozenset[int]:
+    """``123,456`` (or tt-bot's JSON list ``[123, 456]``) as a set of user ids."""
     raw = os.environ.get(name, "") if value is None else value
     try:
-        return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
+        parts = raw.strip().strip("[]").replace(" ", "").split(",")
+        return frozenset(int(part) for part in parts if part)
     except ValueError:
-        raise ValueError(
-            f"{name} must be a comma-separated list of user ids, not {raw!r}"
-        ) from None
+        raise ValueError(f"{name} must be comma-separated user ids, not {raw!r}") from None
 
 
 def create_router() -> Router:
@@ -476,7 +476,7 @@ def create_dispatcher(
 
 def stats_messages_from_env() -> tuple[int, int, int] | None:
     chat = os.environ.get("STATS_CHAT", "").strip()
-    if not chat:
+    if chat in ("", "0"):  # tt-bot's "0": no stats messages
         return None
     try:
         return (

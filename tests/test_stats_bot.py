@@ -246,3 +246,29 @@ def test_main_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STATS_TOKEN", raising=False)
     with pytest.raises(SystemExit, match="STATS_TOKEN is not set"):
         stats_bot.main()
+
+
+def test_admin_ids_as_tt_bot_writes_them() -> None:
+    assert stats_bot.ids_from_env("STATS_IDS", "[1, 2]") == frozenset({1, 2})
+    assert stats_bot.ids_from_env("STATS_IDS", "3,4") == frozenset({3, 4})
+    with pytest.raises(ValueError, match="STATS_IDS"):
+        stats_bot.ids_from_env("STATS_IDS", "1,x")
+
+
+def test_the_porting_guides_shim_provides_tt_bots_data_functions() -> None:
+    """docs/PORTING.md's `data/db_service.py` shim defines every function tt-bot 5.4.5's
+    module had, and they are tt-storage's."""
+    import tt_storage
+
+    guide = (EXAMPLE.parents[1] / "docs" / "PORTING.md").read_text(encoding="utf-8")
+    shim = guide.split("```python\n", 1)[1].split("```", 1)[0]
+    assert shim.startswith("# data/db_service.py")
+    namespace: dict[str, Any] = {}
+    exec(shim, namespace)
+    tt_bot_functions = (
+        "get_user create_user update_user_mode get_user_stats get_user_videos "
+        "get_referral_stats get_other_stats get_stats_by_period get_user_settings add_video "
+        "add_music update_user_lang get_user_ids record_ad_show increase_ad_count should_show_ad"
+    ).split()
+    for name in tt_bot_functions:
+        assert namespace[name] is getattr(tt_storage, name)
