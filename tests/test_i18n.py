@@ -25,7 +25,13 @@ from babel.messages.mofile import write_mo
 import tt_storage as tt
 from tests.support import events
 from tests.support.bot_session import RecordingSession
-from tt_storage.i18n import I18nOrderError, SettingsI18nMiddleware, SettingsManager, pick_locale
+from tt_storage.i18n import (
+    I18nOrderError,
+    SettingsI18nMiddleware,
+    SettingsManager,
+    check_order,
+    pick_locale,
+)
 
 HELLO = {"en": "Hello", "ru": "Привет", "uk": "Привіт"}
 LOCALES = tuple(HELLO)
@@ -145,7 +151,7 @@ async def test_gettext_on_dp_update_before_storage_fails_loudly(
     tt.setup_storage(dp, db_url, cache_size=0)
     dp.message.register(lambda message: message.answer(_("hello")))
     with pytest.raises(I18nOrderError, match="setup_storage"):
-        tt.i18n.check_order(dp, middleware)
+        check_order(dp, middleware)
     with pytest.raises(I18nOrderError, match="runs before tt-storage"):
         await dp.feed_update(RecordingSession().bot(), events.message(30, "hi", lang="ru"))
 
