@@ -141,6 +141,26 @@ async def test_gettext_set_locale_stores_and_switches_the_current_update(
     assert await feed(dp, session, events.message(20, "hi", lang="ru")) == ["Привіт"]
 
 
+async def test_gettext_set_locale_of_an_unregistered_chat_switches_only_this_update(
+    db: asyncpg.Connection, db_url: str, gettext_dir: Path
+) -> None:
+    dp = Dispatcher()
+    middleware = SettingsI18nMiddleware(I18n(path=gettext_dir))
+    tt.setup_storage(dp, db_url, languages=LOCALES, cache_size=0, register=False)
+    middleware.setup(dp)
+    stored: list[bool] = []
+
+    @dp.message()
+    async def switch(message: Message, user_settings: tt.UserSettings) -> None:
+        stored.append(await middleware.set_locale(user_settings, "uk"))
+        await message.answer(_("hello"))
+
+    session = RecordingSession()
+    assert await feed(dp, session, events.message(25, "hi", lang="ru")) == ["Привіт"]
+    assert stored == [False]
+    assert await stored_lang(db, 25) is None
+
+
 async def test_gettext_on_dp_update_before_storage_fails_loudly(
     db: asyncpg.Connection, db_url: str, gettext_dir: Path
 ) -> None:

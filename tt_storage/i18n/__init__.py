@@ -17,6 +17,7 @@ renders in it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -77,10 +78,16 @@ def pick_locale(
 ) -> str:
     """The chat's stored language if it is one of ``locales`` (``None``: any); for an update
     with no chat the sender's ``language_code`` (``pt-br`` → ``pt``); else ``default``."""
-    picker = LanguagePicker(locales, default)
+    picker = _picker(None if locales is None else tuple(locales), default)
     if settings is not None:
         return picker(settings.lang)
     return picker(user.language_code if user is not None else None)
+
+
+@functools.lru_cache(maxsize=64)
+def _picker(locales: tuple[str, ...] | None, default: str) -> LanguagePicker:
+    # One per set of catalogs, not one per update.
+    return LanguagePicker(locales, default)
 
 
 def check_order(dispatcher: Dispatcher, middleware: object) -> None:
