@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from aiogram import Dispatcher
 
@@ -22,7 +24,7 @@ def test_unknown_option_is_a_type_error_at_the_call(
 ) -> None:
     dp = Dispatcher()
     before = list(dp.update.outer_middleware)
-    with pytest.raises(TypeError, match=message):
+    with pytest.raises(TypeError, match=re.escape(message)):
         setup_storage(dp, "postgresql://u@127.0.0.1/x", **options)
     # Nothing was registered: the dispatcher is as it was.
     assert "tt_storage" not in dp.workflow_data
@@ -52,5 +54,5 @@ def test_every_documented_kind_of_option_is_accepted() -> None:
 
 
 def test_the_middleware_setup_checks_its_init_options_too() -> None:
-    with pytest.raises(TypeError, match="'replica': did you mean 'replica_url'?"):
+    with pytest.raises(TypeError, match=re.escape("'replica': did you mean 'replica_url'?")):
         StorageMiddleware().setup(Dispatcher(), replica="postgresql://u@h/x")
