@@ -661,8 +661,8 @@ async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
 def build_parser() -> argparse.ArgumentParser:
     url_help = "database URL (default: $DB_URL)"
     embedded_help = (
-        f"use the embedded PostgreSQL (data in ${DATA_DIR_ENV}, default {DEFAULT_DATA_DIR}), "
-        "started if need be"
+        f"without --url or ${DB_URL_ENV}: the embedded PostgreSQL (data in ${DATA_DIR_ENV}, "
+        f"default {DEFAULT_DATA_DIR}), started if need be"
     )
     parser = argparse.ArgumentParser(
         prog="tt-storage",
