@@ -266,10 +266,17 @@ async def test_serves_only_until_the_deadline() -> None:
     cache.serve_until(time.monotonic() - 0.001)  # the last proof is too old
     assert not cache.live
     assert cache.get(1) is None
-    cache.put(2, "en", False, cache.generation)  # nor does it store
-    assert cache.peek(2) is None and cache.peek(1) == ("en", False)
+    # Silent, not lost: what is loaded meanwhile is stored, and late notifications still land.
+    cache.put(2, "uk", False, cache.generation)
+    started = cache.generation
+    cache.invalidate(1)
+    cache.put(1, "en", False, started - 1)  # a load from before that late notification
+    assert cache.peek(2) == ("uk", False) and cache.peek(1) is None
     cache.serve_until(time.monotonic() + 60)  # a late proof: the entries are good again
-    assert cache.get(1) == ("en", False)
+    assert cache.get(2) == ("uk", False)
+    cache.suspend()  # the connection is lost: nothing is stored until it is back
+    cache.put(3, "en", False, cache.generation)
+    assert cache.peek(3) is None and not cache.live
     cache.close()
 
 

@@ -73,7 +73,7 @@ class SettingsCache(Invalidatable):
 
     It serves until ``serve_until``'s deadline, which the listener pushes forward each time it
     proves its connection alive (``max_silence`` past the proof); ``live`` tells whether it
-    serves now.
+    serves now. ``suspend`` (the connection is lost) stops it until the listener's next call.
     """
 
     def __init__(
@@ -132,9 +132,14 @@ class SettingsCache(Invalidatable):
         return entry[1], entry[2]
 
     def put(self, chat_id: int, lang: str, file_mode: bool, generation: int) -> None:
-        """Store what a load that started at ``generation`` read, unless it may be stale."""
+        """Store what a load that started at ``generation`` read, unless it may be stale.
+
+        Also while the connection is silent (its notifications are late, not lost: each one
+        still drops its chat when it arrives), so a lagging event loop that misses a heartbeat
+        does not empty the cache; only a suspended one (connection lost) stores nothing.
+        """
         if (
-            not self.live
+            self._serve_until == -math.inf
             or self.max_entries == 0
             or generation < self._floor
             or self._stale.get(chat_id, 0) > generation
