@@ -112,8 +112,8 @@ class SettingsCache(Invalidatable):
         self._serve_until = math.inf if value else -math.inf
 
     def serve_until(self, deadline: float) -> None:
-        """Serve until ``deadline`` (``time.monotonic()``): every notification sent before it
-        minus ``max_silence`` has been handled."""
+        """Serve until ``deadline`` (``time.monotonic()``): the listener's last proof that every
+        notification sent so far has been handled, plus ``max_silence``."""
         self._serve_until = deadline
 
     def __len__(self) -> int:
@@ -135,8 +135,8 @@ class SettingsCache(Invalidatable):
         """Store what a load that started at ``generation`` read, unless it may be stale.
 
         Also while the connection is silent (its notifications are late, not lost: each one
-        still drops its chat when it arrives), so a lagging event loop that misses a heartbeat
-        does not empty the cache; only a suspended one (connection lost) stores nothing.
+        still drops its chat when it arrives), so a heartbeat that is merely late (a lagging
+        event loop) costs reads, not the cache's contents. A suspended cache stores nothing.
         """
         if (
             self._serve_until == -math.inf
