@@ -280,6 +280,15 @@ async def test_serves_only_until_the_deadline() -> None:
     cache.close()
 
 
+async def test_setup_storage_passes_max_silence_on() -> None:
+    from aiogram import Dispatcher
+
+    dispatcher = Dispatcher()
+    middleware = tt_storage.setup_storage(dispatcher, cache_max_silence=0.5)
+    assert dispatcher["tt_storage"] is middleware
+    assert middleware.cache.max_silence == 0.5
+
+
 @pytest.mark.parametrize("bad", [0, 0.05, -1, math.inf, math.nan])
 async def test_max_silence_must_be_a_sane_duration(bad: float) -> None:
     with pytest.raises(ValueError, match="cache_max_silence"):
