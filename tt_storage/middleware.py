@@ -52,12 +52,13 @@ class StorageMiddleware(BaseMiddleware):
         register: bool | RegisterPredicate = True,
         cache_size: int = 100_000,
         cache_ttl: float = 300.0,
+        cache_max_silence: float = 2.0,
     ) -> None:
         self.pick_language = LanguagePicker(languages, default_lang)
         self.default_lang = default_lang
         self.data_key = data_key
         self.register = register
-        self.cache = SettingsCache(cache_size, cache_ttl)
+        self.cache = SettingsCache(cache_size, cache_ttl, cache_max_silence)
         self._listener: NotificationListener | None = None
         self._outage = False
         # Bumped when an outage starts or ends: only a load that began after the last change
@@ -291,6 +292,7 @@ _MIDDLEWARE_OPTIONS = (
     "register",
     "cache_size",
     "cache_ttl",
+    "cache_max_silence",
 )
 
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 _USER_COLUMNS = "user_id, registered_at, lang, link, file_mode, ad_count, ad_cooldown, blocked_at"
 
+# The settings cache's heartbeat on its LISTEN connection: the cheapest round trip there is.
+PING = "SELECT 1"
+
 # --- users -------------------------------------------------------------------------------------
 
 SELECT_USER = "SELECT " + _USER_COLUMNS + " FROM users WHERE user_id = $1"
