@@ -71,6 +71,11 @@ def normalize_db_url(db_url: str) -> str:
     """``db_url`` with an ``asyncpg://`` scheme; ``StorageError`` for non-PostgreSQL URLs."""
     parts = urlsplit(db_url.strip())
     engine = _SCHEMES.get(parts.scheme.lower())
+    if engine is None and "://" not in db_url and "=" in db_url:
+        raise StorageError(
+            "a libpq keyword/value string (host=… dbname=…) is not a database URL: write it as "
+            "postgresql://user:password@host:port/dbname (percent-encode reserved characters)"
+        )
     if engine is None:
         raise StorageError(
             f"unsupported database URL scheme {parts.scheme!r}: tt-storage needs PostgreSQL "
