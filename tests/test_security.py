@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import contextlib
 import io
 import json
 import logging
@@ -24,7 +23,7 @@ import pytest
 import tt_storage as tt
 from tests.support import events
 from tests.support.download_bot import DownloadBot
-from tests.support.faults import OwnServer, own_server, rebound
+from tests.support.faults import OwnServer, own_server, rebound, unbound
 from tt_storage import cli, config, embedded, lifecycle
 from tt_storage import db as db_module
 from tt_storage.config import PoolOptions, redact_url
@@ -438,21 +437,6 @@ def own() -> OwnServer:
     return own_server()
 
 
-@contextlib.asynccontextmanager
-async def unbound() -> AsyncIterator[None]:
-    """The library bound to nothing for the block (as in a fresh CLI process), then to the
-    session's database again."""
-    previous_url = lifecycle._url
-    previous = db_module.options().as_dict()
-    await tt.close_storage()
-    try:
-        yield
-    finally:
-        await tt.close_storage()
-        if previous_url is not None:
-            await tt.init_storage(previous_url, **previous)
-
-
 async def cli_output(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     """``tt-storage argv``, in-process: its exit status, and its stdout and stderr together."""
     out = io.StringIO()
@@ -546,7 +530,7 @@ async def test_a_keyword_value_string_is_refused_without_its_password(
             tt.pending_migrations(dsn),
             tt.adopt_database(dsn),
         ):
-            with pytest.raises(tt.StorageError, match="keyword/value .* postgresql://") as refused:
+            with pytest.raises(tt.StorageError, match=r"keyword/value .* postgresql://") as refused:
                 await call
             shown.append(exception_text(refused.value))
         status, printed = await cli_output(capsys, "doctor", "--url", dsn)

@@ -258,15 +258,21 @@ def connect_kwargs(db_url: str) -> dict[str, Any]:
     return {key: credentials[key] for key in keys if credentials.get(key) is not None}
 
 
-def migration_config(db_url: str | None = None) -> dict[str, Any]:
-    """The config migrations run with: a small pool and no statement time limit.
+def migration_config(
+    db_url: str | None = None,
+    *,
+    connect_timeout: float = PoolOptions().connect_timeout,
+    command_timeout: float | None = None,
+) -> dict[str, Any]:
+    """The config migrations run with: a small pool, ``connect_timeout`` to open a connection
+    and, by default, no statement time limit.
 
     ``CREATE INDEX CONCURRENTLY`` on an adopted tt-bot table (tens of millions of rows) runs for
     minutes; cut by ``command_timeout`` it would leave an INVALID index and a failed migration.
     """
     # Three: aerich's transaction, its non-transactional index builds, and the advisory lock.
-    config = tortoise_config(db_url, max_size=3)
-    config["connections"][CONNECTION]["credentials"]["command_timeout"] = None
+    config = tortoise_config(db_url, max_size=3, connect_timeout=connect_timeout)
+    config["connections"][CONNECTION]["credentials"]["command_timeout"] = command_timeout
     return config
 
 
