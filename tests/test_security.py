@@ -542,6 +542,24 @@ async def test_a_keyword_value_string_is_refused_without_its_password(
             assert secret not in text
 
 
+async def test_url_parameters_asyncpg_would_reject_are_a_storage_error(
+    all_logs: _Everything,
+) -> None:
+    """asyncpg takes ``sslmode``, ``sslkey``, ``sslpassword`` only in its own DSN: in a URL
+    here they used to reach ``asyncpg.connect()`` as keywords, a raw ``TypeError``."""
+    secret = "Pw-" + secrets.token_urlsafe(12)
+    shown = []
+    for query in (f"sslpassword={secret}", f"sslkey=/keys/{secret}", "sslmode=require"):
+        url = f"postgresql://u@127.0.0.1:1/db?{query}"
+        name = query.partition("=")[0]
+        with pytest.raises(tt.StorageError, match=f"parameter.* {name} not supported"):
+            tt.tortoise_config(url)
+        with pytest.raises(tt.StorageError, match=f"parameter.* {name} not supported") as e:
+            await tt.apply_migrations(url)
+        shown.append(exception_text(e.value))
+    assert all(secret not in text for text in [*shown, all_logs.text.getvalue()])
+
+
 REDACTED = {
     # Accepted spellings.
     "postgresql://u:pw@h:5432/db": "postgresql://u:***@h:5432/db",

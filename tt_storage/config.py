@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.exceptions import ConfigurationError
 
 from .errors import StorageError
 
@@ -193,8 +195,43 @@ class Secret:
         return hash(self._value)
 
 
+#: URL parameters Tortoise's asyncpg client takes itself; the rest go to ``asyncpg.connect``.
+_CLIENT_PARAMS = frozenset(
+    {"user", "password", "database", "host", "port", "minsize", "maxsize", "schema"}
+    | {"application_name", "server_settings", "connection_name", "fetch_inserted"}
+)
+
+
+@cache
+def _accepted_params() -> frozenset[str]:
+    import inspect
+
+    import asyncpg
+
+    passed_on = set(inspect.signature(asyncpg.connect).parameters)
+    passed_on |= set(inspect.signature(asyncpg.create_pool).parameters)
+    return _CLIENT_PARAMS | (passed_on - {"dsn", "loop", "connection_class", "args", "kwargs"})
+
+
+def _expand(url: str) -> dict[str, Any]:
+    """Tortoise's connection dict for ``url``; ``StorageError`` for what asyncpg would reject."""
+    try:
+        connection: dict[str, Any] = expand_db_url(normalize_db_url(url))
+    except (ConfigurationError, ValueError) as exc:
+        raise StorageError(f"bad database URL {redact_url(url)}: {exc}") from exc
+    unknown = sorted(set(connection["credentials"]) - _accepted_params())
+    if unknown:
+        # asyncpg reads these only from a DSN, which Tortoise does not give it.
+        raise StorageError(
+            f"database URL parameter(s) {', '.join(unknown)} not supported: the URL's "
+            "parameters become asyncpg.connect() arguments, and it has no such argument "
+            "(it reads those only from its own DSN strings); remove them"
+        )
+    return connection
+
+
 def _pooled_connection(url: str, pool: PoolOptions) -> dict[str, Any]:
-    connection = expand_db_url(normalize_db_url(url))
+    connection = _expand(url)
     credentials = connection["credentials"]
     for key, value in credentials.items():
         # The password, and a passfile= or sslkey= path, from the user info or the query.
@@ -253,7 +290,7 @@ def tortoise_config(
 
 def connect_kwargs(db_url: str) -> dict[str, Any]:
     """``asyncpg.connect`` arguments for one connection (outside the pool) to ``db_url``."""
-    credentials = expand_db_url(normalize_db_url(db_url))["credentials"]
+    credentials = _expand(db_url)["credentials"]
     keys = ("host", "port", "user", "password", "passfile", "database", "ssl")
     return {key: credentials[key] for key in keys if credentials.get(key) is not None}
 
