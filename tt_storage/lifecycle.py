@@ -57,7 +57,7 @@ MIGRATION_LOCK_POLL = 0.2
 _DEFAULTS = PoolOptions()
 
 
-def where(db_url: str | None) -> str:
+def _where(db_url: str | None) -> str:
     """What ``db_url`` (default ``DB_URL``) names, fit to show: redacted."""
     url = db_url or env_db_url()
     return redact_url(url) if url else "the embedded PostgreSQL"
@@ -126,7 +126,7 @@ async def _run_aerich(
     except StorageError:
         raise
     except Exception as exc:  # aerich's and Tortoise's own errors are plain exceptions
-        raise failure(f"{doing} {where(db_url)}", exc, connect_timeout, command_timeout) from exc
+        raise failure(f"{doing} {_where(db_url)}", exc, connect_timeout, command_timeout) from exc
     return names
 
 
