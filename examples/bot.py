@@ -2,7 +2,9 @@
 
 Only the public ``tt_storage`` API is used. ``setup_storage`` does the data-layer work tt-bot
 did by hand in every handler: each update's chat is loaded (or registered, with its language
-and deep-link referral) and handlers get it as ``user_settings: UserSettings``.
+and deep-link referral) and handlers get it as ``user_settings: UserSettings``. The texts live
+in gettext catalogs (``examples/locales``) and follow the chat's stored language through
+``tt_storage.i18n.SettingsI18nMiddleware``.
 
 Nothing is downloaded: a link is answered with what tt-bot would send (a video or a slideshow,
 as a document in file mode), and the download is recorded as tt-bot records it.
@@ -19,10 +21,13 @@ Inline mode and inline feedback (for ``chosen_inline_result``) are enabled in @B
 from __future__ import annotations
 
 import asyncio
+import gettext
+import io
 import logging
 import os
 import re
 import zlib
+from pathlib import Path
 from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
@@ -42,9 +47,11 @@ from aiogram.types import (
     InputTextMessageContent,
     Message,
 )
+from aiogram.utils.i18n import I18n
 
 import tt_storage as tt
 from tt_storage import StorageError, UserSettings, setup_storage
+from tt_storage.i18n import SettingsI18nMiddleware
 
 log = logging.getLogger("tt_bot_example")
 
@@ -65,103 +72,54 @@ LANGUAGE_NAMES = {
     "vi": "🇻🇳 Tiếng Việt",
 }
 
-# A few strings per language; anything missing falls back to English.
-TEXTS: dict[str, dict[str, str]] = {
-    "en": {
-        "welcome_new": "👋 Hi! Send me a TikTok or Instagram link and I'll download it for you.",
-        "welcome_back": "👋 Welcome back! Send me a TikTok or Instagram link.",
-        "hint": "🔗 Send me a TikTok or Instagram link.",
-        "video": "🎬 Your video: {link}",
-        "slideshow": "🖼 Your slideshow: {link}",
-        "as_file": "📎 Sent as a file: {link}",
-        "music_button": "🎵 Music",
-        "music": "🎵 The sound of video {video_id}",
-        "ad": "⭐ Enjoying the bot? This is where the sponsor's message goes.",
-        "mode_on": "📎 File mode on: videos and photos come as documents.",
-        "mode_off": "🎬 File mode off: videos and photos come as media.",
-        "choose_lang": "🌐 Choose your language:",
-        "lang_set": "✅ Language: English",
-        "inline_title": "Send this video",
-        "inline_start": "Start the bot",
-        "unavailable": "⚠️ Something went wrong, please try again in a minute.",
-    },
-    "ru": {
-        "welcome_new": "👋 Привет! Пришли ссылку на TikTok или Instagram, и я скачаю видео.",
-        "welcome_back": "👋 С возвращением! Пришли ссылку на TikTok или Instagram.",
-        "hint": "🔗 Пришли ссылку на TikTok или Instagram.",
-        "video": "🎬 Твоё видео: {link}",
-        "slideshow": "🖼 Твоё слайд-шоу: {link}",
-        "as_file": "📎 Отправлено файлом: {link}",
-        "music_button": "🎵 Музыка",
-        "music": "🎵 Звук из видео {video_id}",
-        "ad": "⭐ Нравится бот? Здесь будет сообщение спонсора.",
-        "mode_on": "📎 Режим файлов включён: видео и фото приходят документами.",
-        "mode_off": "🎬 Режим файлов выключен: видео и фото приходят как медиа.",
-        "choose_lang": "🌐 Выбери язык:",
-        "lang_set": "✅ Язык: русский",
-        "inline_title": "Отправить это видео",
-        "inline_start": "Запустить бота",
-    },
-    "uk": {
-        "welcome_new": "👋 Привіт! Надішли посилання на TikTok чи Instagram, і я завантажу відео.",
-        "welcome_back": "👋 З поверненням! Надішли посилання на TikTok чи Instagram.",
-        "hint": "🔗 Надішли посилання на TikTok чи Instagram.",
-        "video": "🎬 Твоє відео: {link}",
-        "slideshow": "🖼 Твоє слайд-шоу: {link}",
-        "as_file": "📎 Надіслано файлом: {link}",
-        "music_button": "🎵 Музика",
-        "ad": "⭐ Подобається бот? Тут буде повідомлення спонсора.",
-        "mode_on": "📎 Режим файлів увімкнено.",
-        "mode_off": "🎬 Режим файлів вимкнено.",
-        "choose_lang": "🌐 Обери мову:",
-        "lang_set": "✅ Мова: українська",
-    },
-    "ar": {
-        "welcome_new": "👋 مرحبًا! أرسل رابط تيك توك أو إنستغرام وسأقوم بتنزيله لك.",
-        "welcome_back": "👋 مرحبًا بعودتك! أرسل رابط تيك توك أو إنستغرام.",
-        "video": "🎬 الفيديو الخاص بك: {link}",
-        "slideshow": "🖼 عرض الصور الخاص بك: {link}",
-        "music_button": "🎵 موسيقى",
-        "choose_lang": "🌐 اختر لغتك:",
-        "lang_set": "✅ اللغة: العربية",
-    },
-    "hi": {
-        "welcome_new": "👋 नमस्ते! मुझे TikTok या Instagram का लिंक भेजें, मैं उसे डाउनलोड कर दूँगा।",
-        "welcome_back": "👋 फिर से स्वागत है! TikTok या Instagram का लिंक भेजें।",
-        "video": "🎬 आपका वीडियो: {link}",
-        "music_button": "🎵 संगीत",
-        "choose_lang": "🌐 अपनी भाषा चुनें:",
-        "lang_set": "✅ भाषा: हिन्दी",
-    },
-    "id": {
-        "welcome_new": "👋 Halo! Kirim tautan TikTok atau Instagram dan aku akan mengunduhnya.",
-        "welcome_back": "👋 Selamat datang kembali! Kirim tautan TikTok atau Instagram.",
-        "video": "🎬 Videomu: {link}",
-        "slideshow": "🖼 Slideshow-mu: {link}",
-        "music_button": "🎵 Musik",
-        "choose_lang": "🌐 Pilih bahasamu:",
-        "lang_set": "✅ Bahasa: Indonesia",
-    },
-    "so": {
-        "welcome_new": "👋 Soo dhawow! Ii soo dir link TikTok ama Instagram.",
-        "music_button": "🎵 Muusig",
-        "lang_set": "✅ Luqadda: Soomaali",
-    },
-    "vi": {
-        "welcome_new": "👋 Xin chào! Gửi cho mình liên kết TikTok hoặc Instagram để tải về.",
-        "welcome_back": "👋 Chào mừng trở lại! Gửi liên kết TikTok hoặc Instagram nhé.",
-        "video": "🎬 Video của bạn: {link}",
-        "music_button": "🎵 Nhạc",
-        "choose_lang": "🌐 Chọn ngôn ngữ:",
-        "lang_set": "✅ Ngôn ngữ: Tiếng Việt",
-    },
-}
+# --- texts -------------------------------------------------------------------------------------
+# gettext catalogs in examples/locales/<lang>/LC_MESSAGES/messages.po, keyed by short ids
+# (msgid "video" → "🎬 Your video: {link}"); a text missing in a language is taken from English.
+# The locale of each update is the chat's stored language (UserSettings.lang), set by
+# tt_storage.i18n.SettingsI18nMiddleware: handlers just call _("key").
+
+LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+
+
+class PoI18n(I18n):
+    """aiogram's ``I18n`` reading the ``.po`` files themselves, compiled in memory by Babel:
+    no ``.mo`` files to build or commit, so a clean clone runs as is."""
+
+    def find_locales(self) -> dict[str, gettext.GNUTranslations]:
+        try:
+            from babel.messages.mofile import write_mo
+            from babel.messages.pofile import read_po
+        except ImportError:
+            raise ImportError(
+                "the example bot compiles its .po files with Babel: pip install 'tt-storage[i18n]'"
+            ) from None
+        translations: dict[str, gettext.GNUTranslations] = {}
+        for po in sorted(self.path.glob(f"*/LC_MESSAGES/{self.domain}.po")):
+            with po.open("rb") as source:
+                catalog = read_po(source, locale=po.parents[1].name)
+            compiled = io.BytesIO()
+            write_mo(compiled, catalog)
+            compiled.seek(0)
+            translations[po.parents[1].name] = gettext.GNUTranslations(compiled)
+        default = translations[self.default_locale]
+        for lang, translation in translations.items():
+            if lang != self.default_locale:
+                translation.add_fallback(default)
+        return translations
+
+
+I18N = PoI18n(path=LOCALES_DIR, default_locale=DEFAULT_LANG)
 
 
 def t(lang: str, key: str, **values: Any) -> str:
-    """The ``key`` string in ``lang`` (English when missing), formatted with ``values``."""
-    text = TEXTS.get(lang, {}).get(key) or TEXTS[DEFAULT_LANG][key]
+    """The ``key`` text in ``lang`` (English when missing), formatted with ``values``."""
+    text = I18N.gettext(key, locale=lang)
     return text.format(**values) if values else text
+
+
+def _(key: str, **values: Any) -> str:
+    """The ``key`` text in this update's language."""
+    return t(I18N.current_locale, key, **values)
 
 
 # --- links -------------------------------------------------------------------------------------
@@ -198,11 +156,11 @@ class LangCallback(CallbackData, prefix="lang"):
     code: str
 
 
-def music_keyboard(lang: str, link: str) -> InlineKeyboardMarkup | None:
+def music_keyboard(link: str) -> InlineKeyboardMarkup | None:
     if not is_tiktok(link):
         return None
     button = InlineKeyboardButton(
-        text=t(lang, "music_button"),
+        text=_("music_button"),
         callback_data=MusicCallback(video_id=video_id_of(link)).pack(),
     )
     return InlineKeyboardMarkup(inline_keyboard=[[button]])
@@ -249,7 +207,7 @@ class PrivateText(Filter):
 async def on_start(message: Message, user_settings: UserSettings) -> None:
     """Welcome. The middleware already registered the chat (and stored a deep-link referral)."""
     key = "welcome_new" if user_settings.is_new else "welcome_back"
-    await message.answer(t(user_settings.lang, key))
+    await message.answer(_(key))
 
 
 async def on_link(message: Message, user_settings: UserSettings, link_match: re.Match[str]) -> None:
@@ -257,17 +215,17 @@ async def on_link(message: Message, user_settings: UserSettings, link_match: re.
     settings = user_settings
     link = link_match.group(0)
     images = is_slideshow(link)
-    keyboard = music_keyboard(settings.lang, link)
+    keyboard = music_keyboard(link)
     if settings.file_mode:
         kind = "slideshow" if images else "video"
         placeholder = BufferedInputFile(
             f"{kind} of {link}\n".encode(), filename=f"{kind}_{video_id_of(link)}.txt"
         )
         await message.reply_document(
-            placeholder, caption=t(settings.lang, "as_file", link=link), reply_markup=keyboard
+            placeholder, caption=_("as_file", link=link), reply_markup=keyboard
         )
     else:
-        text = t(settings.lang, "slideshow" if images else "video", link=link)
+        text = _("slideshow" if images else "video", link=link)
         await message.reply(text, reply_markup=keyboard)
     # tt-bot converts slideshow images unless file mode is on.
     processed = images and not settings.file_mode
@@ -283,7 +241,7 @@ async def on_link(message: Message, user_settings: UserSettings, link_match: re.
         log.error("download of chat %s not recorded: %s", message.chat.id, exc)
         return
     if show_ad:
-        await message.answer(t(settings.lang, "ad"))
+        await message.answer(_("ad"))
 
 
 async def on_music(
@@ -291,7 +249,7 @@ async def on_music(
 ) -> None:
     """The "🎵 Music" button: record the music download and (pretend to) send the sound."""
     await tt.add_music(user_settings, callback_data.video_id)
-    text = t(user_settings.lang, "music", video_id=callback_data.video_id)
+    text = _("music", video_id=callback_data.video_id)
     if callback.message is None:
         # The button of an inline-mode message: there is no chat to send to.
         await callback.answer(text, show_alert=True)
@@ -303,36 +261,39 @@ async def on_music(
 async def on_mode(message: Message, user_settings: UserSettings) -> None:
     """Toggle file mode atomically (two quick /mode never lose a flip)."""
     file_mode = await tt.toggle_file_mode(user_settings)
-    await message.answer(t(user_settings.lang, "mode_on" if file_mode else "mode_off"))
+    await message.answer(_("mode_on" if file_mode else "mode_off"))
 
 
-async def on_lang(message: Message, user_settings: UserSettings) -> None:
-    await message.answer(t(user_settings.lang, "choose_lang"), reply_markup=language_keyboard())
+async def on_lang(message: Message) -> None:
+    await message.answer(_("choose_lang"), reply_markup=language_keyboard())
 
 
 async def on_lang_chosen(
-    callback: CallbackQuery, callback_data: LangCallback, user_settings: UserSettings
+    callback: CallbackQuery,
+    callback_data: LangCallback,
+    user_settings: UserSettings,
+    i18n_middleware: SettingsI18nMiddleware,
 ) -> None:
     code = callback_data.code
     if code not in LANGUAGES:
         await callback.answer()
         return
-    await tt.update_user_lang(user_settings, code)
-    await callback.answer(t(code, "lang_set"))
+    # Stored, and this very update already answers in the new language.
+    await i18n_middleware.set_locale(user_settings, code)
+    await callback.answer(_("lang_set"))
     if isinstance(callback.message, Message):
         try:
-            await callback.message.edit_text(t(code, "lang_set"))
+            await callback.message.edit_text(_("lang_set"))
         except TelegramBadRequest:  # "message is not modified" and the like
             pass
 
 
-async def on_inline_query(query: InlineQuery, user_settings: UserSettings) -> None:
-    lang = user_settings.lang
+async def on_inline_query(query: InlineQuery) -> None:
     found = LINK.search(query.query)
     if found is None:
         # tt-bot's "start the bot" button: its /start carries the `inline` referral.
         button = InlineQueryResultsButton(
-            text=t(lang, "inline_start"), start_parameter=INLINE_START_PAYLOAD
+            text=_("inline_start"), start_parameter=INLINE_START_PAYLOAD
         )
         await query.answer([], button=button, cache_time=300, is_personal=True)
         return
@@ -340,10 +301,10 @@ async def on_inline_query(query: InlineQuery, user_settings: UserSettings) -> No
     kind = "slideshow" if is_slideshow(link) else "video"
     article = InlineQueryResultArticle(
         id=f"{kind[0]}{video_id_of(link)}",
-        title=t(lang, "inline_title"),
+        title=_("inline_title"),
         description=link,
-        input_message_content=InputTextMessageContent(message_text=t(lang, kind, link=link)),
-        reply_markup=music_keyboard(lang, link),
+        input_message_content=InputTextMessageContent(message_text=_(kind, link=link)),
+        reply_markup=music_keyboard(link),
     )
     await query.answer([article], cache_time=0, is_personal=True)
 
@@ -386,17 +347,17 @@ async def on_stats(message: Message) -> None:
     await message.answer("\n".join(lines))
 
 
-async def on_private_text(message: Message, user_settings: UserSettings) -> None:
-    await message.answer(t(user_settings.lang, "hint"))
+async def on_private_text(message: Message) -> None:
+    await message.answer(_("hint"))
 
 
-async def on_storage_error(event: ErrorEvent, user_settings: UserSettings | None = None) -> None:
-    """The database failed inside a handler: log it, tell the user to retry."""
+async def on_storage_error(event: ErrorEvent) -> None:
+    """The database failed inside a handler: log it, tell the user to retry (in their language:
+    the i18n middleware runs for error events too)."""
     log.error("storage error: %s", event.exception)
     message = event.update.message
     if message is not None:
-        lang = user_settings.lang if user_settings is not None else DEFAULT_LANG
-        await message.answer(t(lang, "unavailable"))
+        await message.answer(_("unavailable"))
 
 
 # --- wiring ------------------------------------------------------------------------------------
@@ -442,6 +403,8 @@ def create_dispatcher(db_url: str | None = None, **options: Any) -> Dispatcher:
     admins = admin_ids_from_env() if admin_ids is None else frozenset(admin_ids)
     dispatcher = Dispatcher(admin_ids=admins)
     setup_storage(dispatcher, db_url, languages=LANGUAGES, **options)
+    # Every handler's texts in the chat's stored language (either order of these two calls).
+    SettingsI18nMiddleware(I18N).setup(dispatcher)
     dispatcher.include_router(create_router())
     return dispatcher
 

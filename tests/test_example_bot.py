@@ -4,6 +4,7 @@ the test database (the storage is already initialised, so the dispatcher is neve
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from aiogram.methods import (
     SendMessage,
 )
 from aiogram.types import Update
+from babel.messages.pofile import read_po
 
 import tt_storage as tt
 from tests.support import events
@@ -240,6 +242,41 @@ async def test_storage_error_in_a_handler_is_reported_to_the_user(
 
     monkeypatch.setattr(tt, "toggle_file_mode", failing)
     assert await bot.texts(events.message(95, "/mode")) == [t("ru", "unavailable")]
+
+
+def po_entries(lang: str) -> dict[str, str]:
+    """A catalog read straight from its file with Babel (not through the bot's loader)."""
+    path = EXAMPLE.parent / "locales" / lang / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as source:
+        catalog = read_po(source)
+    return {str(m.id): str(m.string) for m in catalog if m.id and m.string}
+
+
+async def test_replies_are_the_translation_files_texts(bot: BotUnderTest) -> None:
+    """What the handlers send is what examples/locales holds, in the chat's stored language."""
+    ru, en = po_entries("ru"), po_entries("en")
+    assert await bot.texts(events.message(100, "/start", lang="ru")) == [ru["welcome_new"]]
+    assert ru["welcome_new"].startswith("👋 Привет!")
+    assert await bot.texts(events.message(100, VIDEO, lang="en")) == [
+        ru["video"].format(link=VIDEO),
+        ru["ad"],
+    ]
+    # Somali has no "video" text: English, from en's catalog.
+    assert "video" not in po_entries("so")
+    await bot.feed(events.message(101, "/start", lang="so"))
+    assert await bot.texts(events.message(101, VIDEO)) == [
+        en["video"].format(link=VIDEO),
+        en["ad"],
+    ]
+
+
+@pytest.mark.parametrize("lang", example.LANGUAGES)
+def test_each_catalog_has_only_known_keys_and_their_placeholders(lang: str) -> None:
+    en, entries = po_entries("en"), po_entries(lang)
+    assert set(entries) <= set(en), f"{lang}: keys English does not have"
+    for key, text in entries.items():
+        assert re.findall(r"{\w+}", text) == re.findall(r"{\w+}", en[key]), (lang, key)
+    assert set(example.I18N.available_locales) == set(example.LANGUAGES)
 
 
 def test_main_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:

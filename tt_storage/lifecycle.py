@@ -234,7 +234,7 @@ async def init_storage(
     try:
         # Open the pool now: a wrong URL fails here, not on the first update.
         async with db.connection() as conn:
-            version = await conn.fetchval("SHOW server_version")
+            version = await conn.fetchval(sql.SERVER_VERSION)
             pooled = await db.through_pooler(conn)
         if replica is not None:
             async with db.read_connection() as conn:

@@ -456,7 +456,7 @@ async def _already_written(conn: Any, batch: list[OutboxEvent]) -> set[int]:
     unsure = [i for i, event in enumerate(batch) if event.maybe_written]
     if not unsure:
         return set()
-    await conn.execute(sql.OUTBOX_LOCK_CHATS, sorted({batch[i].chat for i in unsure}))
+    await conn.execute(sql.LOCK_CHATS, sorted({batch[i].chat for i in unsure}))
     videos = [i for i in unsure if batch[i].kind == "video"]
     music = [i for i in unsure if batch[i].kind == "music"]
     found: dict[tuple[Any, ...], int] = {}

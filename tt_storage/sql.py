@@ -37,10 +37,10 @@ MARK_UNBLOCKED = "UPDATE users SET blocked_at = NULL WHERE user_id = $1"
 
 # --- group -> supergroup migration: $1 old id, $2 new id -----------------------------------------
 
-# First statement of the migration transaction: waits for downloads in flight for the old id
-# (their foreign-key check holds KEY SHARE) and keeps new ones out until commit. Both rows are
-# locked in id order, as the outbox's replay does, so the two cannot deadlock. Without the old
-# id among the rows, it is unknown or already migrated.
+# Locks chats' rows in id order: waits for downloads in flight for them (their foreign-key
+# check holds KEY SHARE) and keeps new ones out until commit. The first statement of the
+# migration transaction (without the old id among the rows, it is unknown or already migrated),
+# and of the outbox's check for writes whose outcome is unknown: the same order, no deadlock.
 LOCK_CHATS = (
     "SELECT user_id FROM users WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE"
 )
@@ -204,12 +204,6 @@ OUTBOX_REGISTER = (
     "SELECT c.id, c.at, c.lang, c.link, false, 0, 0, NULL"
     " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS c(id, at, lang, link)"
     " ORDER BY c.id ON CONFLICT (user_id) DO NOTHING"
-)
-
-# Before looking for the rows of writes whose outcome is unknown: waits for any statement
-# still holding these chats (a download's foreign-key check holds KEY SHARE). $1 ids.
-OUTBOX_LOCK_CHATS = (
-    "SELECT user_id FROM users WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE"
 )
 
 # How many rows match each event's natural key. $1 positions, then the key columns.
