@@ -91,7 +91,7 @@ def normalize_db_url(db_url: str) -> str:
 _SECRET_NAME = re.compile(r"pass|secret|token|sslkey|credential", re.IGNORECASE)
 #: ``key=value`` in a libpq keyword/value string; a value may be single-quoted.
 _KEYWORD = re.compile(r"([A-Za-z_][\w.-]*)(\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)")
-HIDDEN = "***"
+_HIDDEN = "***"
 
 
 def _secret_param(name: str) -> bool:
@@ -103,7 +103,7 @@ def _redact_query(query: str) -> str:
     pairs = []
     for pair in query.split("&"):
         name, eq, _ = pair.partition("=")
-        pairs.append(f"{name}={HIDDEN}" if eq and _secret_param(name) else pair)
+        pairs.append(f"{name}={_HIDDEN}" if eq and _secret_param(name) else pair)
     return "&".join(pairs)
 
 
@@ -121,10 +121,10 @@ def redact_url(db_url: str) -> str:
     if not sep:
         if "=" in db_url:  # a libpq keyword/value string (no driver here accepts one)
             return _KEYWORD.sub(
-                lambda m: m[1] + m[2] + HIDDEN if _secret_param(m[1]) else m[0], db_url
+                lambda m: m[1] + m[2] + _HIDDEN if _secret_param(m[1]) else m[0], db_url
             )
         head, at, tail = db_url.rpartition("@")
-        return f"{head.split(':', 1)[0]}:{HIDDEN}@{tail}" if at and ":" in head else db_url
+        return f"{head.split(':', 1)[0]}:{_HIDDEN}@{tail}" if at and ":" in head else db_url
     ends = [i for i in (rest.find(c) for c in "/?#") if i >= 0]
     authority = rest[: min(ends, default=len(rest))]
     userinfo_end = authority.rfind("@")
@@ -140,7 +140,7 @@ def redact_url(db_url: str) -> str:
     userinfo = ""
     if userinfo_end >= 0:
         user, colon, _ = rest[:userinfo_end].partition(":")
-        userinfo = user + (f":{HIDDEN}" if colon else "") + "@"
+        userinfo = user + (f":{_HIDDEN}" if colon else "") + "@"
         rest = rest[userinfo_end + 1 :]
     path, question, query = rest.partition("?")
     if question:
@@ -234,7 +234,7 @@ def _pooled_connection(url: str, pool: PoolOptions) -> dict[str, Any]:
     connection = _expand(url)
     credentials = connection["credentials"]
     for key, value in credentials.items():
-        # The password, and a passfile= or sslkey= path, from the user info or the query.
+        # The password (from the user info or the query) and a passfile= path.
         if isinstance(value, str) and value and _secret_param(key):
             credentials[key] = Secret(value)
     connection["credentials"].update(
