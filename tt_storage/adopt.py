@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
-from tortoise.exceptions import DBConnectionError
 from tortoise.indexes import Index
 
-from .config import APP, CONNECTION, env_db_url, redact_url, tortoise_config
-from .errors import StorageError, StorageUnavailable
-from .lifecycle import apply_migrations
+from .config import APP, CONNECTION, PoolOptions, env_db_url, redact_url, tortoise_config
+from .errors import StorageError
+from .lifecycle import apply_migrations, failure
 from .models import Music, Users, Video
 
 log = logging.getLogger("tt_storage")
@@ -385,17 +384,21 @@ def _describe(name: str, table: str, r: asyncpg.Record) -> str:
 
 
 @asynccontextmanager
-async def _connection(url: str) -> AsyncIterator[asyncpg.Connection]:
+async def _connection(url: str, limits: _Limits) -> AsyncIterator[asyncpg.Connection]:
     """One short-lived connection made from the library's own config (URL, TLS, timeouts)."""
-    config = tortoise_config(url, min_size=1, max_size=1)
+    config = tortoise_config(
+        url,
+        min_size=1,
+        max_size=1,
+        connect_timeout=limits.connect_timeout,
+        command_timeout=limits.check_timeout,
+    )
     credentials = dict(config["connections"][CONNECTION]["credentials"])
     client = AsyncpgDBClient(connection_name="tt_storage_adopt", **credentials)
     try:
         await client.create_connection(with_db=True)
-    except (DBConnectionError, OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        raise StorageUnavailable(
-            f"cannot connect to {redact_url(url)}: {type(exc).__name__}: {exc}"
-        ) from exc
+    except Exception as exc:
+        raise limits.failure(f"connect to {redact_url(url)}", exc) from exc
     try:
         async with client.acquire_connection() as conn:
             yield conn
@@ -403,17 +406,41 @@ async def _connection(url: str) -> AsyncIterator[asyncpg.Connection]:
         await client.close()
 
 
-async def _migrate(url: str, conn: asyncpg.Connection | None, report: _Reporter) -> list[str]:
+@dataclass(frozen=True)
+class _Limits:
+    connect_timeout: float
+    command_timeout: float | None
+
+    @property
+    def check_timeout(self) -> float:
+        """The checks' statement limit: ``command_timeout``, or the pool's default without one."""
+        if self.command_timeout is None:
+            return PoolOptions().command_timeout
+        return self.command_timeout
+
+    def failure(self, doing: str, exc: BaseException) -> StorageError:
+        return failure(doing, exc, self.connect_timeout, self.command_timeout)
+
+
+async def _migrate(
+    url: str, conn: asyncpg.Connection | None, report: _Reporter, limits: _Limits
+) -> list[str]:
     """``apply_migrations(url)``, reporting index builds seen from ``conn`` meanwhile."""
     watcher = _BuildWatcher(report)
-    task = asyncio.create_task(apply_migrations(url))
+    task = asyncio.create_task(
+        apply_migrations(
+            url, connect_timeout=limits.connect_timeout, command_timeout=limits.command_timeout
+        )
+    )
     try:
         while not task.done():
             await asyncio.wait({task}, timeout=POLL_INTERVAL)
             if task.done() or conn is None:
                 continue
             try:
-                rows = await conn.fetch(SELECT_INDEX_BUILDS, list(TABLES), timeout=10)
+                rows = await conn.fetch(
+                    SELECT_INDEX_BUILDS, list(TABLES), timeout=limits.check_timeout
+                )
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
                 log.warning("adopt: cannot watch the index builds any more: %s", exc)
                 conn = None
@@ -459,7 +486,11 @@ def _size(table: str, estimate: int) -> str:
 
 
 async def adopt_database(
-    db_url: str | None = None, *, progress: Callable[[str], None] | None = None
+    db_url: str | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+    connect_timeout: float = PoolOptions().connect_timeout,
+    command_timeout: float | None = None,
 ) -> list[str]:
     """Put an existing tt-bot database under aerich, without touching its rows.
 
@@ -470,6 +501,9 @@ async def adopt_database(
     valid. A database with none of the tables just gets the schema. Running it again applies
     nothing. ``db_url`` defaults to ``DB_URL``; ``progress`` receives one line per step and
     index build phase. Returns the names of the migrations applied.
+
+    ``connect_timeout`` and ``command_timeout`` are ``apply_migrations``'s (the checks use a
+    ``command_timeout`` of 60 s without one); any failure is a ``StorageError``.
     """
     url = db_url or env_db_url()
     if url is None:
@@ -478,7 +512,17 @@ async def adopt_database(
         )
     report = _Reporter(progress)
     report(f"checking {redact_url(url)}")
-    async with _connection(url) as conn:
+    limits = _Limits(connect_timeout, command_timeout)
+    try:
+        return await _adopt(url, report, limits)
+    except StorageError:
+        raise
+    except Exception as exc:  # a check's statement failed
+        raise limits.failure(f"adopt {redact_url(url)}", exc) from exc
+
+
+async def _adopt(url: str, report: _Reporter, limits: _Limits) -> list[str]:
+    async with _connection(url, limits) as conn:
         found = await _inspect(conn)
         present = [t for t in TABLES if t in found.tables]
         versions = found.aerich_versions or []
@@ -513,7 +557,7 @@ async def adopt_database(
                 "concurrent index builds wait for them to finish"
             )
         report("applying migrations")
-        applied = await _migrate(url, conn, report)
+        applied = await _migrate(url, conn, report, limits)
         report(f"applied {', '.join(applied)}" if applied else "nothing to apply")
         after = await _inspect(conn)
     _check_indexes(after)

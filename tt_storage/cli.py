@@ -420,7 +420,7 @@ async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
             )
             try:
                 pending = await pending_migrations(args.url)
-            except Exception as exc:  # aerich's own errors are plain exceptions
+            except StorageError as exc:
                 pending = None
                 problems += 1
                 line("migrations", "ERROR", f"cannot read aerich's table: {exc}")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.exceptions import ConfigurationError
 
 from .errors import StorageError
 
@@ -70,6 +73,11 @@ def normalize_db_url(db_url: str) -> str:
     """``db_url`` with an ``asyncpg://`` scheme; ``StorageError`` for non-PostgreSQL URLs."""
     parts = urlsplit(db_url.strip())
     engine = _SCHEMES.get(parts.scheme.lower())
+    if engine is None and "://" not in db_url and "=" in db_url:
+        raise StorageError(
+            "a libpq keyword/value string (host=… dbname=…) is not a database URL: write it as "
+            "postgresql://user:password@host:port/dbname (percent-encode reserved characters)"
+        )
     if engine is None:
         raise StorageError(
             f"unsupported database URL scheme {parts.scheme!r}: tt-storage needs PostgreSQL "
@@ -78,14 +86,66 @@ def normalize_db_url(db_url: str) -> str:
     return urlunsplit((engine, *parts[1:]))
 
 
+#: Connection parameters that are secrets, or say where one is kept: libpq's and asyncpg's
+#: ``password``, ``passfile``, ``sslpassword``, ``sslkey``, and anything named like a secret.
+_SECRET_NAME = re.compile(r"pass|secret|token|sslkey|credential", re.IGNORECASE)
+#: ``key=value`` in a libpq keyword/value string; a value may be single-quoted.
+_KEYWORD = re.compile(r"([A-Za-z_][\w.-]*)(\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)")
+_HIDDEN = "***"
+
+
+def _secret_param(name: str) -> bool:
+    return bool(_SECRET_NAME.search(unquote_plus(name)))
+
+
+def _redact_query(query: str) -> str:
+    # Name by name, as the drivers read them (percent-decoded): `pass%77ord=` is a password.
+    pairs = []
+    for pair in query.split("&"):
+        name, eq, _ = pair.partition("=")
+        pairs.append(f"{name}={_HIDDEN}" if eq and _secret_param(name) else pair)
+    return "&".join(pairs)
+
+
 def redact_url(db_url: str) -> str:
-    """``db_url`` with its password replaced by ``***``: the only form of a URL that is logged."""
-    parts = urlsplit(db_url)
-    if parts.password is None:
-        return db_url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit((parts.scheme, f"{user}:***@{netloc[2]}", *parts[2:]))
+    """``db_url`` with every secret replaced by ``***``: the only form of a URL tt-storage shows
+    (logs, error messages, the CLI).
+
+    Hidden: the password of the user info (plain or percent-encoded), secret query parameters
+    (``password``, ``passfile``, ``sslpassword``, ``sslkey``…, whatever the encoding of their
+    names), and the same keys in a libpq keyword/value string (``host=… password=…``). A
+    malformed URL is hidden rather than shown: anything up to an ``@`` that could end a user
+    info.
+    """
+    scheme, sep, rest = db_url.partition("://")
+    if not sep:
+        if "=" in db_url:  # a libpq keyword/value string (no driver here accepts one)
+            return _KEYWORD.sub(
+                lambda m: m[1] + m[2] + _HIDDEN if _secret_param(m[1]) else m[0], db_url
+            )
+        head, at, tail = db_url.rpartition("@")
+        return f"{head.split(':', 1)[0]}:{_HIDDEN}@{tail}" if at and ":" in head else db_url
+    ends = [i for i in (rest.find(c) for c in "/?#") if i >= 0]
+    authority = rest[: min(ends, default=len(rest))]
+    userinfo_end = authority.rfind("@")
+    if userinfo_end < 0 and ":" in authority and "@" in rest:
+        # An unencoded "/", "?" or "#" in a password ends the authority early: hide from the
+        # ":" to the "@" that could end the user info (over-hiding an odd URL is fine).
+        before_query, _, query = rest.partition("?")
+        port = authority.rpartition(":")[2]
+        if "@" in before_query:
+            userinfo_end = before_query.rfind("@")
+        elif not (port.isdigit() and int(port) < 65536) or "=" not in query.partition("@")[0]:
+            userinfo_end = rest.rfind("@")
+    userinfo = ""
+    if userinfo_end >= 0:
+        user, colon, _ = rest[:userinfo_end].partition(":")
+        userinfo = user + (f":{_HIDDEN}" if colon else "") + "@"
+        rest = rest[userinfo_end + 1 :]
+    path, question, query = rest.partition("?")
+    if question:
+        rest = f"{path}?{_redact_query(query)}"
+    return f"{scheme}://{userinfo}{rest}"
 
 
 def env_db_url() -> str | None:
@@ -120,6 +180,9 @@ class Secret:
     def __call__(self) -> str:
         return self._value
 
+    def __fspath__(self) -> str:  # a secret's file (``passfile``) is passed as this too
+        return self._value
+
     def __repr__(self) -> str:
         return "'***'"
 
@@ -132,11 +195,48 @@ class Secret:
         return hash(self._value)
 
 
+#: URL parameters Tortoise's asyncpg client takes itself; the rest go to ``asyncpg.connect``.
+_CLIENT_PARAMS = frozenset(
+    {"user", "password", "database", "host", "port", "minsize", "maxsize", "schema"}
+    | {"application_name", "server_settings", "connection_name", "fetch_inserted"}
+)
+
+
+@cache
+def _accepted_params() -> frozenset[str]:
+    import inspect
+
+    import asyncpg
+
+    passed_on = set(inspect.signature(asyncpg.connect).parameters)
+    passed_on |= set(inspect.signature(asyncpg.create_pool).parameters)
+    return _CLIENT_PARAMS | (passed_on - {"dsn", "loop", "connection_class", "args", "kwargs"})
+
+
+def _expand(url: str) -> dict[str, Any]:
+    """Tortoise's connection dict for ``url``; ``StorageError`` for what asyncpg would reject."""
+    try:
+        connection: dict[str, Any] = expand_db_url(normalize_db_url(url))
+    except (ConfigurationError, ValueError) as exc:
+        raise StorageError(f"bad database URL {redact_url(url)}: {exc}") from exc
+    unknown = sorted(set(connection["credentials"]) - _accepted_params())
+    if unknown:
+        # asyncpg reads these only from a DSN, which Tortoise does not give it.
+        raise StorageError(
+            f"database URL parameter(s) {', '.join(unknown)} not supported: the URL's "
+            "parameters become asyncpg.connect() arguments, and it has no such argument "
+            "(it reads those only from its own DSN strings); remove them"
+        )
+    return connection
+
+
 def _pooled_connection(url: str, pool: PoolOptions) -> dict[str, Any]:
-    connection = expand_db_url(normalize_db_url(url))
+    connection = _expand(url)
     credentials = connection["credentials"]
-    if credentials.get("password"):
-        credentials["password"] = Secret(credentials["password"])
+    for key, value in credentials.items():
+        # The password (from the user info or the query) and a passfile= path.
+        if isinstance(value, str) and value and _secret_param(key):
+            credentials[key] = Secret(value)
     connection["credentials"].update(
         minsize=pool.min_size,
         maxsize=pool.max_size,
@@ -190,20 +290,26 @@ def tortoise_config(
 
 def connect_kwargs(db_url: str) -> dict[str, Any]:
     """``asyncpg.connect`` arguments for one connection (outside the pool) to ``db_url``."""
-    credentials = expand_db_url(normalize_db_url(db_url))["credentials"]
-    keys = ("host", "port", "user", "password", "database", "ssl")
+    credentials = _expand(db_url)["credentials"]
+    keys = ("host", "port", "user", "password", "passfile", "database", "ssl")
     return {key: credentials[key] for key in keys if credentials.get(key) is not None}
 
 
-def migration_config(db_url: str | None = None) -> dict[str, Any]:
-    """The config migrations run with: a small pool and no statement time limit.
+def migration_config(
+    db_url: str | None = None,
+    *,
+    connect_timeout: float = PoolOptions().connect_timeout,
+    command_timeout: float | None = None,
+) -> dict[str, Any]:
+    """The config migrations run with: a small pool, ``connect_timeout`` to open a connection
+    and, by default, no statement time limit.
 
     ``CREATE INDEX CONCURRENTLY`` on an adopted tt-bot table (tens of millions of rows) runs for
     minutes; cut by ``command_timeout`` it would leave an INVALID index and a failed migration.
     """
     # Three: aerich's transaction, its non-transactional index builds, and the advisory lock.
-    config = tortoise_config(db_url, max_size=3)
-    config["connections"][CONNECTION]["credentials"]["command_timeout"] = None
+    config = tortoise_config(db_url, max_size=3, connect_timeout=connect_timeout)
+    config["connections"][CONNECTION]["credentials"]["command_timeout"] = command_timeout
     return config
 
 

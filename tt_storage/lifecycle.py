@@ -9,11 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 from tortoise import Tortoise
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext, get_current_context
-from tortoise.exceptions import OperationalError
 
 from . import db, sql
 from . import outbox as outbox_defaults
@@ -28,7 +26,7 @@ from .config import (
     redact_url,
 )
 from .config import tortoise_config as build_config
-from .errors import StorageError, StorageUnavailable
+from .errors import StorageError, StorageTimeout, StorageUnavailable
 from .outbox import OutboxEvent, outbox
 
 log = logging.getLogger("tt_storage")
@@ -56,10 +54,42 @@ MIGRATION_LOCK_KEY = 0x7474_5354_4F52
 MIGRATION_LOCK_POLL = 0.2
 
 
-async def _upgrade(config: dict[str, Any]) -> list[str]:
+_DEFAULTS = PoolOptions()
+
+
+def _where(db_url: str | None) -> str:
+    """What ``db_url`` (default ``DB_URL``) names, fit to show: redacted."""
+    url = db_url or env_db_url()
+    return redact_url(url) if url else "the embedded PostgreSQL"
+
+
+def failure(
+    doing: str, exc: BaseException, connect_timeout: float, command_timeout: float | None
+) -> StorageError:
+    """The ``StorageError`` for ``exc``, raised while trying to ``doing`` (``"migrate …"``)."""
+    cause = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    if isinstance(exc, TimeoutError):  # before OSError, of which it is a subclass
+        limit = "none" if command_timeout is None else f"{command_timeout:g} s"
+        return StorageTimeout(
+            f"cannot {doing}: no answer within the time limits (connect_timeout="
+            f"{connect_timeout:g} s, command_timeout={limit}): is the network or the server stuck?"
+        )
+    if isinstance(exc, db.UNAVAILABLE):
+        return StorageUnavailable(f"cannot {doing}: database unreachable ({cause})")
+    return StorageError(f"cannot {doing}: {cause}")
+
+
+@asynccontextmanager
+async def _aerich(config: dict[str, Any]) -> AsyncIterator[Any]:
+    """aerich's ``Command`` on ``config`` (in the caller's fresh context)."""
     from aerich import Command
 
     async with Command(config, app=APP, location=str(migrations_location())) as command:
+        yield command
+
+
+async def _upgrade(config: dict[str, Any]) -> list[str]:
+    async with _aerich(config) as command:
         # Many bot processes may start with migrate=True at once: one migrates, the others
         # wait here and then find nothing pending.
         async with get_connection(CONNECTION).acquire_connection() as lock:
@@ -75,31 +105,62 @@ async def _upgrade(config: dict[str, Any]) -> list[str]:
     return applied
 
 
-async def apply_migrations(db_url: str | None = None) -> list[str]:
-    """Apply pending aerich migrations to ``db_url`` (default ``DB_URL``); return their names."""
-    config = migration_config(db_url)
+async def _heads(config: dict[str, Any]) -> list[str]:
+    async with _aerich(config) as command:
+        names: list[str] = await command.heads()
+    return names
+
+
+async def _run_aerich(
+    doing: str,
+    step: Any,
+    db_url: str | None,
+    connect_timeout: float,
+    command_timeout: float | None,
+) -> list[str]:
     try:
-        applied: list[str] = await _in_fresh_context(_upgrade, config)
-    except db.UNAVAILABLE as exc:
-        raise StorageUnavailable(f"cannot migrate: database unreachable ({exc})") from exc
-    except (asyncpg.PostgresError, OperationalError) as exc:
-        raise StorageError(f"migration failed: {type(exc).__name__}: {exc}") from exc
+        config = migration_config(
+            db_url, connect_timeout=connect_timeout, command_timeout=command_timeout
+        )
+        names: list[str] = await _in_fresh_context(step, config)
+    except StorageError:
+        raise
+    except Exception as exc:  # aerich's and Tortoise's own errors are plain exceptions
+        raise failure(f"{doing} {_where(db_url)}", exc, connect_timeout, command_timeout) from exc
+    return names
+
+
+async def apply_migrations(
+    db_url: str | None = None,
+    *,
+    connect_timeout: float = _DEFAULTS.connect_timeout,
+    command_timeout: float | None = None,
+) -> list[str]:
+    """Apply pending aerich migrations to ``db_url`` (default ``DB_URL``); return their names.
+
+    ``connect_timeout`` bounds opening each connection; ``command_timeout`` each statement,
+    index builds included: by default none, since ``CREATE INDEX CONCURRENTLY`` on a big table
+    runs for minutes (a cut build is rebuilt by the next run). Any failure is a
+    ``StorageError``: ``StorageUnavailable`` for an unreachable server, ``StorageTimeout`` when
+    a limit ran out.
+    """
+    applied = await _run_aerich("migrate", _upgrade, db_url, connect_timeout, command_timeout)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     return applied
 
 
-async def pending_migrations(db_url: str | None = None) -> list[str]:
-    """Migrations on disk that the database has not applied yet."""
-    from aerich import Command
-
-    async def heads(config: dict[str, Any]) -> list[str]:
-        async with Command(config, app=APP, location=str(migrations_location())) as command:
-            names: list[str] = await command.heads()
-        return names
-
-    result: list[str] = await _in_fresh_context(heads, migration_config(db_url))
-    return result
+async def pending_migrations(
+    db_url: str | None = None,
+    *,
+    connect_timeout: float = _DEFAULTS.connect_timeout,
+    command_timeout: float | None = _DEFAULTS.command_timeout,
+) -> list[str]:
+    """Migrations on disk that the database has not applied yet. The limits and errors are
+    ``apply_migrations``'s."""
+    return await _run_aerich(
+        "read the migrations applied to", _heads, db_url, connect_timeout, command_timeout
+    )
 
 
 def is_initialized() -> bool:
@@ -159,7 +220,12 @@ async def init_storage(
     )
     config = build_config(url, replica_url, **options.as_dict())
     if migrate:
-        await apply_migrations(url)
+        # The limits given here; a statement limit only if one was given (index builds).
+        await apply_migrations(
+            url,
+            connect_timeout=options.connect_timeout,
+            command_timeout=pool_options.get("command_timeout"),
+        )
     fallback = global_fallback and get_current_context() is None
     context = await Tortoise.init(config=config, _enable_global_fallback=fallback)
     client = context.connections.get(CONNECTION)

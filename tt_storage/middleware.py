@@ -264,6 +264,7 @@ async def _listen_connection() -> asyncpg.Connection:
             "port": client.port,
             "user": client.user,
             "password": client.password,
+            "passfile": client.extra.get("passfile"),  # a URL's ?passfile=
             "database": client.database,
         }
     conn = await asyncpg.connect(**params, timeout=db.options().connect_timeout)
