@@ -17,8 +17,11 @@ from typing import Any
 import asyncpg
 import pytest
 from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.methods import SendMessage, TelegramMethod
+from aiohttp import web
 
 import tt_storage as tt
 from tests.support.bot_session import TOKEN, RecordingSession, _Queued
@@ -450,3 +453,63 @@ async def test_with_concurrency_a_resume_repeats_at_most_concurrency_minus_one_c
     await broadcast(session.bot(), send, rate=FAST, start_after=saved[-1].last_chat_id)
     assert sorted(set(session.delivered)) == chats
     assert _duplicates(session) == [3, 4]  # finished after the oldest unfinished: c - 1 = 2
+
+
+class FlakyBotApi:
+    """A Bot API server on localhost for aiogram's real ``AiohttpSession``: each chat in
+    ``first`` gets that answer on its first ``sendMessage``, every other call succeeds."""
+
+    def __init__(self, first: dict[int, str]) -> None:
+        self.first = dict(first)
+        self.attempts: Counter[int] = Counter()
+        self.delivered: Counter[int] = Counter()
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        chat = int((await request.post())["chat_id"])  # type: ignore[arg-type]
+        self.attempts[chat] += 1
+        answer = self.first.pop(chat, "ok")
+        if answer == "html 502":  # a proxy in front of the API, e.g. nginx
+            body = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+            return web.Response(status=502, text=body, content_type="text/html")
+        if answer == "json 502":
+            error = {"ok": False, "error_code": 502, "description": BAD_GATEWAY}
+            return web.json_response(error, status=502)
+        if answer == "reset":  # the connection drops before any answer
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()
+        self.delivered[chat] += 1
+        message = {"message_id": 1, "date": 0, "chat": {"id": chat, "type": "private"}}
+        if answer == "bad result":  # sent, but the answer does not parse as a Message
+            message = {"unexpected": True}
+        return web.json_response({"ok": True, "result": message})
+
+    async def __aenter__(self) -> Bot:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+        api = TelegramAPIServer.from_base(f"http://127.0.0.1:{self.port}")
+        self.bot = Bot(TOKEN, session=AiohttpSession(api=api))
+        return self.bot
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.bot.session.close()
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+
+async def test_transient_errors_through_aiograms_own_http_session(chats: list[int]) -> None:
+    """Over real HTTP: a proxy's HTML 502, a dropped connection and Telegram's JSON 502 are
+    retried; a 200 whose result does not parse was delivered, so it is not retried."""
+    api = FlakyBotApi({2: "html 502", 3: "reset", 4: "json 502", 5: "bad result"})
+    async with api as bot:
+        result = await broadcast(bot, send, rate=FAST, retry_delay=QUICK)
+    assert result == BroadcastResult(sent=5, failed=1, last_chat_id=6)
+    assert dict(api.delivered) == dict.fromkeys(chats, 1)
+    assert dict(api.attempts) == {1: 1, 2: 2, 3: 2, 4: 2, 5: 1, 6: 1}
