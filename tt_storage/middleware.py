@@ -74,18 +74,7 @@ class StorageMiddleware(BaseMiddleware):
         migration = _migration(event)
         bad_id = _out_of_range(chat_id, *(migration or ()))
         if bad_id is not None:
-            # Telegram's ids fit in 52 bits, so the update is not Telegram's: nothing to
-            # migrate, load or store, and no id to fall back on but the update's own chat.
-            update_id = event.update_id if isinstance(event, Update) else None
-            log.warning(
-                "update %s: chat id %d is outside the BIGINT range of chat ids; handlers get "
-                "fallback settings and nothing is stored",
-                update_id,
-                bad_id,
-            )
-            data[INVALID_ID_KEY] = True
-            assert chat_id is not None  # a migration comes in a message, which has a chat
-            data[self.data_key] = UserSettings(chat_id, self._pick(user), persisted=False)
+            self._reject(bad_id, chat_id, user, event, data)
             return await handler(event, data)
         if migration is not None:
             await self._migrate(*migration)
@@ -151,6 +140,27 @@ class StorageMiddleware(BaseMiddleware):
         link = self.referral(chat, event)
         row, inserted = await register_user(chat_id, lang, link)
         return UserSettings(chat_id, row.lang, row.file_mode, is_new=inserted), True
+
+    def _reject(
+        self,
+        bad_id: int,
+        chat_id: int | None,
+        user: User | None,
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> None:
+        """An update naming ``bad_id``, outside BIGINT: Telegram's ids fit in 52 bits, so it is
+        not Telegram's. Nothing to migrate, load or store: fallback settings, one warning."""
+        update_id = event.update_id if isinstance(event, Update) else None
+        log.warning(
+            "update %s: chat id %d is outside the BIGINT range of chat ids; handlers get "
+            "fallback settings and nothing is stored",
+            update_id,
+            bad_id,
+        )
+        data[INVALID_ID_KEY] = True  # the block tracker need not warn again
+        own_id = chat_id if chat_id is not None else bad_id  # a migration's message has a chat
+        data[self.data_key] = UserSettings(own_id, self._pick(user), persisted=False)
 
     async def _migrate(self, old_id: int, new_id: int) -> None:
         try:
