@@ -513,3 +513,28 @@ async def test_transient_errors_through_aiograms_own_http_session(chats: list[in
     assert result == BroadcastResult(sent=5, failed=1, last_chat_id=6)
     assert dict(api.delivered) == dict.fromkeys(chats, 1)
     assert dict(api.attempts) == {1: 1, 2: 2, 3: 2, 4: 2, 5: 1, 6: 1}
+
+
+async def test_an_error_stop_also_lets_the_other_sends_in_flight_finish(
+    session: PerChatSession, chats: list[int]
+) -> None:
+    saved: list[BroadcastResult] = []
+    slow = SlowAnswer(2)
+    session.fail(3, 401, "Unauthorized")
+    run = asyncio.create_task(
+        broadcast(
+            session.bot(),
+            slow,
+            rate=FAST,
+            concurrency=2,
+            progress=saved.append,
+            progress_every=100,
+        )
+    )
+    await until(lambda: 3 in session.sent_to())  # the 401 came while chat 2 was in flight
+    slow.release.set()
+    with pytest.raises(TelegramUnauthorizedError):
+        await run
+    assert saved == [BroadcastResult(sent=2, last_chat_id=2)]
+    await broadcast(session.bot(), send, rate=FAST, start_after=2)
+    assert sorted(session.delivered) == chats  # every chat exactly once
