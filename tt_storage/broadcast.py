@@ -13,7 +13,8 @@ Telegram answers:
   the message is sent to the new id;
 * a transient error (``is_transient``: Telegram's 5xx, the HTTP client's timeouts and reset
   connections, a proxy's non-JSON error page): the same chat is tried again after
-  ``retry_delay`` s, doubling for each further one (that worker waits, the others go on);
+  ``retry_delay`` s, doubling for each further one (that worker waits; the others go on,
+  within the window below);
 * anything else: failed, logged (without the bot token);
 * 401 ``TelegramUnauthorizedError`` (the token is revoked) stops the broadcast: every other
   send would fail the same way.
