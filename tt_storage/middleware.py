@@ -11,7 +11,7 @@ from aiogram import BaseMiddleware, Dispatcher
 from aiogram.types import Chat, TelegramObject, Update, User
 
 from . import db, lifecycle
-from .blocking import reachable, setup_block_tracking
+from .blocking import INVALID_ID_KEY, reachable, setup_block_tracking
 from .cache import NotificationListener, SettingsCache
 from .config import connect_kwargs
 from .errors import StorageError
@@ -21,6 +21,7 @@ from .registration import LanguagePicker, referral_from_start
 from .services.chats import get_chat_state, mark_unblocked, migrate_chat
 from .services.users import register_user
 from .settings import DEFAULT_LANG, UserSettings
+from .validate import MAX_CHAT_ID, MIN_CHAT_ID
 
 log = logging.getLogger("tt_storage")
 
@@ -40,7 +41,9 @@ class StorageMiddleware(BaseMiddleware):
     blocked chats are never cached). A group -> supergroup service message (``migrate_to_chat_id``
     in the old chat, ``migrate_from_chat_id`` in the new one) runs ``migrate_chat`` before the
     handlers, and both updates get the new id's settings: the old id is never re-registered and
-    the new one is not new (``is_new`` False) when the old one was known.
+    the new one is not new (``is_new`` False) when the old one was known. An update naming a
+    chat id outside BIGINT (not Telegram's) gets ``persisted=False`` settings for its own chat
+    and one warning; nothing is migrated or stored.
     """
 
     def __init__(
@@ -70,6 +73,10 @@ class StorageMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         chat_id = chat.id if chat is not None else user.id if user is not None else None
         migration = _migration(event)
+        bad_id = _out_of_range(chat_id, *(migration or ()))
+        if bad_id is not None:
+            self._reject(bad_id, chat_id, user, event, data)
+            return await handler(event, data)
         if migration is not None:
             await self._migrate(*migration)
             chat_id = migration[1]
@@ -134,6 +141,27 @@ class StorageMiddleware(BaseMiddleware):
         link = self.referral(chat, event)
         row, inserted = await register_user(chat_id, lang, link)
         return UserSettings(chat_id, row.lang, row.file_mode, is_new=inserted), True
+
+    def _reject(
+        self,
+        bad_id: int,
+        chat_id: int | None,
+        user: User | None,
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> None:
+        """An update naming ``bad_id``, outside BIGINT: Telegram's ids fit in 52 bits, so it is
+        not Telegram's. Nothing to migrate, load or store: fallback settings, one warning."""
+        update_id = event.update_id if isinstance(event, Update) else None
+        log.warning(
+            "update %s: chat id %d is outside the BIGINT range of chat ids; handlers get "
+            "fallback settings and nothing is stored",
+            update_id,
+            bad_id,
+        )
+        data[INVALID_ID_KEY] = True  # the block tracker need not warn again
+        own_id = chat_id if chat_id is not None else bad_id  # a migration's message has a chat
+        data[self.data_key] = UserSettings(own_id, self._pick(user), persisted=False)
 
     async def _migrate(self, old_id: int, new_id: int) -> None:
         try:
@@ -231,6 +259,14 @@ def _migration(event: TelegramObject) -> tuple[int, int] | None:
         return message.chat.id, message.migrate_to_chat_id
     if message.migrate_from_chat_id is not None and message.migrate_from_chat_id != message.chat.id:
         return message.migrate_from_chat_id, message.chat.id
+    return None
+
+
+def _out_of_range(*ids: int | None) -> int | None:
+    """The first of ``ids`` no BIGINT holds, else ``None``."""
+    for value in ids:
+        if value is not None and not MIN_CHAT_ID <= value <= MAX_CHAT_ID:
+            return value
     return None
 
 
