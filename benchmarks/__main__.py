@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import tt_storage
 from tests.support import database
 
+from .fsm import render_fsm, run_fsm_suite
 from .suite import Config, render, run_suite
 
 ADMIN_ENV = "TT_STORAGE_BENCH_DB_URL"
@@ -68,11 +69,13 @@ async def amain(args: argparse.Namespace) -> str:
         await tt_storage.init_storage(url, min_size=1, max_size=config.pool_size)
         try:
             report = await run_suite(url, config, _progress)
+            _progress("FSM storage rows")
+            fsm_report = await run_fsm_suite(config.rounds, config.ops, _progress)
         finally:
             await tt_storage.close_storage()
     finally:
         await database.drop_database(admin, url)
-    return render(report)
+    return render(report) + "\n\n" + render_fsm(fsm_report)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -201,9 +201,7 @@ def test_bad_options_are_refused() -> None:
 
 async def test_fifty_concurrent_update_data_lose_nothing(storage: PostgresStorage) -> None:
     await storage.set_state(KEY, "busy")
-    results = await asyncio.gather(
-        *(storage.update_data(KEY, {f"k{i}": i}) for i in range(50))
-    )
+    results = await asyncio.gather(*(storage.update_data(KEY, {f"k{i}": i}) for i in range(50)))
     expected = {f"k{i}": i for i in range(50)}
     assert await storage.get_data(KEY) == expected
     assert await storage.get_state(KEY) == "busy"
@@ -276,10 +274,13 @@ async def test_without_ttl_nothing_expires(
 ) -> None:
     await storage.set_state(KEY, "s")
     await storage.set_data(KEY, {"a": 1})
-    assert await fsm_db.fetchval(
-        "SELECT count(*) FROM tt_storage_fsm WHERE state_expires_at IS NULL"
-        " AND data_expires_at IS NULL"
-    ) == 1
+    assert (
+        await fsm_db.fetchval(
+            "SELECT count(*) FROM tt_storage_fsm WHERE state_expires_at IS NULL"
+            " AND data_expires_at IS NULL"
+        )
+        == 1
+    )
     assert await storage.cleanup() == 0
     assert await storage.get_state(KEY) == "s"
 
@@ -310,10 +311,7 @@ async def test_cleanup_reads_the_partial_index(fsm_db: asyncpg.Connection) -> No
     )
     await fsm_db.execute("ANALYZE tt_storage_fsm")
     plan = "\n".join(
-        r[0]
-        for r in await fsm_db.fetch(
-            "EXPLAIN " + sql.FSM_CLEANUP.replace("$1", "1000")
-        )
+        r[0] for r in await fsm_db.fetch("EXPLAIN " + sql.FSM_CLEANUP.replace("$1", "1000"))
     )
     assert "idx_fsm_expiry" in plan
     assert "Seq Scan" not in plan
@@ -335,4 +333,3 @@ async def test_background_cleanup_deletes_expired_rows(fsm_db: asyncpg.Connectio
             await asyncio.sleep(0.02)
     await storage.close()
     assert storage._cleaner is None
-
