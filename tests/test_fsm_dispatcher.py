@@ -232,3 +232,29 @@ async def test_prefetched_settings_are_this_updates(
         assert isinstance(mw, StorageMiddleware)
         assert (await middleware_settings(mw, 507)).lang == "uk"
         assert statements[0] == 1
+
+
+async def test_a_migrated_group_gets_its_settings_not_the_prefetched_row(
+    fsm_db: asyncpg.Connection,
+) -> None:
+    """The supergroup's ``migrate_from_chat_id`` message: aiogram reads the state (and the new
+    id's row, from before the move) first; the middleware then moves the chat and must hand
+    the handler the moved settings, not the row read before."""
+    old, new = -509, -1000000000509
+    await fsm_db.execute(
+        "INSERT INTO users (user_id, registered_at, lang, link, file_mode, ad_count, ad_cooldown)"
+        " VALUES ($1, 1, 'ru', NULL, true, 0, 0), ($2, 2, 'en', NULL, false, 0, 0)",
+        old,
+        new,
+    )
+    async with bot_with_fsm() as (dp, session):
+        seen: list[UserSettings] = []
+
+        @dp.message(F.migrate_from_chat_id)
+        async def migrated(message: Message, user_settings: UserSettings) -> None:
+            seen.append(user_settings)
+
+        await dp.feed_update(
+            session.bot(), events.message(new, None, from_id=1, migrate_from_chat_id=old)
+        )
+    assert [(s.chat_id, s.lang, s.file_mode) for s in seen] == [(new, "ru", True)]

@@ -254,6 +254,11 @@ def take_prefetched(data: Mapping[str, Any], chat_id: int) -> Any:
     return found[1]
 
 
+def discard_prefetched() -> None:
+    """Forget what the state read of this update fetched (the chat has changed since)."""
+    _prefetched.set(None)
+
+
 def install_fsm(
     dispatcher: Dispatcher,
     storage: bool | BaseStorage = True,

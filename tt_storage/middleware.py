@@ -15,7 +15,7 @@ from .blocking import reachable, setup_block_tracking
 from .cache import NotificationListener, SettingsCache
 from .config import connect_kwargs
 from .errors import StorageError
-from .fsm import NOT_PREFETCHED, install_fsm, take_prefetched
+from .fsm import NOT_PREFETCHED, discard_prefetched, install_fsm, take_prefetched
 from .lifecycle import close_storage, init_storage
 from .outbox import outbox
 from .registration import LanguagePicker, referral_from_start
@@ -73,6 +73,7 @@ class StorageMiddleware(BaseMiddleware):
         if migration is not None:
             await self._migrate(*migration)
             chat_id = migration[1]
+            discard_prefetched()  # read before the migration moved the chat: stale
         data[self.data_key] = (
             None if chat_id is None else await self.settings_for(chat_id, chat, user, event, data)
         )
