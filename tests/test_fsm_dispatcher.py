@@ -20,10 +20,12 @@ from aiogram.types import Message, Update
 from tests.support import events
 from tests.support.bot_session import BOT_ID, RecordingSession
 from tests.support.checks import middleware_settings
+from tests.support.faults import FreezableProxy, rebound
 from tt_storage import (
     AdvisoryLockIsolation,
     PostgresStorage,
     StorageMiddleware,
+    StorageUnavailable,
     UserSettings,
     setup_storage,
 )
@@ -258,3 +260,28 @@ async def test_a_migrated_group_gets_its_settings_not_the_prefetched_row(
             session.bot(), events.message(new, None, from_id=1, migrate_from_chat_id=old)
         )
     assert [(s.chat_id, s.lang, s.file_mode) for s in seen] == [(new, "ru", True)]
+
+
+async def test_during_an_outage_updates_run_with_no_state(
+    db_url: str, fsm_db: asyncpg.Connection
+) -> None:
+    """The database black-holed: aiogram's state read answers "no state" (stateless handlers
+    still run, as tt-storage promises for every update), FSM writes raise; afterwards the
+    stored state is back."""
+    key = StorageKey(bot_id=BOT_ID, chat_id=510, user_id=510)
+    name = db_url.rsplit("/", 1)[1]
+    fast = {"connect_timeout": 1.0, "acquire_timeout": 1.0, "command_timeout": 0.5}
+    async with FreezableProxy(db_url) as proxy, rebound(proxy.url(name), max_size=2, **fast):
+        async with bot_with_fsm() as (dp, session):
+            bot = session.bot()
+            await dp.feed_update(bot, events.message(510, "/form"))
+            proxy.freeze()
+            await dp.feed_update(bot, events.message(510, "hello"))
+            with pytest.raises(StorageUnavailable):
+                await dp.storage.set_state(key, "lost")
+            strict = PostgresStorage(fail_open=False)
+            with pytest.raises(StorageUnavailable):
+                await strict.get_state(key)
+            proxy.thaw()
+            await dp.feed_update(bot, events.message(510, "Dee"))
+        assert session.texts(510) == ["Your name?", "idle None", "Your age?"]

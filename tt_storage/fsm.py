@@ -31,7 +31,7 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StateType,
 from aiogram.fsm.storage.memory import DisabledEventIsolation, MemoryStorage
 
 from . import db, sql, validate
-from .errors import StorageError
+from .errors import StorageError, StorageUnavailable
 from .services.chats import ChatState
 
 log = logging.getLogger("tt_storage")
@@ -91,7 +91,9 @@ class PostgresStorage(BaseStorage):
     was last written, as in aiogram's ``RedisStorage``. Expired rows are deleted by a background
     task every ``cleanup_interval`` seconds (``None``: never; call ``cleanup()`` yourself), at most
     ``cleanup_batch`` rows per statement. ``prefetch_settings``: let the state read carry the
-    chat's settings row to ``StorageMiddleware`` (see the module docstring).
+    chat's settings row to ``StorageMiddleware`` (see the module docstring). ``fail_open``:
+    while the database is unreachable, ``get_state`` answers ``None`` instead of raising, so
+    every update is still handled (tt-storage's outage guarantee); ``False``: raise.
 
     Data is stored as JSON (``json_dumps``/``json_loads``); NUL characters are dropped from its
     strings, which PostgreSQL's jsonb cannot hold.
@@ -105,6 +107,7 @@ class PostgresStorage(BaseStorage):
         cleanup_interval: float | None = 60.0,
         cleanup_batch: int = 1_000,
         prefetch_settings: bool = True,
+        fail_open: bool = True,
         json_dumps: JsonDumps = json.dumps,
         json_loads: JsonLoads = json.loads,
     ) -> None:
@@ -119,6 +122,8 @@ class PostgresStorage(BaseStorage):
             raise ValueError("cleanup_batch must be a positive int")
         self.cleanup_batch = cleanup_batch
         self.prefetch_settings = prefetch_settings
+        self.fail_open = fail_open
+        self._outage = False
         self.json_dumps = json_dumps
         self.json_loads = json_loads
         self._cleaner: asyncio.Task[None] | None = None
@@ -136,12 +141,30 @@ class PostgresStorage(BaseStorage):
         self._start_cleaner()
 
     async def get_state(self, key: StorageKey) -> str | None:
+        """The state, or ``None``. With ``fail_open`` (default), ``None`` too while the database
+        is unreachable: aiogram reads the state before every update, so stateless handlers
+        (downloads, whose writes the outbox keeps) still run; writes still raise."""
+        try:
+            state = await self._read_state(key)
+        except StorageUnavailable as exc:
+            if not self.fail_open:
+                raise
+            if not self._outage:
+                self._outage = True
+                log.warning("FSM state unreadable, updates are handled with no state: %s", exc)
+            return None
+        if self._outage:
+            self._outage = False
+            log.info("FSM state readable again")
+        return state
+
+    async def _read_state(self, key: StorageKey) -> str | None:
+        _prefetched.set(None)
         if not self.prefetch_settings:
             state: str | None = await db.fetchval(sql.FSM_GET_STATE, row_key(key))
             return state
         chat = key.chat_id
         in_range = validate.MIN_CHAT_ID <= chat <= validate.MAX_CHAT_ID
-        _prefetched.set(None)
         row = await db.fetchrow(
             sql.FSM_GET_STATE_AND_CHAT, row_key(key), chat if in_range else None
         )
@@ -149,9 +172,8 @@ class PostgresStorage(BaseStorage):
         if in_range:
             found = None
             if row["user_id"] is not None:
-                found = ChatState(
-                    row["lang"], bool(row["file_mode"]), row["blocked_at"] is not None
-                )
+                blocked = row["blocked_at"] is not None
+                found = ChatState(row["lang"], bool(row["file_mode"]), blocked)
             _prefetched.set((chat, found))
         result: str | None = row["state"]
         return result
