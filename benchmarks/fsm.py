@@ -67,11 +67,13 @@ class FsmReport:
 Op = Callable[[int], Awaitable[Any]]
 
 
-async def _measure(title: str, ops: dict[str, Op], rounds: int, per_round: int) -> FsmRow:
+async def _measure(
+    title: str, ops: dict[str, Op], rounds: int, per_round: int, warmup: int
+) -> FsmRow:
     samples: dict[str, list[float]] = {impl: [] for impl in IMPLS}
     counters = dict.fromkeys(IMPLS, 0)
     for impl in IMPLS:  # warm-up
-        for _ in range(10):
+        for _ in range(warmup):
             await ops[impl](counters[impl])
             counters[impl] += 1
     clock = time.perf_counter_ns
@@ -115,7 +117,10 @@ def _dispatcher(
 
 
 async def run_fsm_suite(
-    rounds: int, per_round: int, progress: Callable[[str], None] | None = None
+    rounds: int,
+    per_round: int,
+    progress: Callable[[str], None] | None = None,
+    warmup: int = 20,
 ) -> FsmReport:
     """The FSM rows, on the database tt-storage is initialised with and on Redis."""
     say = progress or (lambda _m: None)
@@ -154,12 +159,29 @@ async def run_fsm_suite(
         say("  FSM: get_state")
         report.rows.append(
             await _measure(
-                "get_state (state set)", op(lambda s, k, i: s.get_state(k)), rounds, per_round
+                "get_state (PostgreSQL: with the chat's settings row)",
+                op(lambda s, k, i: s.get_state(k)),
+                rounds,
+                per_round,
+                warmup,
+            )
+        )
+        plain = PostgresStorage(prefetch_settings=False)
+        report.rows.append(
+            await _measure(
+                "get_state (PostgreSQL: prefetch_settings=False)",
+                {
+                    "redis": lambda i: redis_storage.get_state(_key(bot, i)),
+                    "pg": lambda i: plain.get_state(_key(bot, i)),
+                },
+                rounds,
+                per_round,
+                warmup,
             )
         )
         say("  FSM: get_data")
         report.rows.append(
-            await _measure("get_data", op(lambda s, k, i: s.get_data(k)), rounds, per_round)
+            await _measure("get_data", op(lambda s, k, i: s.get_data(k)), rounds, per_round, warmup)
         )
         say("  FSM: set_data")
         report.rows.append(
@@ -168,6 +190,7 @@ async def run_fsm_suite(
                 op(lambda s, k, i: s.set_data(k, {"n": i, "name": "Ann"})),
                 rounds,
                 per_round,
+                warmup,
             )
         )
         say("  FSM: update_data")
@@ -177,6 +200,7 @@ async def run_fsm_suite(
                 op(lambda s, k, i: s.update_data(k, {"m": i})),
                 rounds,
                 per_round,
+                warmup,
             )
         )
 
@@ -209,7 +233,9 @@ async def run_fsm_suite(
                     return lambda i: dp.feed_update(bot, _update(bot, i, text))
 
                 report.rows.append(
-                    await _measure(label, {impl: feed(impl) for impl in IMPLS}, rounds, per_round)
+                    await _measure(
+                        label, {impl: feed(impl) for impl in IMPLS}, rounds, per_round, warmup
+                    )
                 )
             finally:
                 for middleware in middlewares.values():

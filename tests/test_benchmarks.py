@@ -46,8 +46,8 @@ async def test_fsm_benchmark_machinery_runs(db_url: str, db: asyncpg.Connection)
         await db.execute("TRUNCATE users, videos, music, tt_storage_fsm")
     if report.skipped is not None:
         pytest.skip(report.skipped)
-    assert len(report.rows) == 8
+    assert len(report.rows) == 9
     for row in report.rows:
         for impl in FSM_IMPLS:
             assert row.samples[impl] and all(value > 0 for value in row.samples[impl])
-    assert render_fsm(report).count("\n| ") == 9  # header + 8 rows
+    assert render_fsm(report).count("\n| ") == 10  # header + 9 rows

@@ -298,6 +298,8 @@ async def test_cleanup_is_bounded_and_deletes_only_expired_rows(
     await expire(fsm_db, "state")
     assert await storage.cleanup() == 0  # data still live: the rows stay
     await expire(fsm_db, "data")
+    with pytest.raises(ValueError, match="limit"):
+        await storage.cleanup(limit=0)
     assert await storage.cleanup(limit=3) == 3
     assert await storage.cleanup() == 4
     assert await storage.cleanup() == 0

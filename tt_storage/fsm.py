@@ -226,6 +226,8 @@ class PostgresStorage(BaseStorage):
 
         One bounded statement through the partial index of expiring rows: never a table scan.
         """
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise ValueError("limit must be a positive int")
         deleted = await db.execute(sql.FSM_CLEANUP, limit or self.cleanup_batch)
         return deleted
 
