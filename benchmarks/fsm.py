@@ -157,15 +157,6 @@ async def run_fsm_suite(
             return {impl: make(storage) for impl, storage in storages.items()}
 
         say("  FSM: get_state")
-        report.rows.append(
-            await _measure(
-                "get_state (PostgreSQL: with the chat's settings row)",
-                op(lambda s, k, i: s.get_state(k)),
-                rounds,
-                per_round,
-                warmup,
-            )
-        )
         plain = PostgresStorage(prefetch_settings=False)
         report.rows.append(
             await _measure(
@@ -174,6 +165,15 @@ async def run_fsm_suite(
                     "redis": lambda i: redis_storage.get_state(_key(bot, i)),
                     "pg": lambda i: plain.get_state(_key(bot, i)),
                 },
+                rounds,
+                per_round,
+                warmup,
+            )
+        )
+        report.rows.append(
+            await _measure(
+                "get_state (PostgreSQL: with the chat's settings row)",
+                op(lambda s, k, i: s.get_state(k)),
                 rounds,
                 per_round,
                 warmup,
