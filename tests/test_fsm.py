@@ -335,3 +335,16 @@ async def test_background_cleanup_deletes_expired_rows(fsm_db: asyncpg.Connectio
             await asyncio.sleep(0.02)
     await storage.close()
     assert storage._cleaner is None
+
+
+async def test_a_real_ttl_runs_out(fsm_db: asyncpg.Connection) -> None:
+    """End to end on the server's clock: written with a 1 s TTL, gone 1.2 s later."""
+    storage = PostgresStorage(state_ttl=1, data_ttl=1, cleanup_interval=None)
+    await storage.set_state(KEY, "s")
+    await storage.set_data(KEY, {"a": 1})
+    assert await storage.get_state(KEY) == "s"
+    await asyncio.sleep(1.2)
+    assert await storage.get_state(KEY) is None
+    assert await storage.get_data(KEY) == {}
+    assert await storage.cleanup() == 1
+    assert await rows(fsm_db) == []
