@@ -500,8 +500,8 @@ FSM_UPDATE_DATA = (
 # $1 at most this many rows: found through the partial expression index (migration 7), never
 # by scanning the table; rows another cleaner holds are skipped.
 FSM_CLEANUP = (
-    "DELETE FROM tt_storage_fsm AS f WHERE f.ctid = ANY (ARRAY("
-    "SELECT f.ctid FROM tt_storage_fsm AS f WHERE " + _FSM_DEAD + " LIMIT $1"
+    "DELETE FROM tt_storage_fsm AS f WHERE ctid = ANY (ARRAY("
+    "SELECT ctid FROM tt_storage_fsm AS f WHERE " + _FSM_DEAD + " LIMIT $1"
     " FOR UPDATE SKIP LOCKED)) AND " + _FSM_DEAD
 )
 
