@@ -6,6 +6,8 @@ from .blocking import BlockTracker, blocking_router, setup_block_tracking
 from .broadcast import BroadcastResult, broadcast
 from .config import PoolOptions, tortoise_config
 from .errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
+from .fsm import PostgresStorage
+from .isolation import AdvisoryLockIsolation
 from .lifecycle import (
     apply_migrations,
     close_storage,
@@ -14,7 +16,7 @@ from .lifecycle import (
     storage,
 )
 from .middleware import StorageMiddleware, setup_storage
-from .models import Music, Users, Video
+from .models import FSMRecord, Music, Users, Video
 from .outbox import OutboxEvent, OutboxStats, flush_outbox, outbox_stats
 from .services.ads import (
     AD_COOLDOWN,
@@ -62,12 +64,15 @@ __all__ = [
     "AD_COOLDOWN",
     "AD_EVERY",
     "DEFAULT_LANG",
+    "AdvisoryLockIsolation",
     "BlockTracker",
     "BroadcastResult",
+    "FSMRecord",
     "Music",
     "OutboxEvent",
     "OutboxStats",
     "PoolOptions",
+    "PostgresStorage",
     "QuickStats",
     "StorageError",
     "StorageMiddleware",

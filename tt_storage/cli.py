@@ -453,7 +453,14 @@ async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
                 line("indexes", "ok", f"{len(expected)} valid ({', '.join(expected)})")
             tables = await db.fetch(
                 sql.TABLE_ESTIMATES,
-                ["users", "videos", "music", "tt_storage_hourly", "tt_storage_hourly_state"],
+                [
+                    "users",
+                    "videos",
+                    "music",
+                    "tt_storage_hourly",
+                    "tt_storage_hourly_state",
+                    "tt_storage_fsm",
+                ],
             )
             for r in tables:
                 rows = "never analyzed" if r["rows"] < 0 else f"~{r['rows']:,} rows"

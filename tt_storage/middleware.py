@@ -15,6 +15,7 @@ from .blocking import INVALID_ID_KEY, reachable, setup_block_tracking
 from .cache import NotificationListener, SettingsCache
 from .config import connect_kwargs
 from .errors import StorageError
+from .fsm import NOT_PREFETCHED, discard_prefetched, install_fsm, take_prefetched
 from .lifecycle import close_storage, init_storage
 from .outbox import outbox
 from .registration import LanguagePicker, referral_from_start
@@ -80,6 +81,7 @@ class StorageMiddleware(BaseMiddleware):
         if migration is not None:
             await self._migrate(*migration)
             chat_id = migration[1]
+            discard_prefetched()  # read before the migration moved the chat: stale
         data[self.data_key] = (
             None if chat_id is None else await self.settings_for(chat_id, chat, user, event, data)
         )
@@ -128,7 +130,9 @@ class StorageMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> tuple[UserSettings, bool]:
         """The settings, and whether they may be cached (not while the chat is blocked)."""
-        found = await get_chat_state(chat_id)
+        found = take_prefetched(data, chat_id)  # aiogram's FSM state read may have brought it
+        if found is NOT_PREFETCHED:
+            found = await get_chat_state(chat_id)
         if found is not None:
             blocked = found.blocked
             if blocked and isinstance(event, Update) and event.message is not None:
@@ -341,11 +345,14 @@ def setup_storage(
     ``options``: the ``StorageMiddleware`` arguments, ``init_storage`` keywords (``migrate``,
     ``replica_url``, ``listen_url``, pool options), ``key`` (where the middleware is stored in
     the dispatcher) and ``track_blocks`` (default ``True``: record blocked/left chats from
-    ``my_chat_member``).
+    ``my_chat_member``), ``fsm`` (``True`` or a ``PostgresStorage``: aiogram's FSM in this
+    database) and ``fsm_isolation`` (``True`` or a ``BaseEventIsolation``: one update per FSM key
+    at a time across processes, on advisory locks).
     """
     middleware_options = {k: options.pop(k) for k in _MIDDLEWARE_OPTIONS if k in options}
     key = options.pop("key", "tt_storage")
     track_blocks = options.pop("track_blocks", True)
+    install_fsm(dispatcher, options.pop("fsm", False), options.pop("fsm_isolation", False))
     middleware = StorageMiddleware(**middleware_options)
     return middleware.setup(
         dispatcher, key=key, track_blocks=track_blocks, db_url=db_url, **options

@@ -92,3 +92,22 @@ class Music(Model):
             Index(fields=("user_id", "downloaded_at"), name="idx_music_user_time"),
             Index(fields=("downloaded_at",), name="idx_music_time"),
         )
+
+
+class FSMRecord(Model):
+    """aiogram FSM state and data of one StorageKey (tt_storage.fsm.PostgresStorage).
+
+    An empty part (no state, ``{}`` data) has the expiry ``-infinity``; NULL means "never
+    expires". Migration 7 also builds the partial expression index the bounded cleanup reads
+    (rows whose every part expires, by the later expiry), which a model cannot declare.
+    """
+
+    #: bot:chat:user:thread:len(business_connection_id):business_connection_id:destiny
+    key = VarcharField(primary_key=True)
+    state = VarcharField(null=True)
+    data: dict[str, Any] = fields.JSONField(default=dict)
+    state_expires_at = fields.DatetimeField(null=True)
+    data_expires_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "tt_storage_fsm"

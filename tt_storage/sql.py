@@ -421,3 +421,90 @@ ROLLUP_LAG = (
 # Session-level: held across aerich's own transactions, released explicitly.
 MIGRATION_TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
 MIGRATION_UNLOCK = "SELECT pg_advisory_unlock($1)"
+
+# --- aiogram FSM storage (tt_storage.fsm): $1 the row key -----------------------------------------
+# A part's expiry: NULL never, '-infinity' when the part is empty. Reads ignore expired parts;
+# the bounded cleanup deletes rows whose every part has expired (empty parts count as expired).
+
+_FSM_STATE = "CASE WHEN f.state_expires_at IS NULL OR f.state_expires_at > now() THEN f.state END"
+_FSM_DEAD = (
+    "f.state_expires_at IS NOT NULL AND f.data_expires_at IS NOT NULL"
+    " AND GREATEST(f.state_expires_at, f.data_expires_at) <= now()"
+)
+# $3 seconds to live (NULL: forever).
+_FSM_EXPIRY = "now() + make_interval(secs => $3)"
+
+FSM_GET_STATE = "SELECT " + _FSM_STATE + " FROM tt_storage_fsm AS f WHERE f.key = $1"
+
+# $2 the chat id: the middleware's settings SELECT rides along with aiogram's state read, so an
+# update with FSM costs one round trip for both (tt_storage.fsm hands the row to the middleware).
+FSM_GET_STATE_AND_CHAT = (
+    "SELECT " + _FSM_STATE + " AS state, u.user_id, u.lang, u.file_mode, u.blocked_at"
+    " FROM (VALUES (1)) AS one LEFT JOIN tt_storage_fsm AS f ON f.key = $1"
+    " LEFT JOIN users AS u ON u.user_id = $2"
+)
+
+# $2 the state, $3 its seconds to live.
+FSM_SET_STATE = (
+    "INSERT INTO tt_storage_fsm AS f (key, state, data, state_expires_at, data_expires_at)"
+    " VALUES ($1, $2, '{}', " + _FSM_EXPIRY + ", '-infinity')"
+    " ON CONFLICT (key) DO UPDATE"
+    " SET state = EXCLUDED.state, state_expires_at = EXCLUDED.state_expires_at"
+)
+
+# A row left with neither state nor live data is deleted in the same statement. (Sub-statements
+# share one snapshot; under a concurrent write the DELETE re-checks the newer row version and
+# skips it, and the UPDATE then applies.)
+FSM_CLEAR_STATE = (
+    "WITH gone AS (DELETE FROM tt_storage_fsm AS f WHERE f.key = $1"
+    " AND (f.data = '{}' OR f.data_expires_at <= now()) RETURNING 1)"
+    " UPDATE tt_storage_fsm SET state = NULL, state_expires_at = '-infinity'"
+    " WHERE key = $1 AND NOT EXISTS (SELECT FROM gone)"
+)
+
+FSM_GET_DATA = (
+    "SELECT CASE WHEN f.data_expires_at IS NULL OR f.data_expires_at > now()"
+    " THEN f.data::text END FROM tt_storage_fsm AS f WHERE f.key = $1"
+)
+
+# $2 the data (JSON text of a non-empty object), $3 its seconds to live.
+FSM_SET_DATA = (
+    "INSERT INTO tt_storage_fsm AS f (key, state, data, state_expires_at, data_expires_at)"
+    " VALUES ($1, NULL, $2::jsonb, '-infinity', " + _FSM_EXPIRY + ")"
+    " ON CONFLICT (key) DO UPDATE"
+    " SET data = EXCLUDED.data, data_expires_at = EXCLUDED.data_expires_at"
+)
+
+FSM_CLEAR_DATA = (
+    "WITH gone AS (DELETE FROM tt_storage_fsm AS f WHERE f.key = $1"
+    " AND (f.state IS NULL OR f.state_expires_at <= now()) RETURNING 1)"
+    " UPDATE tt_storage_fsm SET data = '{}', data_expires_at = '-infinity'"
+    " WHERE key = $1 AND NOT EXISTS (SELECT FROM gone)"
+)
+
+# $2 the patch (JSON text of a non-empty object), $3 seconds to live. One statement: the row
+# lock of ON CONFLICT serializes concurrent patches, each merged into the committed data
+# (dict.update semantics: top-level keys, the patch wins). Expired data is replaced, not merged.
+FSM_UPDATE_DATA = (
+    "INSERT INTO tt_storage_fsm AS f (key, state, data, state_expires_at, data_expires_at)"
+    " VALUES ($1, NULL, $2::jsonb, '-infinity', " + _FSM_EXPIRY + ")"
+    " ON CONFLICT (key) DO UPDATE SET data = CASE WHEN f.data_expires_at <= now()"
+    " THEN EXCLUDED.data ELSE f.data || EXCLUDED.data END,"
+    " data_expires_at = EXCLUDED.data_expires_at"
+    " RETURNING f.data::text"
+)
+
+# $1 at most this many rows: found through the partial expression index (migration 7), never
+# by scanning the table; rows another cleaner holds are skipped.
+FSM_CLEANUP = (
+    "DELETE FROM tt_storage_fsm AS f WHERE ctid = ANY (ARRAY("
+    "SELECT ctid FROM tt_storage_fsm AS f WHERE " + _FSM_DEAD + " LIMIT $1"
+    " FOR UPDATE SKIP LOCKED)) AND " + _FSM_DEAD
+)
+
+# --- aiogram event isolation (tt_storage.isolation): session-level advisory locks -----------------
+
+# $1 the lock id. Waits (bounded by the caller's timeout); released by FSM_UNLOCK_ALL.
+FSM_LOCK = "SELECT pg_advisory_lock($1)"
+# Run when the lock's connection goes back to its pool.
+FSM_UNLOCK_ALL = "SELECT pg_advisory_unlock_all()"
