@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import fields
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.indexes import Index, PartialIndex
 from tortoise.models import Model
+from tortoise.signals import post_delete, post_save
+
+from . import cache
 
 
 class VarcharField(fields.Field[str], str):  # type: ignore[misc]
@@ -92,3 +96,24 @@ class Music(Model):
             Index(fields=("user_id", "downloaded_at"), name="idx_music_user_time"),
             Index(fields=("downloaded_at",), name="idx_music_time"),
         )
+
+
+# ORM writes of a chat (``user.save()``, ``user.delete()``) drop its cached settings in this
+# process at once, like tt-storage's own writes; the trigger's NOTIFY still tells the others.
+# ``Users.filter(...).update()`` sends no signal: see ``tt_storage.invalidate``.
+@post_save(Users)
+async def _saved(
+    _sender: type[Users],
+    instance: Users,
+    _created: bool,
+    _using_db: BaseDBAsyncClient | None,
+    _update_fields: list[str] | None,
+) -> None:
+    cache.invalidate(instance.user_id)
+
+
+@post_delete(Users)
+async def _deleted(
+    _sender: type[Users], instance: Users, _using_db: BaseDBAsyncClient | None
+) -> None:
+    cache.invalidate(instance.user_id)
