@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,11 @@ DB_URL_ENV = "DB_URL"
 #: Where the embedded PostgreSQL keeps its data when no URL is given.
 DATA_DIR_ENV = "TT_STORAGE_DATA_DIR"
 DEFAULT_DATA_DIR = "./.tt_storage"
-#: The Tortoise app (and aerich app) holding the three models.
-APP = "models"
+#: The Tortoise app (and aerich app) holding the three models. Not Tortoise's default
+#: ``"models"``, which is the label an application's own models usually get.
+APP = "tt_storage"
+#: The label versions before 0.2 used: their aerich rows are relabelled on the next migration run.
+LEGACY_APP = "models"
 CONNECTION = "default"
 #: The optional streaming replica's connection (``replica_url``): admin reads only.
 REPLICA = "replica"
@@ -105,6 +109,46 @@ def migrations_location() -> Path:
     return packaged if packaged.is_dir() else here.parent / "migrations"
 
 
+def packaged_migrations() -> list[str]:
+    """tt-storage's migration files (aerich's ``version`` names), in order."""
+    found = [
+        p.name
+        for p in (migrations_location() / APP).glob("*_*.py")
+        if p.name.split("_", 1)[0].isdigit()
+    ]
+    return sorted(found, key=lambda name: int(name.split("_", 1)[0]))
+
+
+#: An application's own models: a list of modules (one Tortoise app, labelled ``"models"``) or
+#: ``{label: [modules]}`` for several apps.
+AppModels = Sequence[str] | Mapping[str, Sequence[str]]
+
+#: The label an application's models get when given as a plain list (Tortoise's default).
+USER_APP = "models"
+
+
+def user_apps(models: AppModels | None) -> dict[str, list[str]]:
+    """``models`` as ``{label: [modules]}``, checked: ``ValueError`` for a clash with tt-storage."""
+    if models is None:
+        return {}
+    if isinstance(models, str):
+        raise ValueError(f"models must be a list of modules, e.g. models=[{models!r}]")
+    apps = (
+        {label: list(mods) for label, mods in models.items()}
+        if isinstance(models, Mapping)
+        else {USER_APP: list(models)}
+    )
+    for label, modules in apps.items():
+        if label == APP:
+            raise ValueError(f"the app label {APP!r} is tt-storage's own: choose another")
+        if isinstance(modules, str) or not all(isinstance(m, str) for m in modules):
+            raise ValueError(f"app {label!r}: models must be a list of module names")
+        for module in modules:
+            if module in ("tt_storage.models", "aerich.models"):
+                raise ValueError(f"{module} is already in tt-storage's app {APP!r}: leave it out")
+    return {label: modules for label, modules in apps.items() if modules}
+
+
 class Secret:
     """A password that asyncpg asks for per connection, and that no ``repr`` shows.
 
@@ -156,13 +200,23 @@ async def _keep_session(_connection: Any) -> None:
 
 
 def tortoise_config(
-    db_url: str | None = None, replica_url: str | None = None, **pool_options: Any
+    db_url: str | None = None,
+    replica_url: str | None = None,
+    *,
+    models: AppModels | None = None,
+    **pool_options: Any,
 ) -> dict[str, Any]:
     """The Tortoise ORM config dict for ``db_url`` (default: ``DB_URL``), with ``aerich.models``.
+
+    ``models``: the application's own model modules, on the same connection (one pool):
+    ``["mybot.models"]`` (app label ``"models"``) or ``{"bot": ["mybot.models"]}``. tt-storage's
+    models are the app ``"tt_storage"`` (a foreign key: ``"tt_storage.Users"``), listed first,
+    so aerich without ``--app`` means tt-storage's migrations.
 
     With ``replica_url`` it also has a ``replica`` connection (same pool options), and the
     router sends ORM reads of the three models there (see ``tt_storage.routing``).
     """
+    apps = user_apps(models)
     url = db_url or env_db_url()
     if url is None:
         # Only aerich's CLI gets here without a URL: give it the embedded server.
@@ -179,7 +233,11 @@ def tortoise_config(
             APP: {
                 "models": ["tt_storage.models", "aerich.models"],
                 "default_connection": CONNECTION,
-            }
+            },
+            **{
+                label: {"models": modules, "default_connection": CONNECTION}
+                for label, modules in apps.items()
+            },
         },
         # Always listed: Tortoise's router registry is process-wide and reset by every init.
         "routers": ["tt_storage.routing.ReplicaRouter"],
@@ -195,16 +253,48 @@ def connect_kwargs(db_url: str) -> dict[str, Any]:
     return {key: credentials[key] for key in keys if credentials.get(key) is not None}
 
 
-def migration_config(db_url: str | None = None) -> dict[str, Any]:
+def migration_config(
+    db_url: str | None = None, *, models: AppModels | None = None
+) -> dict[str, Any]:
     """The config migrations run with: a small pool and no statement time limit.
 
     ``CREATE INDEX CONCURRENTLY`` on an adopted tt-bot table (tens of millions of rows) runs for
     minutes; cut by ``command_timeout`` it would leave an INVALID index and a failed migration.
+
+    This is what an application's ``[tool.aerich] tortoise_orm`` should name, with its own
+    ``models`` (see the README, "Your own models"): building it also lets aerich find
+    tt-storage's migrations inside the installed package (``find_packaged_migrations``).
     """
+    find_packaged_migrations()
     # Three: aerich's transaction, its non-transactional index builds, and the advisory lock.
-    config = tortoise_config(db_url, max_size=3)
+    config = tortoise_config(db_url, models=models, max_size=3)
     config["connections"][CONNECTION]["credentials"]["command_timeout"] = None
     return config
+
+
+def find_packaged_migrations() -> None:
+    """Let aerich find the ``tt_storage`` app's migrations inside the installed package.
+
+    aerich reads an app's migrations from ``<location>/<app>`` of the project it runs in, a
+    filesystem path; tt-storage's ship inside the package (site-packages). When the project has
+    no ``<location>/tt_storage`` of its own, aerich is pointed at the packaged ones, so
+    ``aerich upgrade`` in a bot project needs no site-packages path or symlink. Nothing changes
+    for any other app, nor in a checkout (``./migrations/tt_storage`` exists there).
+    """
+    from aerich.migrate import Migrate
+
+    original = Migrate.get_migration_dir
+    if getattr(original, "tt_storage", False):
+        return
+
+    def get_migration_dir(location: str, app: str) -> Path:
+        found: Path = original(location, app)
+        if app == APP and not found.exists():
+            return migrations_location() / APP
+        return found
+
+    get_migration_dir.tt_storage = True  # type: ignore[attr-defined]
+    Migrate.get_migration_dir = staticmethod(get_migration_dir)  # type: ignore[method-assign]
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,7 @@ from aiogram.types import Chat, TelegramObject, Update, User
 from . import db, lifecycle
 from .blocking import reachable, setup_block_tracking
 from .cache import NotificationListener, SettingsCache
-from .config import connect_kwargs
+from .config import connect_kwargs, user_apps
 from .errors import StorageError
 from .lifecycle import close_storage, init_storage
 from .outbox import outbox
@@ -300,11 +300,13 @@ def setup_storage(
     """One line for a bot: settings middleware, startup (``init_storage``) and shutdown.
 
     ``options``: the ``StorageMiddleware`` arguments, ``init_storage`` keywords (``migrate``,
-    ``replica_url``, ``listen_url``, pool options), ``key`` (where the middleware is stored in
+    ``models`` — your own Tortoise models, same context and pool —, ``replica_url``,
+    ``listen_url``, pool options), ``key`` (where the middleware is stored in
     the dispatcher) and ``track_blocks`` (default ``True``: record blocked/left chats from
     ``my_chat_member``).
     """
     middleware_options = {k: options.pop(k) for k in _MIDDLEWARE_OPTIONS if k in options}
+    user_apps(options.get("models"))  # a bad `models` fails at this call, not at startup
     key = options.pop("key", "tt_storage")
     track_blocks = options.pop("track_blocks", True)
     middleware = StorageMiddleware(**middleware_options)

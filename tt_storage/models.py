@@ -11,6 +11,7 @@ from tortoise.models import Model
 from tortoise.signals import post_delete, post_save
 
 from . import cache
+from .config import APP
 
 
 class VarcharField(fields.Field[str], str):  # type: ignore[misc]
@@ -50,7 +51,7 @@ class Video(Model):
 
     pk_id = fields.BigIntField(primary_key=True)
     user: fields.ForeignKeyRelation[Users] = fields.ForeignKeyField(
-        "models.Users",
+        f"{APP}.Users",
         related_name="videos",
         source_field="user_id",
         on_delete=fields.NO_ACTION,
@@ -81,7 +82,7 @@ class Music(Model):
 
     pk_id = fields.BigIntField(primary_key=True)
     user: fields.ForeignKeyRelation[Users] = fields.ForeignKeyField(
-        "models.Users",
+        f"{APP}.Users",
         related_name="music",
         source_field="user_id",
         on_delete=fields.NO_ACTION,
