@@ -133,16 +133,14 @@ def user_apps(models: AppModels | None) -> dict[str, list[str]]:
         return {}
     if isinstance(models, str):
         raise ValueError(f"models must be a list of modules, e.g. models=[{models!r}]")
-    apps = (
-        {label: list(mods) for label, mods in models.items()}
-        if isinstance(models, Mapping)
-        else {USER_APP: list(models)}
-    )
-    for label, modules in apps.items():
+    given = dict(models) if isinstance(models, Mapping) else {USER_APP: models}
+    apps: dict[str, list[str]] = {}
+    for label, modules in given.items():
         if label == APP:
             raise ValueError(f"the app label {APP!r} is tt-storage's own: choose another")
         if isinstance(modules, str) or not all(isinstance(m, str) for m in modules):
             raise ValueError(f"app {label!r}: models must be a list of module names")
+        apps[label] = list(modules)
         for module in modules:
             if module in ("tt_storage.models", "aerich.models"):
                 raise ValueError(f"{module} is already in tt-storage's app {APP!r}: leave it out")
@@ -273,28 +271,49 @@ def migration_config(
 
 
 def find_packaged_migrations() -> None:
-    """Let aerich find the ``tt_storage`` app's migrations inside the installed package.
+    """Teach aerich's CLI two things about the ``tt_storage`` app (no other app is affected).
 
-    aerich reads an app's migrations from ``<location>/<app>`` of the project it runs in, a
-    filesystem path; tt-storage's ship inside the package (site-packages). When the project has
-    no ``<location>/tt_storage`` of its own, aerich is pointed at the packaged ones, so
-    ``aerich upgrade`` in a bot project needs no site-packages path or symlink. Nothing changes
-    for any other app, nor in a checkout (``./migrations/tt_storage`` exists there).
+    Where its migrations are: aerich reads an app's migrations from ``<location>/<app>`` of the
+    project it runs in, a filesystem path, and tt-storage's ship inside the package
+    (site-packages). When the project has no ``<location>/tt_storage`` of its own, aerich is
+    pointed at the packaged ones, so ``aerich upgrade`` in a bot project needs no site-packages
+    path or symlink (in a checkout, ``./migrations/tt_storage`` exists and is used).
+
+    And, before aerich looks at what is applied, the rows a pre-0.2 version recorded under the
+    label ``"models"`` are relabelled (``lifecycle.relabel_migrations``, idempotent).
     """
     from aerich.migrate import Migrate
 
-    original = Migrate.get_migration_dir
-    if getattr(original, "tt_storage", False):
+    if getattr(Migrate, "tt_storage_taught", False):
         return
+    original_dir = Migrate.get_migration_dir
+    original_init = Migrate.init.__func__  # type: ignore[attr-defined]
 
     def get_migration_dir(location: str, app: str) -> Path:
-        found: Path = original(location, app)
+        found: Path = original_dir(location, app)
         if app == APP and not found.exists():
             return migrations_location() / APP
         return found
 
-    get_migration_dir.tt_storage = True  # type: ignore[attr-defined]
+    async def init(
+        cls: type[Any], config: dict[str, Any], app: str, location: str, offline: bool = False
+    ) -> None:
+        if app == APP and not offline:
+            from aerich._compat import is_tortoise_inited
+            from aerich.utils import get_app_connection
+            from tortoise import Tortoise
+
+            from .lifecycle import relabel_migrations
+
+            if not is_tortoise_inited():
+                await Tortoise.init(config=config)
+            async with get_app_connection(config, app).acquire_connection() as conn:
+                await relabel_migrations(conn)
+        await original_init(cls, config, app, location, offline)
+
     Migrate.get_migration_dir = staticmethod(get_migration_dir)  # type: ignore[method-assign]
+    Migrate.init = classmethod(init)  # type: ignore[method-assign,assignment]
+    Migrate.tt_storage_taught = True  # type: ignore[attr-defined]
 
 
 def __getattr__(name: str) -> Any:

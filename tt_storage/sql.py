@@ -431,9 +431,12 @@ AERICH_TABLE_EXISTS = "SELECT to_regclass('aerich') IS NOT NULL"
 # Versions before 0.2 recorded tt-storage's migrations under the app label "models". $1 the new
 # label, $2 the old one, $3 tt-storage's own migration names: only those rows move (an app of
 # the application's own, also called "models", keeps its rows), and never onto a row that the
-# new label already has. Idempotent.
+# new label already has. Idempotent. The models state aerich keeps per row names the app too
+# ("models.Users", "app": "models"): renamed with it, or `aerich migrate` would see a new app.
 RELABEL_MIGRATIONS = (
-    "UPDATE aerich SET app = $1 WHERE app = $2 AND version = ANY ($3::text[])"
+    "UPDATE aerich SET app = $1, content = replace(replace(content::text,"
+    " '\"' || $2 || '.', '\"' || $1 || '.'), '\"' || $2 || '\"', '\"' || $1 || '\"')::jsonb"
+    " WHERE app = $2 AND version = ANY ($3::text[])"
     " AND NOT EXISTS (SELECT 1 FROM aerich AS done WHERE done.app = $1"
     " AND done.version = aerich.version)"
 )
@@ -443,7 +446,3 @@ RELABEL_MIGRATIONS = (
 APPLIED_MIGRATIONS = (
     "SELECT version FROM aerich WHERE app = ANY ($1::text[]) AND version = ANY ($2::text[])"
 )
-
-# Migration 0 relabels the others' rows and then records itself anew: its old row ($1 label,
-# $2 version) goes, so a pre-0.2 database ends with one row per migration.
-FORGET_MIGRATION = "DELETE FROM aerich WHERE app = $1 AND version = $2"

@@ -1,4 +1,4 @@
-"""The three tables, created only if missing; aerich rows of tt-storage before 0.2 relabelled.
+"""The three tables, created only if missing.
 
 Tables that already exist (made by ``Tortoise.generate_schemas()``, by another app's
 ``aerich init-db`` on the same connection, or by tt-bot) are checked first: in a shape the
@@ -6,32 +6,22 @@ later migrations build on they are kept as they are, in any other shape nothing 
 the migration fails naming each difference.
 """
 
-from pathlib import Path
-
 from tortoise import BaseDBAsyncClient
 
 RUN_IN_TRANSACTION = True
 
 
 async def upgrade(db: BaseDBAsyncClient) -> str:
-    from tt_storage import adopt, sql
-    from tt_storage.config import APP, LEGACY_APP, packaged_migrations
+    from tt_storage.adopt import existing_shape_problems
     from tt_storage.errors import StorageError
 
-    this = Path(__file__).name
     async with db.acquire_connection() as conn:
-        problems = await adopt.existing_shape_problems(conn)
-        if problems:
-            raise StorageError(
-                "tables or indexes tt-storage would create already exist in another shape, "
-                "nothing was changed: " + "; ".join(problems)
-            )
-        if await conn.fetchval(sql.AERICH_TABLE_EXISTS):
-            # Run by plain `aerich upgrade` on a database migrated before 0.2 (label "models"):
-            # the later migrations are done, only their rows move; this one records itself anew.
-            others = [name for name in packaged_migrations() if name != this]
-            await conn.execute(sql.RELABEL_MIGRATIONS, APP, LEGACY_APP, others)
-            await conn.execute(sql.FORGET_MIGRATION, LEGACY_APP, this)
+        problems = await existing_shape_problems(conn)
+    if problems:
+        raise StorageError(
+            "tables or indexes tt-storage would create already exist in another shape, "
+            "nothing was changed: " + "; ".join(problems)
+        )
     return """
         CREATE TABLE IF NOT EXISTS "users" (
     "user_id" BIGINT NOT NULL PRIMARY KEY,
