@@ -223,10 +223,13 @@ async def test_legacy_database_keeps_working(
     assert await tt.apply_migrations(url) == []
     assert await aerich_rows(url) == relabelled()  # the application's own row untouched
     after = await schema_of(url)
-    assert difference(
-        [x for x in reference if not x.startswith("aerich")],
-        [x for x in after if not x.startswith("aerich")],
-    ) == ""
+    assert (
+        difference(
+            [x for x in reference if not x.startswith("aerich")],
+            [x for x in after if not x.startswith("aerich")],
+        )
+        == ""
+    )
 
 
 async def test_plain_aerich_upgrade_relabels_a_legacy_database(
