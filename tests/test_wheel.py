@@ -261,12 +261,21 @@ async def test_every_order_gives_one_schema_and_the_handlers_use_both_models(
         project(url, *commands)
         assert difference(expected, await schema_of(url)) == "", name
     # An application that makes every table with Tortoise.generate_schemas(), then tt-storage's
-    # migrations: they take over its users/videos/music. (Its own tables then come from
-    # generate_schemas, not from its aerich migrations, which would add `pinned` twice.)
+    # migrations: they take over its users/videos/music, which end as in every other order.
+    # (Its own table comes from generate_schemas then, not from its aerich migrations, so it is
+    # left out of the comparison: Tortoise and aerich place a column added later differently.)
     url = await fresh()
     project(url, ["python", "-m", "mybot.generate"], ["aerich", "upgrade"])
-    theirs = [line for line in expected if not line.startswith("aerich | models |")]
-    assert difference(theirs, await schema_of(url)) == "", "generate_schemas() first"
+
+    def tt_storage_part(schema: list[str]) -> list[str]:
+        return [
+            line
+            for line in schema
+            if not line.startswith("aerich | models |")
+            and not line.split(" | ")[1].startswith("note")
+        ]
+
+    assert difference(tt_storage_part(expected), tt_storage_part(await schema_of(url))) == ""
     # A re-run changes nothing.
     again = project(reference, *TT_FIRST)
     assert again.count("No upgrade items found") == 2, again
