@@ -385,6 +385,9 @@ async def _tt_storage_first(config: dict[str, Any]) -> None:
     try:
         applied: list[str] = await _in_fresh_context(_upgrade, config)
     finally:
+        for key in [k for k in vars(Migrate) if k not in saved and not k.startswith("__")]:
+            if not isinstance(vars(Migrate)[key], (FunctionType, classmethod, staticmethod)):
+                delattr(Migrate, key)
         for key, value in saved.items():
             setattr(Migrate, key, value)
     for name in applied:
