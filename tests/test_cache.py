@@ -23,7 +23,7 @@ from tests.support.faults import FreezableProxy, rebound
 from tests.support.waiting import until
 from tt_storage import StorageMiddleware, UserSettings
 from tt_storage import cache as cache_module
-from tt_storage.config import migrations_location
+from tt_storage.config import APP, migrations_location
 
 CHAT = 700_001
 OTHER = 700_002
@@ -131,7 +131,7 @@ async def test_truncate_elsewhere_flushes_the_cache(
 
 
 def _migration(name: str) -> ModuleType:
-    [path] = (migrations_location() / "models").glob(f"[0-9]*_{name}.py")
+    [path] = (migrations_location() / APP).glob(f"[0-9]*_{name}.py")
     spec = importlib.util.spec_from_file_location(f"_migration_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

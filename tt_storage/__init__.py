@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from .blocking import BlockTracker, blocking_router, setup_block_tracking
 from .broadcast import BroadcastResult, broadcast
+from .cache import invalidate
 from .config import PoolOptions, tortoise_config
 from .errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
 from .fsm import PostgresStorage
@@ -109,6 +110,7 @@ __all__ = [
     "get_user_videos",
     "increase_ad_count",
     "init_storage",
+    "invalidate",
     "iter_user_ids",
     "iter_user_videos",
     "mark_blocked",

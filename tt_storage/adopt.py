@@ -26,7 +26,15 @@ import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.indexes import Index
 
-from .config import APP, CONNECTION, PoolOptions, env_db_url, redact_url, tortoise_config
+from .config import (
+    APP,
+    CONNECTION,
+    LEGACY_APP,
+    PoolOptions,
+    env_db_url,
+    redact_url,
+    tortoise_config,
+)
 from .errors import StorageError
 from .lifecycle import apply_migrations, failure
 from .models import Music, Users, Video
@@ -139,7 +147,7 @@ SELECT_TABLE_KINDS = (
     " WHERE n.nspname = current_schema() AND c.relname = ANY($1::text[])"
 )
 
-SELECT_AERICH_VERSIONS = "SELECT version::text FROM aerich WHERE app = $1 ORDER BY id"
+SELECT_AERICH_VERSIONS = "SELECT version::text FROM aerich WHERE app = ANY ($1::text[]) ORDER BY id"
 
 COUNT_LONG_TRANSACTIONS = (
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
@@ -223,7 +231,7 @@ async def _inspect(conn: asyncpg.Connection) -> _Found:
         found.relkinds[r["name"]], found.rows[r["name"]] = r["kind"], r["rows"]
     if AERICH_TABLE in found.tables:
         try:
-            versions = await conn.fetch(SELECT_AERICH_VERSIONS, APP)
+            versions = await conn.fetch(SELECT_AERICH_VERSIONS, [APP, LEGACY_APP])
         except asyncpg.PostgresError as exc:
             raise StorageError(
                 f"the database has an {AERICH_TABLE!r} table that is not aerich's "
@@ -306,7 +314,9 @@ def _index_problems(found: _Found) -> list[str]:
 def _shape_problems(found: _Found) -> list[str]:
     problems: list[str] = []
     for table in TABLES:
-        kind = found.tables[table]
+        kind = found.tables.get(table)
+        if kind is None:
+            continue  # created by the migrations
         if kind != "BASE TABLE":
             problems.append(f"{table} is a {kind.lower()}, not a table")
             continue
@@ -320,6 +330,17 @@ def _shape_problems(found: _Found) -> list[str]:
             problems.append("users.user_id has no primary key or unique constraint")
     problems += _index_problems(found)
     return problems
+
+
+async def existing_shape_problems(conn: asyncpg.Connection) -> list[str]:
+    """What, of the tables and indexes already there, differs from what tt-storage's migrations
+    would build on (empty: nothing there, or all of it in a shape they accept).
+
+    tt-storage's migrations create only what is missing, so ``Tortoise.generate_schemas()`` or
+    another app's ``aerich init-db`` may have made these tables first; the migrations check
+    with this that they did so in a usable shape before recording anything.
+    """
+    return _shape_problems(await _inspect(conn))
 
 
 # --- progress ------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from weakref import WeakSet
 
 import asyncpg
 
-from . import sql
+from . import sql, validate
 
 log = logging.getLogger("tt_storage")
 
@@ -59,7 +59,15 @@ def register(cache: Invalidatable) -> Callable[[], None]:
 
 
 def invalidate(chat_id: int) -> None:
-    """A chat's settings changed: drop them from every cache in this process."""
+    """A chat's settings changed: drop them from every cache in this process, at once.
+
+    tt-storage's own writes and ``Users.save()``/``.delete()`` call it themselves. Call it after
+    changing ``lang``, ``file_mode`` or ``blocked_at`` another way in this process
+    (``Users.filter(...).update(...)``, raw SQL): otherwise the change reaches the cache only
+    when its notification arrives (milliseconds later; see the README). ``ValueError`` for a
+    non-int id.
+    """
+    chat_id = validate.chat_id(chat_id, "chat_id")
     for cache in list(_caches):
         cache.invalidate(chat_id)
 

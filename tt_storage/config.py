@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -20,8 +21,11 @@ DB_URL_ENV = "DB_URL"
 #: Where the embedded PostgreSQL keeps its data when no URL is given.
 DATA_DIR_ENV = "TT_STORAGE_DATA_DIR"
 DEFAULT_DATA_DIR = "./.tt_storage"
-#: The Tortoise app (and aerich app) holding the three models.
-APP = "models"
+#: The Tortoise app (and aerich app) holding the three models. Not Tortoise's default
+#: ``"models"``, which is the label an application's own models usually get.
+APP = "tt_storage"
+#: The label versions before 0.2 used: their aerich rows are relabelled on the next migration run.
+LEGACY_APP = "models"
 CONNECTION = "default"
 #: The optional streaming replica's connection (``replica_url``): admin reads only.
 REPLICA = "replica"
@@ -165,6 +169,44 @@ def migrations_location() -> Path:
     return packaged if packaged.is_dir() else here.parent / "migrations"
 
 
+def packaged_migrations() -> list[str]:
+    """tt-storage's migration files (aerich's ``version`` names), in order."""
+    found = [
+        p.name
+        for p in (migrations_location() / APP).glob("*_*.py")
+        if p.name.split("_", 1)[0].isdigit()
+    ]
+    return sorted(found, key=lambda name: int(name.split("_", 1)[0]))
+
+
+#: An application's own models: a list of modules (one Tortoise app, labelled ``"models"``) or
+#: ``{label: [modules]}`` for several apps.
+AppModels = Sequence[str] | Mapping[str, Sequence[str]]
+
+#: The label an application's models get when given as a plain list (Tortoise's default).
+USER_APP = "models"
+
+
+def user_apps(models: AppModels | None) -> dict[str, list[str]]:
+    """``models`` as ``{label: [modules]}``, checked: ``ValueError`` for a clash with tt-storage."""
+    if models is None:
+        return {}
+    if isinstance(models, str):
+        raise ValueError(f"models must be a list of modules, e.g. models=[{models!r}]")
+    given = dict(models) if isinstance(models, Mapping) else {USER_APP: models}
+    apps: dict[str, list[str]] = {}
+    for label, modules in given.items():
+        if label == APP:
+            raise ValueError(f"the app label {APP!r} is tt-storage's own: choose another")
+        if isinstance(modules, str) or not all(isinstance(m, str) for m in modules):
+            raise ValueError(f"app {label!r}: models must be a list of module names")
+        apps[label] = list(modules)
+        for module in modules:
+            if module in ("tt_storage.models", "aerich.models"):
+                raise ValueError(f"{module} is already in tt-storage's app {APP!r}: leave it out")
+    return {label: modules for label, modules in apps.items() if modules}
+
+
 class Secret:
     """A password that asyncpg asks for per connection, and that no ``repr`` shows.
 
@@ -256,13 +298,23 @@ async def _keep_session(_connection: Any) -> None:
 
 
 def tortoise_config(
-    db_url: str | None = None, replica_url: str | None = None, **pool_options: Any
+    db_url: str | None = None,
+    replica_url: str | None = None,
+    *,
+    models: AppModels | None = None,
+    **pool_options: Any,
 ) -> dict[str, Any]:
     """The Tortoise ORM config dict for ``db_url`` (default: ``DB_URL``), with ``aerich.models``.
+
+    ``models``: the application's own model modules, on the same connection (one pool):
+    ``["mybot.models"]`` (app label ``"models"``) or ``{"bot": ["mybot.models"]}``. tt-storage's
+    models are the app ``"tt_storage"`` (a foreign key: ``"tt_storage.Users"``), listed first,
+    so aerich without ``--app`` means tt-storage's migrations.
 
     With ``replica_url`` it also has a ``replica`` connection (same pool options), and the
     router sends ORM reads of the three models there (see ``tt_storage.routing``).
     """
+    apps = user_apps(models)
     url = db_url or env_db_url()
     if url is None:
         # Only aerich's CLI gets here without a URL: give it the embedded server.
@@ -279,7 +331,11 @@ def tortoise_config(
             APP: {
                 "models": ["tt_storage.models", "aerich.models"],
                 "default_connection": CONNECTION,
-            }
+            },
+            **{
+                label: {"models": modules, "default_connection": CONNECTION}
+                for label, modules in apps.items()
+            },
         },
         # Always listed: Tortoise's router registry is process-wide and reset by every init.
         "routers": ["tt_storage.routing.ReplicaRouter"],
@@ -298,6 +354,7 @@ def connect_kwargs(db_url: str) -> dict[str, Any]:
 def migration_config(
     db_url: str | None = None,
     *,
+    models: AppModels | None = None,
     connect_timeout: float = PoolOptions().connect_timeout,
     command_timeout: float | None = None,
 ) -> dict[str, Any]:
@@ -306,11 +363,140 @@ def migration_config(
 
     ``CREATE INDEX CONCURRENTLY`` on an adopted tt-bot table (tens of millions of rows) runs for
     minutes; cut by ``command_timeout`` it would leave an INVALID index and a failed migration.
+
+    This is what an application's ``[tool.aerich] tortoise_orm`` should name, with its own
+    ``models`` (see the README, "Your own models"): building it also lets aerich find
+    tt-storage's migrations inside the installed package, and apply them before the
+    application's own (``teach_aerich``).
     """
+    teach_aerich()
     # Three: aerich's transaction, its non-transactional index builds, and the advisory lock.
-    config = tortoise_config(db_url, max_size=3, connect_timeout=connect_timeout)
+    config = tortoise_config(db_url, models=models, max_size=3, connect_timeout=connect_timeout)
     config["connections"][CONNECTION]["credentials"]["command_timeout"] = command_timeout
     return config
+
+
+def teach_aerich() -> None:
+    """Make aerich's CLI treat the ``tt_storage`` app as a dependency of the others.
+
+    Installed by ``migration_config`` (what ``[tool.aerich] tortoise_orm`` names); nothing
+    changes for an app unless tt-storage's models are in the same config:
+
+    * **Where tt-storage's migrations are.** aerich reads an app's migrations from
+      ``<location>/<app>`` of the project it runs in, a filesystem path; tt-storage's ship in
+      the package (site-packages). Without a ``<location>/tt_storage`` of the project's own,
+      aerich is pointed at the packaged ones: ``aerich upgrade`` needs no site-packages path.
+    * **Old rows.** Before aerich looks at the ``tt_storage`` app's rows, those a pre-0.2
+      version recorded under the label ``"models"`` are relabelled (idempotent).
+    * **tt-storage first.** ``aerich --app <yours> init-db`` and ``upgrade`` first apply
+      tt-storage's pending migrations (your tables have keys to ``users``), and the first
+      migration ``init-db`` writes for your app leaves tt-storage's tables out (aerich
+      would otherwise copy every model on the connection into it).
+    """
+    import aerich
+    from aerich.migrate import Migrate
+
+    if getattr(Migrate, "tt_storage_taught", False):
+        return
+    original_dir = Migrate.get_migration_dir
+    original_init = Migrate.init.__func__  # type: ignore[attr-defined]
+    original_do_init = aerich.Command._do_init
+    original_upgrade = aerich.Command.upgrade
+    original_schema_sql = aerich.get_schema_sql  # type: ignore[attr-defined]
+
+    def get_migration_dir(location: str, app: str) -> Path:
+        found: Path = original_dir(location, app)
+        if app == APP and not found.exists():
+            return migrations_location() / APP
+        return found
+
+    async def init(
+        cls: type[Any], config: dict[str, Any], app: str, location: str, offline: bool = False
+    ) -> None:
+        if app == APP and not offline:
+            await _relabel(config)
+        await original_init(cls, config, app, location, offline)
+
+    async def upgrade(self: Any, run_in_transaction: bool = True, fake: bool = False) -> list[str]:
+        if self.app != APP and not fake and APP in self.tortoise_config.get("apps", {}):
+            await _tt_storage_first(self.tortoise_config)
+        applied: list[str] = await original_upgrade(self, run_in_transaction, fake)
+        return applied
+
+    async def do_init(
+        self: Any, safe: bool, pre_sql: str | None = None, offline: bool = False
+    ) -> bool:
+        if not offline and self.app != APP and APP in self.tortoise_config.get("apps", {}):
+            await _tt_storage_first(self.tortoise_config)
+        done: bool = await original_do_init(self, safe, pre_sql, offline)
+        return done
+
+    def get_schema_sql(client: Any, safe: bool) -> str:
+        schema: str = original_schema_sql(client, safe)
+        if Migrate.app == APP:
+            return schema
+        # The first migration of another app: every model on the connection but tt-storage's.
+        generator = client.schema_generator(client)
+        for model in _tt_storage_models():
+            if model._meta.db is client:
+                part = generator._get_table_sql(model, safe)["table_creation_string"]
+                schema = schema.replace(part + "\n", "", 1).replace(part, "", 1)
+        return schema
+
+    Migrate.get_migration_dir = staticmethod(get_migration_dir)  # type: ignore[method-assign]
+    Migrate.init = classmethod(init)  # type: ignore[method-assign,assignment]
+    aerich.Command._do_init = do_init  # type: ignore[method-assign]
+    aerich.Command.upgrade = upgrade  # type: ignore[method-assign]
+    aerich.get_schema_sql = get_schema_sql  # type: ignore[attr-defined]
+    Migrate.tt_storage_taught = True  # type: ignore[attr-defined]
+
+
+def _tt_storage_models() -> list[type[Any]]:
+    from tortoise import Tortoise
+
+    apps = Tortoise.apps
+    return [] if apps is None or APP not in apps else list(apps[APP].values())
+
+
+async def _relabel(config: dict[str, Any]) -> None:
+    from aerich._compat import is_tortoise_inited
+    from aerich.utils import get_app_connection
+    from tortoise import Tortoise
+
+    from .lifecycle import relabel_migrations
+
+    if not is_tortoise_inited():
+        await Tortoise.init(config=config)
+    async with get_app_connection(config, APP).acquire_connection() as conn:
+        await relabel_migrations(conn)
+
+
+async def _tt_storage_first(config: dict[str, Any]) -> None:
+    """Apply tt-storage's pending migrations (in a Tortoise context of their own), leaving
+    aerich's class-level state as the caller's command had it."""
+    import sys
+    from types import FunctionType
+
+    from aerich.migrate import Migrate
+
+    from .lifecycle import _in_fresh_context, _upgrade
+
+    saved = {
+        k: v
+        for k, v in vars(Migrate).items()
+        if not k.startswith("__")
+        and not isinstance(v, (FunctionType, classmethod, staticmethod, property))
+    }
+    try:
+        applied: list[str] = await _in_fresh_context(_upgrade, config)
+    finally:
+        for key in [k for k in vars(Migrate) if k not in saved and not k.startswith("__")]:
+            if not isinstance(vars(Migrate)[key], (FunctionType, classmethod, staticmethod)):
+                delattr(Migrate, key)
+        for key, value in saved.items():
+            setattr(Migrate, key, value)
+    for name in applied:
+        print(f"tt-storage: applied {name}", file=sys.stderr)
 
 
 def __getattr__(name: str) -> Any:

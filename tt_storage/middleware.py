@@ -13,7 +13,7 @@ from aiogram.types import Chat, TelegramObject, Update, User
 from . import db, lifecycle
 from .blocking import INVALID_ID_KEY, reachable, setup_block_tracking
 from .cache import NotificationListener, SettingsCache
-from .config import connect_kwargs
+from .config import connect_kwargs, user_apps
 from .errors import StorageError
 from .fsm import NOT_PREFETCHED, discard_prefetched, install_fsm, take_prefetched
 from .lifecycle import close_storage, init_storage
@@ -343,13 +343,15 @@ def setup_storage(
     """One line for a bot: settings middleware, startup (``init_storage``) and shutdown.
 
     ``options``: the ``StorageMiddleware`` arguments, ``init_storage`` keywords (``migrate``,
-    ``replica_url``, ``listen_url``, pool options), ``key`` (where the middleware is stored in
+    ``models`` — your own Tortoise models, same context and pool —, ``replica_url``,
+    ``listen_url``, pool options), ``key`` (where the middleware is stored in
     the dispatcher) and ``track_blocks`` (default ``True``: record blocked/left chats from
     ``my_chat_member``), ``fsm`` (``True`` or a ``PostgresStorage``: aiogram's FSM in this
     database) and ``fsm_isolation`` (``True`` or a ``BaseEventIsolation``: one update per FSM key
     at a time across processes, on advisory locks).
     """
     middleware_options = {k: options.pop(k) for k in _MIDDLEWARE_OPTIONS if k in options}
+    user_apps(options.get("models"))  # a bad `models` fails at this call, not at startup
     key = options.pop("key", "tt_storage")
     track_blocks = options.pop("track_blocks", True)
     install_fsm(dispatcher, options.pop("fsm", False), options.pop("fsm_isolation", False))

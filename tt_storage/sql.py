@@ -508,3 +508,24 @@ FSM_CLEANUP = (
 FSM_LOCK = "SELECT pg_advisory_lock($1)"
 # Run when the lock's connection goes back to its pool.
 FSM_UNLOCK_ALL = "SELECT pg_advisory_unlock_all()"
+# Whether aerich's table exists (a fresh database has none yet).
+AERICH_TABLE_EXISTS = "SELECT to_regclass('aerich') IS NOT NULL"
+
+# Versions before 0.2 recorded tt-storage's migrations under the app label "models". $1 the new
+# label, $2 the old one, $3 tt-storage's own migration names: only those rows move (an app of
+# the application's own, also called "models", keeps its rows), and never onto a row that the
+# new label already has. Idempotent. The models state aerich keeps per row names the app too
+# ("models.Users", "app": "models"): renamed with it, or `aerich migrate` would see a new app.
+RELABEL_MIGRATIONS = (
+    "UPDATE aerich SET app = $1, content = replace(replace(content::text,"
+    " '\"' || $2 || '.', '\"' || $1 || '.'), '\"' || $2 || '\"', '\"' || $1 || '\"')::jsonb"
+    " WHERE app = $2 AND version = ANY ($3::text[])"
+    " AND NOT EXISTS (SELECT 1 FROM aerich AS done WHERE done.app = $1"
+    " AND done.version = aerich.version)"
+)
+
+# init_storage's schema check: which of tt-storage's migrations ($2) are recorded under either
+# of its labels ($1).
+APPLIED_MIGRATIONS = (
+    "SELECT version FROM aerich WHERE app = ANY ($1::text[]) AND version = ANY ($2::text[])"
+)
