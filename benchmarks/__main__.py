@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import tt_storage
 from tests.support import database
 
+from .fsm import render_fsm, run_fsm_suite
 from .suite import Config, render, run_suite
 
 ADMIN_ENV = "TT_STORAGE_BENCH_DB_URL"
@@ -67,18 +68,24 @@ async def amain(args: argparse.Namespace) -> str:
         await tt_storage.apply_migrations(url)
         await tt_storage.init_storage(url, min_size=1, max_size=config.pool_size)
         try:
-            report = await run_suite(url, config, _progress)
+            report = None if args.fsm_only else await run_suite(url, config, _progress)
+            _progress("FSM storage rows")
+            fsm_report = await run_fsm_suite(config.rounds, config.ops, _progress, config.warmup)
         finally:
             await tt_storage.close_storage()
     finally:
         await database.drop_database(admin, url)
-    return render(report)
+    fsm_table = render_fsm(fsm_report)
+    return fsm_table if report is None else render(report) + "\n\n" + fsm_table
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke run: few ops (< 30 s)")
     parser.add_argument("--rounds", type=int, default=0, help="rounds per row (default 7)")
+    parser.add_argument(
+        "--fsm-only", action="store_true", help="only the FSM storage rows (PostgreSQL vs Redis)"
+    )
     parser.add_argument(
         "--durable",
         action="store_true",

@@ -34,3 +34,20 @@ async def test_benchmark_machinery_runs(db_url: str, db: asyncpg.Connection) -> 
     table = render(report)
     assert "| (a) raw asyncpg | (b) seed SQLAlchemy | (c) tt-storage |" in table
     assert table.count("[ok]") + table.count("[MISSED]") == 4
+
+
+async def test_fsm_benchmark_machinery_runs(db_url: str, db: asyncpg.Connection) -> None:
+    from benchmarks.fsm import IMPLS as FSM_IMPLS
+    from benchmarks.fsm import render_fsm, run_fsm_suite
+
+    try:
+        report = await run_fsm_suite(rounds=1, per_round=2)
+    finally:
+        await db.execute("TRUNCATE users, videos, music, tt_storage_fsm")
+    if report.skipped is not None:
+        pytest.skip(report.skipped)
+    assert len(report.rows) == 9
+    for row in report.rows:
+        for impl in FSM_IMPLS:
+            assert row.samples[impl] and all(value > 0 for value in row.samples[impl])
+    assert render_fsm(report).count("\n| ") == 10  # header + 9 rows

@@ -6,21 +6,26 @@ per chat so that the tests do not depend on which chat a concurrent worker sends
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from typing import Any
 
 import asyncpg
 import pytest
 from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.methods import SendMessage, TelegramMethod
+from aiohttp import web
 
 import tt_storage as tt
 from tests.support.bot_session import TOKEN, RecordingSession, _Queued
+from tests.support.waiting import until
 from tt_storage import BroadcastResult, broadcast
 
 BLOCKED = "Forbidden: bot was blocked by the user"
@@ -34,6 +39,8 @@ class PerChatSession(RecordingSession):
         super().__init__()
         self.per_chat: dict[int, deque[_Queued]] = defaultdict(deque)
         self.times: list[tuple[float, int]] = []
+        #: Chats whose call got no queued error: the message reached the chat.
+        self.delivered: list[int] = []
 
     def fail(self, chat_id: int, status: int, description: str, **parameters: int) -> None:
         body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
@@ -47,7 +54,10 @@ class PerChatSession(RecordingSession):
         queue = self.per_chat.get(chat_id) if isinstance(chat_id, int) else None
         if queue:
             return queue.popleft()
-        return super()._take(method)
+        queued = super()._take(method)
+        if queued is None and isinstance(chat_id, int):
+            self.delivered.append(chat_id)
+        return queued
 
     def sent_to(self) -> list[int]:
         return [chat for _, chat in self.times]
@@ -235,3 +245,296 @@ async def test_rejects_bad_arguments(session: PerChatSession) -> None:
     for kwargs in ({"rate": 0}, {"max_retries": -1}, {"concurrency": 0}, {"start_after": "x"}):
         with pytest.raises(ValueError):
             await broadcast(session.bot(), send, **kwargs)
+
+
+# --- transient errors: retried with backoff ---------------------------------------------------
+
+BAD_GATEWAY = "Bad Gateway"
+QUICK = 0.001  # retry_delay where the backoff's length is not what a test is about
+
+
+async def _register(count: int) -> list[int]:
+    chats = list(range(1, count + 1))
+    for chat in chats:
+        await tt.register_user(chat)
+    return chats
+
+
+async def test_one_time_server_errors_are_retried(
+    session: PerChatSession, db: asyncpg.Connection
+) -> None:
+    chats = await _register(400)
+    flaky = chats[7::40]  # 10 chats whose first attempt gets a 502
+    assert len(flaky) == 10
+    for chat in flaky:
+        session.fail(chat, 502, BAD_GATEWAY)
+    result = await broadcast(session.bot(), send, rate=FAST, concurrency=4, retry_delay=QUICK)
+    assert result == BroadcastResult(sent=400, last_chat_id=400)
+    attempts = Counter(session.sent_to())
+    assert sorted(attempts) == chats  # every reachable chat got it
+    assert {chat for chat, n in attempts.items() if n == 2} == set(flaky)
+    assert all(attempts[chat] == 1 for chat in chats if chat not in flaky)
+
+
+@pytest.mark.parametrize(
+    ("status", "description"),
+    [
+        (500, "Internal Server Error"),
+        (502, BAD_GATEWAY),
+        (503, "Service Unavailable"),
+        (500, "Telegram is restarting"),
+    ],
+)
+async def test_every_server_error_is_transient(
+    session: PerChatSession, chats: list[int], status: int, description: str
+) -> None:
+    session.fail(2, status, description)
+    session.fail(2, status, description)
+    result = await broadcast(session.bot(), send, rate=FAST, retry_delay=QUICK)
+    assert result == BroadcastResult(sent=6, last_chat_id=6)
+    assert session.sent_to().count(2) == 3
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 3])
+async def test_a_chat_that_always_fails_is_failed_after_max_retries(
+    session: PerChatSession, chats: list[int], caplog: pytest.LogCaptureFixture, max_retries: int
+) -> None:
+    for _ in range(10):
+        session.fail(3, 502, BAD_GATEWAY)
+    with caplog.at_level(logging.WARNING, logger="tt_storage"):
+        result = await broadcast(
+            session.bot(), send, rate=FAST, max_retries=max_retries, retry_delay=QUICK
+        )
+    assert result == BroadcastResult(sent=5, failed=1, last_chat_id=6)
+    assert session.sent_to().count(3) == 1 + max_retries
+    failed = [r.getMessage() for r in caplog.records if "chat 3 failed" in r.getMessage()]
+    assert len(failed) == 1 and BAD_GATEWAY in failed[0], failed
+
+
+async def test_permanent_errors_are_not_retried(session: PerChatSession, chats: list[int]) -> None:
+    session.fail(2, 400, "Bad Request: chat not found")
+    session.fail(4, 413, "Request Entity Too Large")  # a TelegramNetworkError, but permanent
+    result = await broadcast(session.bot(), send, rate=FAST, retry_delay=QUICK)
+    assert result == BroadcastResult(sent=4, failed=2, last_chat_id=6)
+    assert sorted(session.sent_to()) == chats
+
+
+async def test_the_backoff_doubles(session: PerChatSession, chats: list[int]) -> None:
+    for _ in range(3):
+        session.fail(1, 502, BAD_GATEWAY)
+    result = await broadcast(session.bot(), send, rate=FAST, max_retries=3, retry_delay=0.05)
+    assert result.sent == 6
+    times = [t for t, chat in session.times if chat == 1]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # Waits of 0.05, 0.1, 0.2 s: each at least its delay, and each longer than the one before.
+    assert len(gaps) == 3 and all(g >= d for g, d in zip(gaps, (0.05, 0.1, 0.2), strict=True))
+
+
+async def test_rejects_a_bad_retry_delay(session: PerChatSession) -> None:
+    for value in (-1, "1", True, float("nan")):
+        with pytest.raises(ValueError):
+            await broadcast(session.bot(), send, retry_delay=value)
+
+
+# --- stopping and resuming: what last_chat_id guarantees ----------------------------------------
+
+
+class SlowAnswer:
+    """A send that reaches Telegram for ``chat`` (the recording session has it), then waits for
+    the answer until ``release`` is set: a request in flight when the broadcast is stopped."""
+
+    def __init__(self, chat: int) -> None:
+        self.chat = chat
+        self.in_flight = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, bot: Bot, chat_id: int) -> None:
+        await send(bot, chat_id)
+        if chat_id == self.chat and not self.release.is_set():
+            self.in_flight.set()
+            await self.release.wait()
+
+
+def _duplicates(session: PerChatSession) -> list[int]:
+    """Chats that got the message more than once."""
+    return sorted(chat for chat, n in Counter(session.delivered).items() if n > 1)
+
+
+async def test_cancel_lets_the_send_in_flight_finish_and_a_resume_sends_nothing_twice(
+    session: PerChatSession, chats: list[int]
+) -> None:
+    saved: list[BroadcastResult] = []
+    slow = SlowAnswer(4)
+    run = asyncio.create_task(
+        broadcast(session.bot(), slow, rate=FAST, progress=saved.append, progress_every=1)
+    )
+    await slow.in_flight.wait()
+    run.cancel()  # while chat 4's message is on its way
+    await asyncio.sleep(0.01)
+    slow.release.set()  # its answer arrives: chat 4 is done
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert saved[-1] == BroadcastResult(sent=4, last_chat_id=4)
+    assert session.sent_to() == [1, 2, 3, 4]  # nothing started after the cancel
+
+    result = await broadcast(session.bot(), send, rate=FAST, start_after=saved[-1].last_chat_id)
+    assert result == BroadcastResult(sent=2, last_chat_id=6)
+    assert session.delivered == chats and _duplicates(session) == []
+
+
+async def test_a_forced_stop_repeats_at_most_the_send_it_abandoned(
+    session: PerChatSession, chats: list[int]
+) -> None:
+    """A second cancel does not wait for the answer: that chat's outcome is unknown, so it is
+    not done, and a resume sends to it again (the documented one duplicate per resume)."""
+    saved: list[BroadcastResult] = []
+    slow = SlowAnswer(4)
+    run = asyncio.create_task(
+        broadcast(session.bot(), slow, rate=FAST, progress=saved.append, progress_every=1)
+    )
+    await slow.in_flight.wait()
+    run.cancel()
+    await asyncio.sleep(0.01)
+    run.cancel()  # stop now
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert saved[-1] == BroadcastResult(sent=3, last_chat_id=3)
+    slow.release.set()
+    await broadcast(session.bot(), send, rate=FAST, start_after=saved[-1].last_chat_id)
+    assert sorted(set(session.delivered)) == chats and _duplicates(session) == [4]
+
+
+async def test_the_last_report_comes_when_the_run_stops(
+    session: PerChatSession, chats: list[int]
+) -> None:
+    """Cancelled between reports: a final one tells where to resume (not the last multiple of
+    ``progress_every``, which would send chats 1-3 twice)."""
+    saved: list[BroadcastResult] = []
+    slow = SlowAnswer(4)
+    run = asyncio.create_task(
+        broadcast(session.bot(), slow, rate=FAST, progress=saved.append, progress_every=100)
+    )
+    await slow.in_flight.wait()
+    run.cancel()
+    await asyncio.sleep(0.01)
+    slow.release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert saved == [BroadcastResult(sent=4, last_chat_id=4)]
+
+
+async def test_with_concurrency_a_resume_repeats_at_most_concurrency_minus_one_chats(
+    session: PerChatSession, db: asyncpg.Connection
+) -> None:
+    """Chat 2 waits out a long backoff; the other workers may finish chats after it, but only
+    within a window of ``concurrency`` chats, so a resume from ``last_chat_id`` (= 1) repeats at
+    most ``concurrency - 1`` of them."""
+    chats = await _register(12)
+    session.fail(2, 502, BAD_GATEWAY)
+    saved: list[BroadcastResult] = []
+    run = asyncio.create_task(
+        broadcast(
+            session.bot(),
+            send,
+            rate=FAST,
+            concurrency=3,
+            retry_delay=60,
+            progress=saved.append,
+            progress_every=1,
+        )
+    )
+    await until(lambda: {3, 4} <= set(session.sent_to()))
+    await asyncio.sleep(0.1)  # room for the other workers to run ahead, were they allowed to
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert saved[-1].last_chat_id == 1
+    assert sorted(session.sent_to()) == [1, 2, 3, 4]
+    await broadcast(session.bot(), send, rate=FAST, start_after=saved[-1].last_chat_id)
+    assert sorted(set(session.delivered)) == chats
+    assert _duplicates(session) == [3, 4]  # finished after the oldest unfinished: c - 1 = 2
+
+
+class FlakyBotApi:
+    """A Bot API server on localhost for aiogram's real ``AiohttpSession``: each chat in
+    ``first`` gets that answer on its first ``sendMessage``, every other call succeeds."""
+
+    def __init__(self, first: dict[int, str]) -> None:
+        self.first = dict(first)
+        self.attempts: Counter[int] = Counter()
+        self.delivered: Counter[int] = Counter()
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        chat = int((await request.post())["chat_id"])  # type: ignore[arg-type]
+        self.attempts[chat] += 1
+        answer = self.first.pop(chat, "ok")
+        if answer == "html 502":  # a proxy in front of the API, e.g. nginx
+            body = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+            return web.Response(status=502, text=body, content_type="text/html")
+        if answer == "json 502":
+            error = {"ok": False, "error_code": 502, "description": BAD_GATEWAY}
+            return web.json_response(error, status=502)
+        if answer == "reset":  # the connection drops before any answer
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()
+        self.delivered[chat] += 1
+        message = {"message_id": 1, "date": 0, "chat": {"id": chat, "type": "private"}}
+        if answer == "bad result":  # sent, but the answer does not parse as a Message
+            message = {"unexpected": True}
+        return web.json_response({"ok": True, "result": message})
+
+    async def __aenter__(self) -> Bot:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+        api = TelegramAPIServer.from_base(f"http://127.0.0.1:{self.port}")
+        self.bot = Bot(TOKEN, session=AiohttpSession(api=api))
+        return self.bot
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.bot.session.close()
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+
+async def test_transient_errors_through_aiograms_own_http_session(chats: list[int]) -> None:
+    """Over real HTTP: a proxy's HTML 502, a dropped connection and Telegram's JSON 502 are
+    retried; a 200 whose result does not parse was delivered, so it is not retried."""
+    api = FlakyBotApi({2: "html 502", 3: "reset", 4: "json 502", 5: "bad result"})
+    async with api as bot:
+        result = await broadcast(bot, send, rate=FAST, retry_delay=QUICK)
+    assert result == BroadcastResult(sent=5, failed=1, last_chat_id=6)
+    assert dict(api.delivered) == dict.fromkeys(chats, 1)
+    assert dict(api.attempts) == {1: 1, 2: 2, 3: 2, 4: 2, 5: 1, 6: 1}
+
+
+async def test_an_error_stop_also_lets_the_other_sends_in_flight_finish(
+    session: PerChatSession, chats: list[int]
+) -> None:
+    saved: list[BroadcastResult] = []
+    slow = SlowAnswer(2)
+    session.fail(3, 401, "Unauthorized")
+    run = asyncio.create_task(
+        broadcast(
+            session.bot(),
+            slow,
+            rate=FAST,
+            concurrency=2,
+            progress=saved.append,
+            progress_every=100,
+        )
+    )
+    await until(lambda: 3 in session.sent_to())  # the 401 came while chat 2 was in flight
+    slow.release.set()
+    with pytest.raises(TelegramUnauthorizedError):
+        await run
+    assert saved == [BroadcastResult(sent=2, last_chat_id=2)]
+    await broadcast(session.bot(), send, rate=FAST, start_after=2)
+    assert sorted(session.delivered) == chats  # every chat exactly once

@@ -147,9 +147,10 @@ async def test_doctor_healthy(db: asyncpg.Connection, db_url: str) -> None:
     status, text = await run("doctor", "--url", db_url)
     assert status == 0, text
     assert cells(text, "migrations") == ["migrations", "ok", "none", "pending"]
-    assert cells(text, "indexes")[:3] == ["indexes", "ok", "7"]
+    assert cells(text, "indexes")[:3] == ["indexes", "ok", "8"]  # 7 declared + idx_fsm_expiry
     assert "idx_videos_user_images" in text
     assert "users:" in text and "videos:" in text and "rollup" in text
+    assert "tt_storage_fsm:" in text
     assert text.endswith("no problems found\n")
 
 

@@ -1,4 +1,5 @@
-"""The models, the migrations and the hand-written SQL, checked against each other.
+"""The models, the migrations and the hand-written SQL, checked against each other (aerich's own
+diff of models and migrations: tests/test_plugin.py::test_aerich_migrate_sees_no_change).
 
 A model field the SQL does not know (or a statement naming a column the models lack) fails here,
 not in production at the first INSERT that meets it.
@@ -6,22 +7,13 @@ not in production at the first INSERT that meets it.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import asyncpg
 from tortoise.models import Model
 
 from tt_storage import models, sql
-from tt_storage.config import migrations_location
-
-from .support.database import asyncpg_dsn
 
 MODELS: list[type[Model]] = [
     m
@@ -184,31 +176,6 @@ async def test_model_columns_are_the_tables(db: asyncpg.Connection) -> None:
             table,
         )
         assert {r["column_name"] for r in rows} == set(columns(model)), table
-
-
-async def test_aerich_finds_no_difference(tmp_path: Path, db_url: str) -> None:
-    """``aerich migrate`` on the shipped migrations generates nothing: the models and the last
-    migration's recorded state agree."""
-    shutil.copytree(migrations_location(), tmp_path / "migrations")
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.aerich]\ntortoise_orm = "tt_storage.config.TORTOISE_ORM"\n'
-        'location = "./migrations"\nsrc_folder = "./."\n'
-    )
-    before = sorted(p.name for p in (tmp_path / "migrations" / "models").iterdir())
-    aerich = Path(sys.executable).with_name("aerich")
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [str(aerich), "migrate", "--offline", "--name", "contract"],
-        cwd=tmp_path,
-        env={**os.environ, "DB_URL": asyncpg_dsn(db_url)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    after = sorted(p.name for p in (tmp_path / "migrations" / "models").iterdir())
-    assert done.returncode == 0, done.stderr
-    assert "No changes detected" in done.stdout
-    assert after == before
 
 
 async def test_private_tortoise_attributes_still_exist(db_url: str) -> None:

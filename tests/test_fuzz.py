@@ -323,6 +323,76 @@ async def test_fuzz_updates_through_the_middleware(
         assert last == stored(ref)
 
 
+# --- service updates: group migrations and my_chat_member, with any ids ------------------------
+
+#: Any integer id, a third of them outside BIGINT (Telegram never sends one; a fuzzer does).
+service_ids = st.one_of(update_ids, st.integers(min_value=-(2**65), max_value=2**65))
+member_status = st.sampled_from(["member", "kicked", "left"])
+service_updates = st.one_of(
+    st.tuples(st.just("migrate_to"), service_ids, service_ids),
+    st.tuples(st.just("migrate_from"), service_ids, service_ids),
+    st.tuples(st.just("member"), service_ids, member_status, member_status),
+)
+
+
+class ServiceBot:
+    """``setup_storage`` (settings, migrations, block tracking) and the bot's own handlers."""
+
+    def __init__(self) -> None:
+        self.dp = Dispatcher()
+        self.middleware = tt.setup_storage(self.dp, cache_size=0)
+        self.seen: list[tt.UserSettings] = []
+        router = Router(name="own")
+        router.message.register(self.handle)
+        router.my_chat_member.register(self.handle)
+        self.dp.include_router(router)
+        self.bot = RecordingSession().bot()
+
+    async def handle(self, event: Any, user_settings: tt.UserSettings) -> None:
+        self.seen.append(user_settings)
+
+
+@pytest.fixture(scope="module")
+def service_bot() -> ServiceBot:
+    return ServiceBot()
+
+
+def service_update(kind: str, chat: int, other: Any, new_status: str = "") -> Update:
+    if kind == "migrate_to":
+        return events.message(chat, None, migrate_to_chat_id=other)
+    if kind == "migrate_from":
+        return events.message(chat, None, migrate_from_chat_id=other)
+    return events.my_chat_member(chat, other, new_status)
+
+
+@settings(FUZZ, max_examples=300)
+@given(spec=service_updates)
+async def test_fuzz_service_updates(
+    db: asyncpg.Connection, service_bot: ServiceBot, spec: tuple[Any, ...]
+) -> None:
+    TRIED["service updates"] += 1
+    kind, chat, *rest = spec
+    ids = [chat, rest[0]] if kind != "member" else [chat]
+    if not all(valid_id(i) for i in ids):
+        TRIED["service updates with an id outside BIGINT"] += 1
+    before = await table_counts(db)
+    seen = len(service_bot.seen)
+    await service_bot.dp.feed_update(service_bot.bot, service_update(kind, chat, *rest))
+    assert len(service_bot.seen) == seen + 1  # never raises, and the handler ran
+    got = service_bot.seen[-1]
+    if not all(valid_id(i) for i in ids):
+        assert got.persisted is False and got.chat_id == chat and not got.is_new
+        assert await table_counts(db) == before  # nothing stored, nothing moved
+        return
+    if kind == "member":
+        assert got.chat_id == chat
+        return
+    old, new = (chat, rest[0]) if kind == "migrate_to" else (rest[0], chat)
+    assert got.chat_id == new  # both service messages get the new id's settings
+    if old != new:
+        assert await db.fetchval("SELECT count(*) FROM users WHERE user_id = $1", old) == 0
+
+
 async def test_fuzz_figures(fuzz_bot: FuzzBot) -> None:
     """Not a check: prints how many inputs each fuzz test tried, and the handler's outcomes."""
     print(f"\nfuzz inputs tried: {dict(TRIED)}, total {sum(TRIED.values())}")

@@ -8,11 +8,11 @@ import pytest
 
 import tt_storage
 from tests.support import database
-from tt_storage.config import migrations_location
+from tt_storage.config import APP, migrations_location
 
 
 def _on_disk() -> list[str]:
-    return sorted(p.name for p in (migrations_location() / "models").glob("[0-9]*_*.py"))
+    return sorted(p.name for p in (migrations_location() / APP).glob("[0-9]*_*.py"))
 
 
 async def test_concurrent_starters_migrate_once(admin_url: str) -> None:

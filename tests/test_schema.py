@@ -93,3 +93,33 @@ async def test_secondary_indexes_exist_and_are_valid(db: asyncpg.Connection) -> 
 async def test_user_id_is_not_generated(db: asyncpg.Connection) -> None:
     seq = await db.fetchval("SELECT pg_get_serial_sequence('users', 'user_id')")
     assert seq is None
+
+
+async def test_fsm_table_and_its_cleanup_index(db: asyncpg.Connection) -> None:
+    """Migration 7: aiogram FSM storage (tt_storage.fsm)."""
+    rows = await db.fetch(
+        "SELECT column_name, data_type, is_nullable, column_default "
+        "FROM information_schema.columns WHERE table_schema = 'public' "
+        "AND table_name = 'tt_storage_fsm'"
+    )
+    assert {r["column_name"]: (r["data_type"], r["is_nullable"]) for r in rows} == {
+        "key": ("character varying", "NO"),
+        "state": ("character varying", "YES"),
+        "data": ("jsonb", "NO"),
+        "state_expires_at": ("timestamp with time zone", "YES"),
+        "data_expires_at": ("timestamp with time zone", "YES"),
+    }
+    indexes = await db.fetch(
+        "SELECT c.relname AS name, i.indisvalid AS valid, i.indisprimary AS pk,"
+        " pg_get_indexdef(i.indexrelid) AS def FROM pg_index i"
+        " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid"
+        " WHERE t.relname = 'tt_storage_fsm' ORDER BY c.relname"
+    )
+    assert [(r["name"], r["valid"], r["pk"]) for r in indexes] == [
+        ("idx_fsm_expiry", True, False),
+        ("tt_storage_fsm_pkey", True, True),
+    ]
+    assert indexes[0]["def"].endswith(
+        "USING btree (GREATEST(state_expires_at, data_expires_at))"
+        " WHERE ((state_expires_at IS NOT NULL) AND (data_expires_at IS NOT NULL))"
+    )

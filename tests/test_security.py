@@ -15,6 +15,7 @@ import traceback
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import psutil
 import pytest
@@ -22,8 +23,8 @@ import pytest
 import tt_storage as tt
 from tests.support import events
 from tests.support.download_bot import DownloadBot
-from tests.support.faults import OwnServer, own_server, rebound
-from tt_storage import config, embedded, lifecycle
+from tests.support.faults import OwnServer, own_server, rebound, unbound
+from tt_storage import cli, config, embedded, lifecycle
 from tt_storage import db as db_module
 from tt_storage.config import PoolOptions, redact_url
 
@@ -349,12 +350,69 @@ def exception_text(exc: BaseException) -> str:
     return "\n".join(parts)
 
 
+@dataclass(frozen=True)
+class PasswordRole:
+    """A role that must log in with a password (SCRAM, checked by the server) and a database it
+    owns on the own server. The password has every character a URL must encode."""
+
+    role: str
+    password: str
+    database: str
+    socket_dir: Path
+    files: Path
+
+    def url(self, spelling: str, password: str | None = None) -> str:
+        """The role's URL with its password written as ``spelling`` (each way a driver here
+        takes one)."""
+        password = self.password if password is None else password
+        encoded = quote(password, safe="")
+        where = f"/{self.database}?host={self.socket_dir}"
+        if spelling == "userinfo":  # percent-encoded: a password with reserved characters
+            return f"postgresql://{self.role}:{encoded}@{where}"
+        if spelling == "query":
+            return f"postgresql://{self.role}@{where}&password={encoded}"
+        if spelling == "encoded query name":  # drivers decode names: this is `password=`
+            return f"asyncpg://{self.role}@{where}&pass%77ord={encoded}"
+        if spelling == "user and password in the query":
+            return f"postgres://{where}&user={self.role}&password={encoded}"
+        if spelling == "passfile":
+            path = self.files / f"pgpass-{secrets.token_hex(4)}"
+            path.write_text(f"*:*:*:{self.role}:{password}\n")
+            path.chmod(0o600)
+            return f"postgresql://{self.role}@{where}&passfile={path}"
+        raise AssertionError(spelling)
+
+    def keyword_value(self) -> str:
+        """The libpq keyword/value spelling (which no driver here accepts)."""
+        return (
+            f"host={self.socket_dir} user={self.role} password={self.password} "
+            f"dbname={self.database}"
+        )
+
+    def secrets(self) -> list[str]:
+        """What must never show: the password, encoded, and a third of it (what Tortoise's
+        DEBUG log leaves visible of a str password)."""
+        return [
+            self.password,
+            quote(self.password, safe=""),
+            self.password[: len(self.password) // 3],
+        ]
+
+
+SPELLINGS = (
+    "userinfo",
+    "query",
+    "encoded query name",
+    "user and password in the query",
+    "passfile",
+)
+
+
 @pytest.fixture
-async def password_role(own: OwnServer) -> AsyncIterator[tuple[str, str, str]]:
-    """A role that must log in with a password (SCRAM, checked by the server), and a database
-    it owns on the own server: ``(role, password, url)``."""
+async def password_role(own: OwnServer, tmp_path: Path) -> AsyncIterator[PasswordRole]:
     role = f"tt_secret_{secrets.token_hex(3)}"
-    password = "Pw-" + secrets.token_urlsafe(18)
+    # No ":": asyncpg reads a passfile's escaped "\\:" into the password as is (libpq does not).
+    password = "Pw-" + secrets.token_urlsafe(18) + "@/?#&=+%"
     database = f"secret_{secrets.token_hex(3)}"
     hba = own.pgdata / "pg_hba.conf"
     original = hba.read_text()
@@ -365,7 +423,7 @@ async def password_role(own: OwnServer) -> AsyncIterator[tuple[str, str, str]]:
         await admin.execute(f'CREATE DATABASE "{database}" OWNER {role}')
         hba.write_text(f"local all {role} scram-sha-256\n" + original)
         await admin.execute("SELECT pg_reload_conf()")
-        yield role, password, f"postgresql://{role}:{password}@/{database}?host={own.socket_dir}"
+        yield PasswordRole(role, password, database, own.socket_dir, tmp_path)
     finally:
         hba.write_text(original)
         await admin.execute("SELECT pg_reload_conf()")
@@ -379,25 +437,41 @@ def own() -> OwnServer:
     return own_server()
 
 
+async def cli_output(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """``tt-storage argv``, in-process: its exit status, and its stdout and stderr together."""
+    out = io.StringIO()
+    status = await cli.run(list(argv), out)
+    return status, out.getvalue() + capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
 async def test_password_never_in_logs_errors_or_reprs(
-    db_url: str, password_role: tuple[str, str, str], all_logs: _Everything
+    db_url: str,
+    password_role: PasswordRole,
+    all_logs: _Everything,
+    capsys: pytest.CaptureFixture[str],
+    spelling: str,
 ) -> None:
-    role, password, url = password_role
+    role = password_role
+    url = role.url(spelling)
     # The password is really checked: a wrong one is refused.
-    wrong = url.replace(password, "not-" + password)
-    # (apply_migrations lets aerich's driver error through: asyncpg's InvalidPasswordError.)
-    with pytest.raises(Exception, match="password authentication failed") as refused:
+    wrong = role.url(spelling, "not-" + role.password)
+    with pytest.raises(tt.StorageError, match="password authentication failed") as refused:
         await tt.apply_migrations(wrong)
     shown = [exception_text(refused.value)]
-    # Migrations, a session, writes and reads, as that role, with DEBUG logs everywhere.
-    await tt.apply_migrations(url)
+    # Every spelling connects: migrations, the adoption check, a session, writes and reads, as
+    # that role, with DEBUG logs everywhere.
+    assert len(await tt.apply_migrations(url)) > 3
+    assert await tt.pending_migrations(url) == []
+    progress: list[str] = []
+    assert await tt.adopt_database(url, progress=progress.append) == []
     async with rebound(url, max_size=2, connect_timeout=3):
         await tt.add_video(1, "https://t/x", False)
         assert await tt.get_user_settings(1) == ("en", False)
         bot = DownloadBot()
         try:
             await bot.feed(events.message(1, "hi"))
-            # The LISTEN connection logs in with the pool's (callable) password too.
+            # The LISTEN connection logs in with the pool's password (or passfile) too.
             async with asyncio.timeout(5):
                 while not bot.middleware.cache.live:  # noqa: ASYNC110 - a plain attribute
                     await asyncio.sleep(0.02)
@@ -409,23 +483,111 @@ async def test_password_never_in_logs_errors_or_reprs(
             repr(config.migration_config(url)),
             repr(PoolOptions()),
             repr(tt.outbox_stats()),
+            *progress,
         ]
-    # A wrong port, a wrong host, a wrong password at init.
-    for bad in (
-        f"postgresql://{role}:{password}@127.0.0.1:1/x",
-        f"postgresql://{role}:{password}@/x?host=/nonexistent",
-        wrong,
-    ):
-        with pytest.raises(tt.StorageError) as failed:
-            await tt.init_storage(bad, connect_timeout=2)
-        shown.append(exception_text(failed.value))
+    # A wrong port, a wrong host, a wrong password at init; the CLI, which prints the URL
+    # (redacted) and the errors.
+    where = f"host={role.socket_dir}"
+    printed: list[str] = []
+    async with unbound():
+        for bad in (
+            url.replace(where, "host=127.0.0.1&port=1"),
+            url.replace(where, "host=/nonexistent"),
+            wrong,
+        ):
+            with pytest.raises(tt.StorageError) as failed:
+                await tt.init_storage(bad, connect_timeout=2)
+            shown.append(exception_text(failed.value))
+        for command in (["doctor"], ["stats"], ["export", "users"], ["adopt"]):
+            status, text = await cli_output(capsys, *command, "--url", url)
+            assert status == 0, text
+            printed.append(text)
+            status, text = await cli_output(capsys, *command, "--url", wrong)
+            assert status == 1, text
+            printed.append(text)
     logs = all_logs.text.getvalue()
-    assert f"{role}:***@" in logs  # the redacted URL was logged (so logs were captured)
-    assert "password authentication failed" in shown[0]
-    for text in [logs, *shown, *public]:
-        assert password not in text
-        assert password[: len(password) // 3] not in text  # Tortoise shows a third of a str
-    assert redact_url(url) == url.replace(password, "***")
+    # The redacted URL was logged (so logs were captured) and printed.
+    assert f"tt-storage connected to {redact_url(url)} " in logs
+    assert f"connection  ok      {redact_url(url)}: PostgreSQL" in printed[0]
+    assert all("password authentication failed" in text for text in (shown[0], shown[3]))
+    for text in [logs, *shown, *public, *printed, redact_url(url), redact_url(wrong)]:
+        for secret in role.secrets():
+            assert secret not in text
+    if spelling == "passfile":  # where the password is kept is not shown either
+        path = url.rpartition("passfile=")[2]
+        assert all(path not in text for text in [logs, *shown, *printed, redact_url(url)])
+
+
+async def test_a_keyword_value_string_is_refused_without_its_password(
+    password_role: PasswordRole, all_logs: _Everything, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dsn = password_role.keyword_value()
+    shown = []
+    async with unbound():
+        for call in (
+            tt.init_storage(dsn),
+            tt.apply_migrations(dsn),
+            tt.pending_migrations(dsn),
+            tt.adopt_database(dsn),
+        ):
+            with pytest.raises(tt.StorageError, match=r"keyword/value .* postgresql://") as refused:
+                await call
+            shown.append(exception_text(refused.value))
+        status, printed = await cli_output(capsys, "doctor", "--url", dsn)
+    assert status == 1
+    assert redact_url(dsn) in printed
+    assert "password=*** " in redact_url(dsn)
+    for text in [all_logs.text.getvalue(), *shown, printed]:
+        for secret in password_role.secrets():
+            assert secret not in text
+
+
+async def test_url_parameters_asyncpg_would_reject_are_a_storage_error(
+    all_logs: _Everything,
+) -> None:
+    """asyncpg takes ``sslmode``, ``sslkey``, ``sslpassword`` only in its own DSN: in a URL
+    here they used to reach ``asyncpg.connect()`` as keywords, a raw ``TypeError``."""
+    secret = "Pw-" + secrets.token_urlsafe(12)
+    shown = []
+    for query in (f"sslpassword={secret}", f"sslkey=/keys/{secret}", "sslmode=require"):
+        url = f"postgresql://u@127.0.0.1:1/db?{query}"
+        name = query.partition("=")[0]
+        with pytest.raises(tt.StorageError, match=f"parameter.* {name} not supported"):
+            tt.tortoise_config(url)
+        with pytest.raises(tt.StorageError, match=f"parameter.* {name} not supported") as e:
+            await tt.apply_migrations(url)
+        shown.append(exception_text(e.value))
+    assert all(secret not in text for text in [*shown, all_logs.text.getvalue()])
+
+
+REDACTED = {
+    # Accepted spellings.
+    "postgresql://u:pw@h:5432/db": "postgresql://u:***@h:5432/db",
+    "postgresql://u:p%40w%2F@/db?host=/run/pg": "postgresql://u:***@/db?host=/run/pg",
+    "postgresql://me@srv:pw@h/db": "postgresql://me@srv:***@h/db",
+    "postgresql://u@h/db?sslmode=require&password=pw": "postgresql://u@h/db?sslmode=require&password=***",
+    "asyncpg://u@h/db?pass%77ord=pw&x=1": "asyncpg://u@h/db?pass%77ord=***&x=1",
+    "postgres:///db?user=u&password=pw": "postgres:///db?user=u&password=***",
+    "postgresql://u@h/db?passfile=/p&sslpassword=pw&sslkey=/k&sslcert=/c": (
+        "postgresql://u@h/db?passfile=***&sslpassword=***&sslkey=***&sslcert=/c"
+    ),
+    "postgresql://u@h/db?password=pw#frag": "postgresql://u@h/db?password=***",
+    # Not URLs any driver here takes, shown hidden all the same.
+    "host=/run/pg user=u password=pw dbname=db": "host=/run/pg user=u password=*** dbname=db",
+    "host=h password = 'p w' dbname=db": "host=h password = *** dbname=db",
+    "u:pw@h/db": "u:***@h/db",
+    "postgresql://u:pw/x@h/db": "postgresql://u:***@h/db",
+    "postgresql://u:12?x@h/db": "postgresql://u:***@h/db",
+    "postgresql://u:p#w@h/db": "postgresql://u:***@h/db",
+    # Nothing secret: unchanged.
+    "postgresql://h:5432/db?user=me@srv": "postgresql://h:5432/db?user=me@srv",
+    "postgresql://u@/db?host=/run/pg": "postgresql://u@/db?host=/run/pg",
+}
+
+
+@pytest.mark.parametrize("url", sorted(REDACTED))
+def test_redact_url_hides_every_spelling(url: str) -> None:
+    assert redact_url(url) == REDACTED[url]
 
 
 def test_db_url_comes_from_the_environment_only(

@@ -16,7 +16,7 @@ from tt_storage import StorageMiddleware, setup_storage
         ({"langs": ["en", "ru"]}, "'langs': did you mean 'languages'?"),
         ({"max_szie": 3}, "'max_szie': did you mean 'max_size'?"),
         ({"migrte": True}, "'migrte': did you mean 'migrate'?"),
-        ({"zzz": 1}, "'zzz': it takes acquire_timeout, cache_size"),
+        ({"zzz": 1}, "'zzz': it takes acquire_timeout, cache_max_silence, cache_size"),
     ],
 )
 def test_unknown_option_is_a_type_error_at_the_call(

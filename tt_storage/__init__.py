@@ -5,6 +5,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from .cache import invalidate
 from .config import PoolOptions, tortoise_config
 from .errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
 from .lifecycle import (
@@ -14,7 +15,7 @@ from .lifecycle import (
     pending_migrations,
     storage,
 )
-from .models import Music, Users, Video
+from .models import FSMRecord, Music, Users, Video
 from .outbox import OutboxEvent, OutboxStats, flush_outbox, outbox_stats
 from .services.ads import (
     AD_COOLDOWN,
@@ -62,12 +63,15 @@ __all__ = [
     "AD_COOLDOWN",
     "AD_EVERY",
     "DEFAULT_LANG",
+    "AdvisoryLockIsolation",
     "BlockTracker",
     "BroadcastResult",
+    "FSMRecord",
     "Music",
     "OutboxEvent",
     "OutboxStats",
     "PoolOptions",
+    "PostgresStorage",
     "QuickStats",
     "StorageError",
     "StorageMiddleware",
@@ -104,6 +108,7 @@ __all__ = [
     "get_user_videos",
     "increase_ad_count",
     "init_storage",
+    "invalidate",
     "iter_user_ids",
     "iter_user_videos",
     "mark_blocked",
@@ -129,6 +134,8 @@ if TYPE_CHECKING:
     from .adopt import adopt_database
     from .blocking import BlockTracker, blocking_router, setup_block_tracking
     from .broadcast import BroadcastResult, broadcast
+    from .fsm import PostgresStorage
+    from .isolation import AdvisoryLockIsolation
     from .middleware import StorageMiddleware, setup_storage
 
 #: Names imported on first use. The aiogram-facing ones: ``import aiogram`` costs seconds, which
@@ -143,6 +150,8 @@ _LAZY = {
     "broadcast": "broadcast",
     "StorageMiddleware": "middleware",
     "setup_storage": "middleware",
+    "PostgresStorage": "fsm",
+    "AdvisoryLockIsolation": "isolation",
 }
 
 

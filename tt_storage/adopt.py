@@ -24,12 +24,19 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
-from tortoise.exceptions import DBConnectionError
 from tortoise.indexes import Index
 
-from .config import APP, CONNECTION, env_db_url, redact_url, tortoise_config
-from .errors import StorageError, StorageUnavailable
-from .lifecycle import apply_migrations
+from .config import (
+    APP,
+    CONNECTION,
+    LEGACY_APP,
+    PoolOptions,
+    env_db_url,
+    redact_url,
+    tortoise_config,
+)
+from .errors import StorageError
+from .lifecycle import apply_migrations, failure
 from .models import Music, Users, Video
 
 log = logging.getLogger("tt_storage")
@@ -140,7 +147,7 @@ SELECT_TABLE_KINDS = (
     " WHERE n.nspname = current_schema() AND c.relname = ANY($1::text[])"
 )
 
-SELECT_AERICH_VERSIONS = "SELECT version::text FROM aerich WHERE app = $1 ORDER BY id"
+SELECT_AERICH_VERSIONS = "SELECT version::text FROM aerich WHERE app = ANY ($1::text[]) ORDER BY id"
 
 COUNT_LONG_TRANSACTIONS = (
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
@@ -172,9 +179,17 @@ class IndexSpec:
     partial: bool
 
 
+#: Indexes no model can declare, built by hand in their migration.
+HAND_BUILT_INDEXES = {
+    # Migration 7: the FSM storage's expiring rows, by GREATEST(state, data expiry).
+    "idx_fsm_expiry": IndexSpec("tt_storage_fsm", None, True),
+}
+
+
 def expected_indexes() -> dict[str, IndexSpec]:
-    """Every named index the models declare (the migrations build them)."""
-    found: dict[str, IndexSpec] = {}
+    """Every named index the models declare, and the hand-built ones (the migrations build
+    them)."""
+    found: dict[str, IndexSpec] = dict(HAND_BUILT_INDEXES)
     for model in (Users, Video, Music):
         meta = model._meta
         for index in meta.indexes:
@@ -216,7 +231,7 @@ async def _inspect(conn: asyncpg.Connection) -> _Found:
         found.relkinds[r["name"]], found.rows[r["name"]] = r["kind"], r["rows"]
     if AERICH_TABLE in found.tables:
         try:
-            versions = await conn.fetch(SELECT_AERICH_VERSIONS, APP)
+            versions = await conn.fetch(SELECT_AERICH_VERSIONS, [APP, LEGACY_APP])
         except asyncpg.PostgresError as exc:
             raise StorageError(
                 f"the database has an {AERICH_TABLE!r} table that is not aerich's "
@@ -299,7 +314,9 @@ def _index_problems(found: _Found) -> list[str]:
 def _shape_problems(found: _Found) -> list[str]:
     problems: list[str] = []
     for table in TABLES:
-        kind = found.tables[table]
+        kind = found.tables.get(table)
+        if kind is None:
+            continue  # created by the migrations
         if kind != "BASE TABLE":
             problems.append(f"{table} is a {kind.lower()}, not a table")
             continue
@@ -313,6 +330,17 @@ def _shape_problems(found: _Found) -> list[str]:
             problems.append("users.user_id has no primary key or unique constraint")
     problems += _index_problems(found)
     return problems
+
+
+async def existing_shape_problems(conn: asyncpg.Connection) -> list[str]:
+    """What, of the tables and indexes already there, differs from what tt-storage's migrations
+    would build on (empty: nothing there, or all of it in a shape they accept).
+
+    tt-storage's migrations create only what is missing, so ``Tortoise.generate_schemas()`` or
+    another app's ``aerich init-db`` may have made these tables first; the migrations check
+    with this that they did so in a usable shape before recording anything.
+    """
+    return _shape_problems(await _inspect(conn))
 
 
 # --- progress ------------------------------------------------------------------------------------
@@ -385,17 +413,21 @@ def _describe(name: str, table: str, r: asyncpg.Record) -> str:
 
 
 @asynccontextmanager
-async def _connection(url: str) -> AsyncIterator[asyncpg.Connection]:
+async def _connection(url: str, limits: _Limits) -> AsyncIterator[asyncpg.Connection]:
     """One short-lived connection made from the library's own config (URL, TLS, timeouts)."""
-    config = tortoise_config(url, min_size=1, max_size=1)
+    config = tortoise_config(
+        url,
+        min_size=1,
+        max_size=1,
+        connect_timeout=limits.connect_timeout,
+        command_timeout=limits.check_timeout,
+    )
     credentials = dict(config["connections"][CONNECTION]["credentials"])
     client = AsyncpgDBClient(connection_name="tt_storage_adopt", **credentials)
     try:
         await client.create_connection(with_db=True)
-    except (DBConnectionError, OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        raise StorageUnavailable(
-            f"cannot connect to {redact_url(url)}: {type(exc).__name__}: {exc}"
-        ) from exc
+    except Exception as exc:
+        raise limits.failure(f"connect to {redact_url(url)}", exc) from exc
     try:
         async with client.acquire_connection() as conn:
             yield conn
@@ -403,17 +435,41 @@ async def _connection(url: str) -> AsyncIterator[asyncpg.Connection]:
         await client.close()
 
 
-async def _migrate(url: str, conn: asyncpg.Connection | None, report: _Reporter) -> list[str]:
+@dataclass(frozen=True)
+class _Limits:
+    connect_timeout: float
+    command_timeout: float | None
+
+    @property
+    def check_timeout(self) -> float:
+        """The checks' statement limit: ``command_timeout``, or the pool's default without one."""
+        if self.command_timeout is None:
+            return PoolOptions().command_timeout
+        return self.command_timeout
+
+    def failure(self, doing: str, exc: BaseException) -> StorageError:
+        return failure(doing, exc, self.connect_timeout, self.command_timeout)
+
+
+async def _migrate(
+    url: str, conn: asyncpg.Connection | None, report: _Reporter, limits: _Limits
+) -> list[str]:
     """``apply_migrations(url)``, reporting index builds seen from ``conn`` meanwhile."""
     watcher = _BuildWatcher(report)
-    task = asyncio.create_task(apply_migrations(url))
+    task = asyncio.create_task(
+        apply_migrations(
+            url, connect_timeout=limits.connect_timeout, command_timeout=limits.command_timeout
+        )
+    )
     try:
         while not task.done():
             await asyncio.wait({task}, timeout=POLL_INTERVAL)
             if task.done() or conn is None:
                 continue
             try:
-                rows = await conn.fetch(SELECT_INDEX_BUILDS, list(TABLES), timeout=10)
+                rows = await conn.fetch(
+                    SELECT_INDEX_BUILDS, list(TABLES), timeout=limits.check_timeout
+                )
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
                 log.warning("adopt: cannot watch the index builds any more: %s", exc)
                 conn = None
@@ -459,7 +515,11 @@ def _size(table: str, estimate: int) -> str:
 
 
 async def adopt_database(
-    db_url: str | None = None, *, progress: Callable[[str], None] | None = None
+    db_url: str | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+    connect_timeout: float = PoolOptions().connect_timeout,
+    command_timeout: float | None = None,
 ) -> list[str]:
     """Put an existing tt-bot database under aerich, without touching its rows.
 
@@ -470,6 +530,9 @@ async def adopt_database(
     valid. A database with none of the tables just gets the schema. Running it again applies
     nothing. ``db_url`` defaults to ``DB_URL``; ``progress`` receives one line per step and
     index build phase. Returns the names of the migrations applied.
+
+    ``connect_timeout`` and ``command_timeout`` are ``apply_migrations``'s (the checks use a
+    ``command_timeout`` of 60 s without one); any failure is a ``StorageError``.
     """
     url = db_url or env_db_url()
     if url is None:
@@ -478,7 +541,17 @@ async def adopt_database(
         )
     report = _Reporter(progress)
     report(f"checking {redact_url(url)}")
-    async with _connection(url) as conn:
+    limits = _Limits(connect_timeout, command_timeout)
+    try:
+        return await _adopt(url, report, limits)
+    except StorageError:
+        raise
+    except Exception as exc:  # a check's statement failed
+        raise limits.failure(f"adopt {redact_url(url)}", exc) from exc
+
+
+async def _adopt(url: str, report: _Reporter, limits: _Limits) -> list[str]:
+    async with _connection(url, limits) as conn:
         found = await _inspect(conn)
         present = [t for t in TABLES if t in found.tables]
         versions = found.aerich_versions or []
@@ -513,7 +586,7 @@ async def adopt_database(
                 "concurrent index builds wait for them to finish"
             )
         report("applying migrations")
-        applied = await _migrate(url, conn, report)
+        applied = await _migrate(url, conn, report, limits)
         report(f"applied {', '.join(applied)}" if applied else "nothing to apply")
         after = await _inspect(conn)
     _check_indexes(after)

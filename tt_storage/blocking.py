@@ -31,6 +31,10 @@ GONE_STATUSES = frozenset({"kicked", "left"})
 #: The bot is in the chat (again).
 PRESENT_STATUSES = frozenset({"member", "administrator", "creator"})
 
+#: Set in an update's data by the settings middleware when it has already warned that the
+#: update carries a chat id outside BIGINT (one warning per update, not one per middleware).
+INVALID_ID_KEY = "tt_storage_invalid_id"
+
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
@@ -59,7 +63,7 @@ async def apply_member_update(update: ChatMemberUpdated) -> bool:
 class BlockTracker:
     """Outer middleware for ``dispatcher.my_chat_member``: marks chats blocked / unblocked.
 
-    A database error is logged and the handlers still run.
+    A database error, or a chat id outside BIGINT, is logged and the handlers still run.
     """
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
@@ -68,6 +72,10 @@ class BlockTracker:
                 await apply_member_update(event)
             except StorageError as exc:
                 log.warning("could not record chat %d's member status: %s", event.chat.id, exc)
+            except ValueError as exc:
+                # A chat id no BIGINT holds (Telegram's fit in 52 bits): nothing to record.
+                if not data.get(INVALID_ID_KEY):
+                    log.warning("my_chat_member update not recorded: %s", exc)
         return await handler(event, data)
 
 

@@ -11,13 +11,28 @@ Telegram answers:
   conversation" is not a block (the user never started the bot): it counts as failed;
 * 400 ``TelegramMigrateToChat``: the group became a supergroup: ``migrate_chat`` moves it and
   the message is sent to the new id;
+* a transient error (``is_transient``: Telegram's 5xx, the HTTP client's timeouts and reset
+  connections, a proxy's non-JSON error page): the same chat is tried again after
+  ``retry_delay`` s, doubling for each further one (that worker waits; the others go on,
+  within the window below);
 * anything else: failed, logged (without the bot token);
 * 401 ``TelegramUnauthorizedError`` (the token is revoked) stops the broadcast: every other
   send would fail the same way.
 
-Each chat gets at most ``1 + max_retries`` attempts. The result's ``last_chat_id`` (also passed
-to ``progress`` every ``progress_every`` chats) is the id up to which every chat is done:
-``start_after=last_chat_id`` resumes an interrupted broadcast without sending twice.
+Each chat gets at most ``1 + max_retries`` attempts and counts as failed only when they are
+used up. The result's ``last_chat_id`` (also passed to ``progress`` every ``progress_every``
+chats, and once more whenever the run ends or stops) is the id up to which every chat is done:
+``start_after=last_chat_id`` resumes. What a resume may repeat:
+
+* a stopped run (cancelled, 401, a database error) first lets the ``send`` calls in flight
+  finish, so their chats are known to be done or not; a second cancel does not wait, and a
+  chat whose ``send`` it abandons is not done: a resume sends to it again, though its message
+  may have arrived (Telegram has no idempotency key);
+* with ``concurrency`` c, chats finish out of order only within a window of c chats from the
+  oldest unfinished one: a resume repeats at most c - 1 chats that had the message (none with
+  the default c = 1);
+* a retried timeout or 5xx may have been delivered before it failed: that chat gets the
+  message twice, whether or not the run is resumed.
 """
 
 from __future__ import annotations
@@ -33,12 +48,17 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
+    TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramMigrateToChat,
+    TelegramNetworkError,
     TelegramRetryAfter,
+    TelegramServerError,
     TelegramUnauthorizedError,
 )
+from pydantic import ValidationError
 
 from . import validate
 from .errors import StorageError
@@ -54,6 +74,8 @@ ProgressCallback = Callable[["BroadcastResult"], Awaitable[Any] | Any]
 
 #: Telegram's wording of a 403 that is not a block: the user never started the bot.
 NOT_A_BLOCK = ("can't initiate conversation",)
+#: The longest wait between two attempts after transient errors, in seconds.
+MAX_RETRY_DELAY = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +137,20 @@ def describe(exc: BaseException, bot: Bot) -> str:
     return text[:300]
 
 
+def is_transient(exc: BaseException) -> bool:
+    """An error after which the same send may well succeed: Telegram's 5xx
+    (``TelegramServerError``, ``RestartingTelegram``), the HTTP client's failures
+    (``TelegramNetworkError``: a timeout, a reset connection; not ``TelegramEntityTooLarge``),
+    and a body that is not JSON at all (``ClientDecodeError``: a proxy's HTML error page)."""
+    if isinstance(exc, TelegramEntityTooLarge):
+        return False
+    if isinstance(exc, TelegramServerError | TelegramNetworkError):
+        return True
+    # JSON that does not fit the method's result came with a 200: the message was sent, and a
+    # retry would send it again (every time, were the mismatch permanent).
+    return isinstance(exc, ClientDecodeError) and not isinstance(exc.original, ValidationError)
+
+
 def is_block(exc: TelegramForbiddenError) -> bool:
     """A 403 that means the chat cannot be reached any more (not "can't initiate")."""
     text = exc.message.lower()
@@ -130,6 +166,8 @@ class _Run:
         send: SendFunction,
         pacer: Pacer,
         max_retries: int,
+        retry_delay: float,
+        window: int,
         start_after: int | None,
         progress: ProgressCallback | None,
         progress_every: int,
@@ -138,6 +176,8 @@ class _Run:
         self.send = send
         self.pacer = pacer
         self.max_retries = max_retries
+        self.retry_delay = retry_delay
+        self.window = window
         self.progress = progress
         self.progress_every = progress_every
         self.counts = {outcome: 0 for outcome in Outcome}
@@ -148,6 +188,12 @@ class _Run:
         self._finished: set[int] = set()
         self._next_position = 0
         self._watermark = 0
+        self._advanced = asyncio.Condition()
+        self._progress_failed = False
+        #: Set when the run stops: no new chat, no new attempt.
+        self.stopping = False
+        # Workers awaiting a send: a stop lets them finish it.
+        self._sending: set[asyncio.Task[Any]] = set()
 
     def result(self) -> BroadcastResult:
         return BroadcastResult(
@@ -164,31 +210,99 @@ class _Run:
         self._dispatched[position] = chat_id
         return position
 
+    async def admit(self, position: int) -> None:
+        """Wait until ``position`` is within ``window`` of the oldest unfinished chat: bounds
+        the chats a resume from ``last_chat_id`` would repeat."""
+        async with self._advanced:
+            await self._advanced.wait_for(lambda: position < self._watermark + self.window)
+
     async def finish(self, position: int, outcome: Outcome, migrated: bool) -> None:
         self.counts[outcome] += 1
         self.migrated += migrated
         self._finished.add(position)
+        watermark = self._watermark
         while self._watermark in self._finished:
             self._finished.remove(self._watermark)
             self.last_chat_id = self._dispatched.pop(self._watermark)
             self._watermark += 1
+        if self._watermark != watermark:
+            async with self._advanced:
+                self._advanced.notify_all()
         done = self.result().processed
         if self.progress is not None and done % self.progress_every == 0:
             await self.report()
 
     async def report(self) -> None:
         if self.progress is not None:
-            value = self.progress(self.result())
-            if inspect.isawaitable(value):
-                await value
+            try:
+                value = self.progress(self.result())
+                if inspect.isawaitable(value):
+                    await value
+            except Exception:
+                self._progress_failed = True
+                raise
 
-    async def deliver(self, chat_id: int) -> tuple[Outcome, bool]:
-        """Send to one chat (following a migration), retrying up to ``max_retries`` times."""
+    async def last_report(self) -> None:
+        """The run stops: report where it got to since the last report (unless the callback
+        is what failed); an error here is logged, the one that stopped the run is raised."""
+        if self._progress_failed:
+            return
+        try:
+            await self.report()
+        except Exception as exc:
+            log.warning("broadcast: the last progress report failed: %s", describe(exc, self.bot))
+
+    async def supervise(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Wait for the producer and the workers. The first error, or a cancel, stops the run:
+        the sends in flight finish (a second cancel does not wait for them), the rest is
+        cancelled, the last progress report is made, and the error is raised."""
+        pending = set(tasks)
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    if not task.cancelled() and (error := task.exception()) is not None:
+                        raise error
+        except BaseException:
+            self.stopping = True
+            for task in pending - self._sending:
+                task.cancel()
+            try:
+                if pending:
+                    await asyncio.wait(pending)
+            except asyncio.CancelledError:
+                # Stopped again: a chat whose send is abandoned stays not done (its outcome
+                # is unknown), so a resume sends to it again.
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending)
+                await self.last_report()
+                raise
+            await self.last_report()
+            raise
+
+    async def attempt(self, target: int) -> None:
+        """One ``send``, marked as in flight: a stopping run lets it finish (see ``stop``)."""
+        task = asyncio.current_task()
+        assert task is not None  # called from a worker task
+        self._sending.add(task)
+        try:
+            await self.send(self.bot, target)
+        finally:
+            self._sending.discard(task)
+
+    async def deliver(self, chat_id: int) -> tuple[Outcome, bool] | None:
+        """Send to one chat (following a migration), retrying up to ``max_retries`` times.
+        ``None``: the run stopped before the chat was done."""
         target, migrated = chat_id, False
+        transient = 0
+        error = "no attempt"
         for attempt in range(self.max_retries + 1):
+            if self.stopping:
+                return None
             await self.pacer.acquire()
             try:
-                await self.send(self.bot, target)
+                await self.attempt(target)
                 return Outcome.SENT, migrated
             except TelegramRetryAfter as exc:
                 log.warning(
@@ -197,14 +311,16 @@ class _Run:
                     target,
                     attempt + 1,
                 )
+                error = describe(exc, self.bot)
                 self.pacer.pause(exc.retry_after)
             except TelegramMigrateToChat as exc:
                 new_id = exc.migrate_to_chat_id
                 log.info("broadcast: chat %d is now supergroup %d", target, new_id)
                 try:
                     await migrate_chat(target, new_id)
-                except StorageError as error:
-                    log.warning("broadcast: could not migrate chat %d: %s", target, error)
+                except StorageError as problem:
+                    log.warning("broadcast: could not migrate chat %d: %s", target, problem)
+                error = describe(exc, self.bot)
                 target, migrated = new_id, True
             except TelegramForbiddenError as exc:
                 if not is_block(exc):
@@ -212,15 +328,33 @@ class _Run:
                     return Outcome.FAILED, migrated
                 try:
                     await mark_blocked(target)
-                except StorageError as error:
-                    log.warning("broadcast: could not mark chat %d blocked: %s", target, error)
+                except StorageError as problem:
+                    log.warning("broadcast: could not mark chat %d blocked: %s", target, problem)
                 return Outcome.BLOCKED, migrated
             except TelegramUnauthorizedError:
                 raise
             except Exception as exc:  # the send function's own errors too: one chat fails
-                log.warning("broadcast: chat %d failed: %s", target, describe(exc, self.bot))
-                return Outcome.FAILED, migrated
-        log.warning("broadcast: chat %d failed: no success in %d attempts", target, attempt + 1)
+                error = describe(exc, self.bot)
+                if not is_transient(exc):
+                    log.warning("broadcast: chat %d failed: %s", target, error)
+                    return Outcome.FAILED, migrated
+                if attempt < self.max_retries and not self.stopping:
+                    delay = min(self.retry_delay * 2**transient, MAX_RETRY_DELAY)
+                    transient += 1
+                    log.info(
+                        "broadcast: chat %d: %s; retrying in %.3g s (attempt %d)",
+                        target,
+                        error,
+                        delay,
+                        attempt + 1,
+                    )
+                    await asyncio.sleep(delay)
+        log.warning(
+            "broadcast: chat %d failed: no success in %d attempts (last: %s)",
+            target,
+            self.max_retries + 1,
+            error,
+        )
         return Outcome.FAILED, migrated
 
 
@@ -230,6 +364,7 @@ async def broadcast(
     *,
     rate: float = 25.0,
     max_retries: int = 3,
+    retry_delay: float = 1.0,
     concurrency: int = 1,
     only_positive: bool = True,
     start_after: int | None = None,
@@ -241,12 +376,24 @@ async def broadcast(
 
     ``rate``: ``send`` calls per second for the whole bot (Telegram allows about 30 messages/s
     in bulk). ``only_positive``: private chats only (the seed's broadcast), else groups too.
-    ``concurrency``: chats in flight at once (each chat's attempts stay in order, the rate is
-    global); with 1, chats go strictly one after the other. ``start_after``: resume after this
-    chat id. ``progress(result)`` is called every ``progress_every`` chats and once at the end.
+    ``max_retries``: further attempts per chat (after a 429, a migration or a transient error);
+    ``retry_delay``: the wait after a chat's first transient error, doubled for each further
+    one (at most ``MAX_RETRY_DELAY``). ``concurrency``: chats in flight at once (each chat's
+    attempts stay in order, the rate is global; none runs more than ``concurrency`` chats ahead
+    of the oldest unfinished one); with 1, chats go strictly one after the other.
+    ``start_after``: resume after this chat id. ``progress(result)`` is called every
+    ``progress_every`` chats, and once more when the run ends or stops (cancelled, or an error
+    raised): its ``last_chat_id`` is where to resume (see the module's notes on what a resume
+    may repeat).
     """
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
         raise ValueError("rate must be a positive number")
+    if (
+        isinstance(retry_delay, bool)
+        or not isinstance(retry_delay, int | float)
+        or not 0 <= retry_delay < float("inf")
+    ):
+        raise ValueError("retry_delay must be a number of seconds >= 0")
     for name, value, low in (
         ("max_retries", max_retries, 0),
         ("concurrency", concurrency, 1),
@@ -258,7 +405,17 @@ async def broadcast(
     if start_after is not None:
         validate.chat_id(start_after, "start_after")
 
-    run = _Run(bot, send, Pacer(rate), max_retries, start_after, progress, progress_every)
+    run = _Run(
+        bot,
+        send,
+        Pacer(rate),
+        max_retries,
+        float(retry_delay),
+        concurrency,
+        start_after,
+        progress,
+        progress_every,
+    )
     queue: asyncio.Queue[tuple[int, int] | None] = asyncio.Queue(maxsize=concurrency)
 
     async def produce() -> None:
@@ -270,19 +427,15 @@ async def broadcast(
             await queue.put(None)
 
     async def work() -> None:
-        while (item := await queue.get()) is not None:
+        while not run.stopping and (item := await queue.get()) is not None:
             position, chat_id = item
-            outcome, migrated = await run.deliver(chat_id)
-            await run.finish(position, outcome, migrated)
+            await run.admit(position)
+            delivered = await run.deliver(chat_id)
+            if delivered is not None:
+                await run.finish(position, *delivered)
 
-    try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(produce())
-            for _ in range(concurrency):
-                group.create_task(work())
-    except BaseExceptionGroup as errors:
-        # One failure (the database, a revoked token, the progress callback) stops it all.
-        raise errors.exceptions[0] from None
+    producer = asyncio.create_task(produce())
+    await run.supervise([producer, *(asyncio.create_task(work()) for _ in range(concurrency))])
     result = run.result()
     await run.report()
     log.info(

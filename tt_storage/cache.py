@@ -2,14 +2,19 @@
 
 Three sources of invalidation: this library's own writes (``invalidate``), other processes and
 plain SQL (a trigger NOTIFYs ``tt_storage_settings``; see the ``settings_notify`` migration),
-and a TTL as the last resort. The cache serves only while the LISTEN connection is up: a lost
-notification would otherwise mean a stale language for good.
+and a TTL as the last resort. The cache serves only while the LISTEN connection is known to be
+up: a lost notification would otherwise mean a stale language for good, and a late one (a
+network gone silent) a stale language until the connection is given up. So the listener proves
+the connection alive with a round trip every quarter of ``max_silence``, and the cache serves
+only while the last proof is younger than ``max_silence``: a change committed elsewhere is
+served stale for at most ``max_silence``, however the network fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sys
 import time
 from collections import OrderedDict
@@ -19,10 +24,22 @@ from weakref import WeakSet
 
 import asyncpg
 
+from . import sql, validate
+
 log = logging.getLogger("tt_storage")
 
 #: The channel the ``settings_notify`` migration's trigger NOTIFYs.
 CHANNEL = "tt_storage_settings"
+
+#: The payload of the ``notify_truncate`` migration's trigger: every chat may have changed.
+FLUSH = "*"
+
+#: Default of ``max_silence`` (s): how long the cache serves without a proof that its LISTEN
+#: connection still delivers notifications.
+MAX_SILENCE = 2.0
+
+#: Below this the heartbeat (a round trip every quarter of it) would cost more than it saves.
+MIN_SILENCE = 0.1
 
 
 class Invalidatable:
@@ -42,7 +59,15 @@ def register(cache: Invalidatable) -> Callable[[], None]:
 
 
 def invalidate(chat_id: int) -> None:
-    """A chat's settings changed: drop them from every cache in this process."""
+    """A chat's settings changed: drop them from every cache in this process, at once.
+
+    tt-storage's own writes and ``Users.save()``/``.delete()`` call it themselves. Call it after
+    changing ``lang``, ``file_mode`` or ``blocked_at`` another way in this process
+    (``Users.filter(...).update(...)``, raw SQL): otherwise the change reaches the cache only
+    when its notification arrives (milliseconds later; see the README). ``ValueError`` for a
+    non-int id.
+    """
+    chat_id = validate.chat_id(chat_id, "chat_id")
     for cache in list(_caches):
         cache.invalidate(chat_id)
 
@@ -54,15 +79,26 @@ _STALE_LIMIT = 4096
 class SettingsCache(Invalidatable):
     """A bounded LRU of ``chat_id -> (lang, file_mode)`` with a TTL.
 
-    ``live`` gates serving: it is set by the listener while notifications can arrive.
+    It serves until ``serve_until``'s deadline, which the listener pushes forward each time it
+    proves its connection alive (``max_silence`` past the proof); ``live`` tells whether it
+    serves now. ``suspend`` (the connection is lost) stops it until the listener's next call.
     """
 
-    def __init__(self, max_entries: int = 100_000, ttl: float = 300.0) -> None:
+    def __init__(
+        self, max_entries: int = 100_000, ttl: float = 300.0, max_silence: float = MAX_SILENCE
+    ) -> None:
         if max_entries < 0 or ttl < 0:
             raise ValueError("cache max_entries and ttl must be >= 0")
+        if not MIN_SILENCE <= max_silence < math.inf:
+            raise ValueError(
+                f"cache_max_silence must be a number of seconds >= {MIN_SILENCE}, "
+                f"got {max_silence!r}"
+            )
         self.max_entries = max_entries
         self.ttl = ttl
-        self.live = False
+        self.max_silence = max_silence
+        # Monotonic time until which ``get`` serves: one float comparison on the hot path.
+        self._serve_until = -math.inf
         self._entries: OrderedDict[int, tuple[float, str, bool]] = OrderedDict()
         # Bumped on every invalidation. A load notes it when it starts; its result is stored
         # only if that chat was not invalidated since (``_stale``), nor everything (``_floor``).
@@ -73,14 +109,30 @@ class SettingsCache(Invalidatable):
         self.misses = 0
         self._unregister = register(self)
 
+    @property
+    def live(self) -> bool:
+        """Whether the cache serves now."""
+        return time.monotonic() < self._serve_until
+
+    @live.setter
+    def live(self, value: bool) -> None:
+        # True: serve with no deadline (a cache with no listener, in tests and benchmarks).
+        self._serve_until = math.inf if value else -math.inf
+
+    def serve_until(self, deadline: float) -> None:
+        """Serve until ``deadline`` (``time.monotonic()``): the listener's last proof that every
+        notification sent so far has been handled, plus ``max_silence``."""
+        self._serve_until = deadline
+
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, chat_id: int) -> tuple[str, bool] | None:
-        if not self.live:
+        now = time.monotonic()
+        if now >= self._serve_until:
             return None
         entry = self._entries.get(chat_id)
-        if entry is None or entry[0] < time.monotonic():
+        if entry is None or entry[0] < now:
             self.misses += 1
             return None
         self._entries.move_to_end(chat_id)
@@ -88,9 +140,14 @@ class SettingsCache(Invalidatable):
         return entry[1], entry[2]
 
     def put(self, chat_id: int, lang: str, file_mode: bool, generation: int) -> None:
-        """Store what a load that started at ``generation`` read, unless it may be stale."""
+        """Store what a load that started at ``generation`` read, unless it may be stale.
+
+        Also while the connection is silent (its notifications are late, not lost: each one
+        still drops its chat when it arrives), so a heartbeat that is merely late (a lagging
+        event loop) costs reads, not the cache's contents. A suspended cache stores nothing.
+        """
         if (
-            not self.live
+            self._serve_until == -math.inf
             or self.max_entries == 0
             or generation < self._floor
             or self._stale.get(chat_id, 0) > generation
@@ -126,7 +183,7 @@ class SettingsCache(Invalidatable):
     def suspend(self) -> None:
         """Stop serving (notifications may be missed from now on) but keep the entries for
         ``peek``; the listener empties the cache before it serves again."""
-        self.live = False
+        self._serve_until = -math.inf
         self._forget_all()
 
     def clear(self) -> None:
@@ -134,7 +191,7 @@ class SettingsCache(Invalidatable):
         self._entries.clear()
 
     def close(self) -> None:
-        self.live = False
+        self._serve_until = -math.inf
         self.clear()
         self._unregister()
 
@@ -142,7 +199,11 @@ class SettingsCache(Invalidatable):
 class NotificationListener:
     """Keeps one LISTEN connection open and feeds its notifications to a cache.
 
-    While it is down the cache does not serve; after a reconnect the cache starts empty, since
+    A round trip on that connection every quarter of the cache's ``max_silence`` proves it
+    alive: the server sends a notification before the answer to any later statement, so once
+    the answer is in, every change committed before the statement was sent has been handled,
+    and the cache may serve until ``max_silence`` after that. A connection that has not answered
+    for ``dead_after`` is dropped for a new one; after a reconnect the cache starts empty, since
     notifications sent meanwhile are lost.
     """
 
@@ -152,13 +213,13 @@ class NotificationListener:
         connect: Callable[[], Any],
         retry_delay: float = 1.0,
         max_retry_delay: float = 30.0,
-        ping_interval: float = 10.0,
+        dead_after: float = 10.0,
     ) -> None:
         self.cache = cache
         self._connect = connect
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
-        self.ping_interval = ping_interval
+        self.dead_after = dead_after
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
@@ -181,10 +242,13 @@ class NotificationListener:
                 await task
             except asyncio.CancelledError:
                 pass
-        self.cache.live = False
+        self.cache.suspend()
         self.cache.clear()
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload == FLUSH:  # TRUNCATE users: any chat may have changed
+            self.cache.clear()
+            return
         try:
             self.cache.invalidate(int(payload))
         except ValueError:
@@ -195,17 +259,24 @@ class NotificationListener:
         self._lost.set()
 
     async def _watch(self, conn: asyncpg.Connection) -> None:
-        """Return when the connection is gone; a silent network loss shows up as a failed ping."""
+        """Prove ``conn`` alive, one round trip every quarter of ``max_silence``, and let the
+        cache serve on each proof; return when the connection is gone or stopped answering."""
+        max_silence = self.cache.max_silence
         while True:
+            sent = time.monotonic()
             try:
-                await asyncio.wait_for(self._lost.wait(), self.ping_interval)
+                await conn.execute(sql.PING, timeout=self.dead_after)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                return
+            if self._lost.is_set():
+                return
+            self.cache.serve_until(sent + max_silence)
+            pause = sent + max_silence / 4 - time.monotonic()
+            try:
+                await asyncio.wait_for(self._lost.wait(), max(pause, 0.0))
                 return
             except TimeoutError:
                 pass
-            try:
-                await conn.fetchval("SELECT 1", timeout=self.ping_interval)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-                return
 
     async def _run(self) -> None:
         delay = self.retry_delay
@@ -225,7 +296,9 @@ class NotificationListener:
             self._lost.clear()
             conn.add_termination_listener(self._on_lost)
             self.cache.clear()
-            self.cache.live = True
+            # LISTEN has just answered: nothing is cached yet, and every later change is
+            # notified. From here on each heartbeat extends this.
+            self.cache.serve_until(time.monotonic() + self.cache.max_silence)
             if down_logged:
                 log.info("settings cache on again")
                 down_logged = False

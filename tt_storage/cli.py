@@ -29,10 +29,12 @@ from .config import (
     DATA_DIR_ENV,
     DB_URL_ENV,
     DEFAULT_DATA_DIR,
+    LEGACY_APP,
     connect_kwargs,
     data_dir,
     env_db_url,
     migrations_location,
+    packaged_migrations,
     redact_url,
 )
 from .errors import StorageError
@@ -451,19 +453,13 @@ async def direct_connection(url: str) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
-def packaged_migrations() -> list[str]:
-    """The migration files tt-storage ships, in the order aerich applies them."""
-    files = (migrations_location() / APP).glob("[0-9]*_*.py")
-    return sorted((f.name for f in files), key=lambda name: int(name.split("_", 1)[0]))
-
-
 async def applied_migrations(conn: asyncpg.Connection) -> list[str] | None:
-    """The migrations aerich records as applied; ``None`` without an aerich table."""
-    from .adopt import AERICH_TABLE, SELECT_AERICH_VERSIONS, SELECT_TABLES
-
-    if not await conn.fetch(SELECT_TABLES, [AERICH_TABLE]):
+    """tt-storage's migrations aerich records as applied (under either label); ``None``
+    without an aerich table."""
+    if not await conn.fetchval(sql.AERICH_TABLE_EXISTS):
         return None
-    return [r["version"] for r in await conn.fetch(SELECT_AERICH_VERSIONS, APP)]
+    rows = await conn.fetch(sql.APPLIED_MIGRATIONS, [APP, LEGACY_APP], packaged_migrations())
+    return [r["version"] for r in rows]
 
 
 def index_builds() -> dict[str, tuple[str, str]]:
@@ -594,14 +590,21 @@ async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
             )
             tables = await conn.fetch(
                 sql.TABLE_ESTIMATES,
-                ["users", "videos", "music", "tt_storage_hourly", "tt_storage_hourly_state"],
+                [
+                    "users",
+                    "videos",
+                    "music",
+                    "tt_storage_hourly",
+                    "tt_storage_hourly_state",
+                    "tt_storage_fsm",
+                ],
             )
             applied = await applied_migrations(conn)
             pending: list[str] | None = packaged_migrations()
             if applied is not None:
                 try:
                     pending = await pending_migrations(url)
-                except Exception as exc:  # aerich's own errors are plain exceptions
+                except Exception as exc:  # StorageError, or aerich's own plain exceptions
                     pending = None
                     problems += 1
                     line("migrations", "ERROR", f"cannot read aerich's table: {exc}")

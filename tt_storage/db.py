@@ -109,6 +109,8 @@ class connection:  # lowercase: used like the function it replaced, `async with 
             ) from exc
         except UNAVAILABLE as exc:
             raise StorageUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+        except asyncpg.PostgresError as exc:  # a new connection refused: wrong password, …
+            raise StorageError(f"cannot log in: {type(exc).__name__}: {exc}") from exc
         self._conn = conn
         return conn
 

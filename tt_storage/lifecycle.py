@@ -13,22 +13,26 @@ import asyncpg
 from tortoise import Tortoise
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext, get_current_context
-from tortoise.exceptions import OperationalError
 
 from . import db, sql
 from . import outbox as outbox_defaults
 from .config import (
     APP,
     CONNECTION,
+    LEGACY_APP,
     REPLICA,
+    AppModels,
     PoolOptions,
+    connect_kwargs,
     env_db_url,
     migration_config,
     migrations_location,
+    packaged_migrations,
     redact_url,
+    user_apps,
 )
 from .config import tortoise_config as build_config
-from .errors import StorageError, StorageUnavailable
+from .errors import StorageError, StorageTimeout, StorageUnavailable
 from .outbox import OutboxEvent, outbox
 
 log = logging.getLogger("tt_storage")
@@ -56,10 +60,56 @@ MIGRATION_LOCK_KEY = 0x7474_5354_4F52
 MIGRATION_LOCK_POLL = 0.2
 
 
-async def _upgrade(config: dict[str, Any]) -> list[str]:
+async def relabel_migrations(conn: asyncpg.Connection) -> int:
+    """Move tt-storage's aerich rows recorded under the pre-0.2 label ``"models"`` to
+    ``"tt_storage"`` (idempotent); return how many moved."""
+    if not await conn.fetchval(sql.AERICH_TABLE_EXISTS):
+        return 0
+    status: str = await conn.execute(sql.RELABEL_MIGRATIONS, APP, LEGACY_APP, packaged_migrations())
+    moved = int(status.rsplit(" ", 1)[-1])
+    if moved:
+        log.info(
+            "aerich: %d tt-storage migration row(s) relabelled %r -> %r", moved, LEGACY_APP, APP
+        )
+    return moved
+
+
+_DEFAULTS = PoolOptions()
+
+
+def _where(db_url: str | None) -> str:
+    """What ``db_url`` (default ``DB_URL``) names, fit to show: redacted."""
+    url = db_url or env_db_url()
+    return redact_url(url) if url else "the embedded PostgreSQL"
+
+
+def failure(
+    doing: str, exc: BaseException, connect_timeout: float, command_timeout: float | None
+) -> StorageError:
+    """The ``StorageError`` for ``exc``, raised while trying to ``doing`` (``"migrate …"``)."""
+    cause = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    if isinstance(exc, TimeoutError):  # before OSError, of which it is a subclass
+        limit = "none" if command_timeout is None else f"{command_timeout:g} s"
+        return StorageTimeout(
+            f"cannot {doing}: no answer within the time limits (connect_timeout="
+            f"{connect_timeout:g} s, command_timeout={limit}): is the network or the server stuck?"
+        )
+    if isinstance(exc, db.UNAVAILABLE):
+        return StorageUnavailable(f"cannot {doing}: database unreachable ({cause})")
+    return StorageError(f"cannot {doing}: {cause}")
+
+
+@asynccontextmanager
+async def _aerich(config: dict[str, Any]) -> AsyncIterator[Any]:
+    """aerich's ``Command`` on ``config`` (in the caller's fresh context)."""
     from aerich import Command
 
     async with Command(config, app=APP, location=str(migrations_location())) as command:
+        yield command
+
+
+async def _upgrade(config: dict[str, Any]) -> list[str]:
+    async with _aerich(config) as command:
         # Many bot processes may start with migrate=True at once: one migrates, the others
         # wait here and then find nothing pending.
         async with get_connection(CONNECTION).acquire_connection() as lock:
@@ -69,37 +119,71 @@ async def _upgrade(config: dict[str, Any]) -> list[str]:
             while not await lock.fetchval(sql.MIGRATION_TRY_LOCK, MIGRATION_LOCK_KEY):  # noqa: ASYNC110
                 await asyncio.sleep(MIGRATION_LOCK_POLL)
             try:
+                await relabel_migrations(lock)
                 applied: list[str] = await command.upgrade(run_in_transaction=True)
             finally:
                 await lock.execute(sql.MIGRATION_UNLOCK, MIGRATION_LOCK_KEY)
     return applied
 
 
-async def apply_migrations(db_url: str | None = None) -> list[str]:
-    """Apply pending aerich migrations to ``db_url`` (default ``DB_URL``); return their names."""
-    config = migration_config(db_url)
+async def _heads(config: dict[str, Any]) -> list[str]:
+    async with _aerich(config) as command:
+        async with get_connection(CONNECTION).acquire_connection() as conn:
+            await relabel_migrations(conn)
+        names: list[str] = await command.heads()
+    return names
+
+
+async def _run_aerich(
+    doing: str,
+    step: Any,
+    db_url: str | None,
+    connect_timeout: float,
+    command_timeout: float | None,
+) -> list[str]:
     try:
-        applied: list[str] = await _in_fresh_context(_upgrade, config)
-    except db.UNAVAILABLE as exc:
-        raise StorageUnavailable(f"cannot migrate: database unreachable ({exc})") from exc
-    except (asyncpg.PostgresError, OperationalError) as exc:
-        raise StorageError(f"migration failed: {type(exc).__name__}: {exc}") from exc
+        config = migration_config(
+            db_url, connect_timeout=connect_timeout, command_timeout=command_timeout
+        )
+        names: list[str] = await _in_fresh_context(step, config)
+    except StorageError:
+        raise
+    except Exception as exc:  # aerich's and Tortoise's own errors are plain exceptions
+        raise failure(f"{doing} {_where(db_url)}", exc, connect_timeout, command_timeout) from exc
+    return names
+
+
+async def apply_migrations(
+    db_url: str | None = None,
+    *,
+    connect_timeout: float = _DEFAULTS.connect_timeout,
+    command_timeout: float | None = None,
+) -> list[str]:
+    """Apply pending aerich migrations to ``db_url`` (default ``DB_URL``); return their names.
+
+    ``connect_timeout`` bounds opening each connection; ``command_timeout`` each statement,
+    index builds included: by default none, since ``CREATE INDEX CONCURRENTLY`` on a big table
+    runs for minutes (a cut build is rebuilt by the next run). Any failure is a
+    ``StorageError``: ``StorageUnavailable`` for an unreachable server, ``StorageTimeout`` when
+    a limit ran out.
+    """
+    applied = await _run_aerich("migrate", _upgrade, db_url, connect_timeout, command_timeout)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     return applied
 
 
-async def pending_migrations(db_url: str | None = None) -> list[str]:
-    """Migrations on disk that the database has not applied yet."""
-    from aerich import Command
-
-    async def heads(config: dict[str, Any]) -> list[str]:
-        async with Command(config, app=APP, location=str(migrations_location())) as command:
-            names: list[str] = await command.heads()
-        return names
-
-    result: list[str] = await _in_fresh_context(heads, migration_config(db_url))
-    return result
+async def pending_migrations(
+    db_url: str | None = None,
+    *,
+    connect_timeout: float = _DEFAULTS.connect_timeout,
+    command_timeout: float | None = _DEFAULTS.command_timeout,
+) -> list[str]:
+    """Migrations on disk that the database has not applied yet. The limits and errors are
+    ``apply_migrations``'s."""
+    return await _run_aerich(
+        "read the migrations applied to", _heads, db_url, connect_timeout, command_timeout
+    )
 
 
 def is_initialized() -> bool:
@@ -117,6 +201,7 @@ async def init_storage(
     *,
     listen_url: str | None = None,
     migrate: bool = False,
+    models: AppModels | None = None,
     global_fallback: bool = True,
     outbox_size: int = outbox_defaults.DEFAULT_SIZE,
     outbox_retry_delay: float = outbox_defaults.DEFAULT_RETRY_DELAY,
@@ -131,9 +216,13 @@ async def init_storage(
     broadcast id stream); writes and per-update reads stay on ``db_url``. ``listen_url``: a
     direct server URL for the settings cache's LISTEN connection when ``db_url`` goes through
     pgbouncer (without it the cache stays off there). ``migrate=True`` applies pending aerich
-    migrations first. ``pool_options`` are ``PoolOptions`` fields (``statement_cache_size=0``
-    behind pgbouncer in transaction mode). ``global_fallback`` makes Tortoise visible to tasks
-    created before this call (aiogram's polling workers).
+    migrations first; without it the database must already have every packaged migration
+    (checked in one query: ``StorageError`` naming the fix otherwise). ``models``: the
+    application's own Tortoise models to run in the same context and pool (``["mybot.models"]``
+    or ``{"label": [...]}``; see ``tortoise_config``). ``pool_options`` are ``PoolOptions``
+    fields (``statement_cache_size=0`` behind pgbouncer in transaction mode).
+    ``global_fallback`` makes Tortoise visible to tasks created before this call (aiogram's
+    polling workers).
 
     ``outbox_*``: the queue of downloads recorded during an outage (``tt_storage.outbox``):
     how many it holds (0: no queue, tracking calls raise ``StorageUnavailable``), the flusher's
@@ -141,6 +230,7 @@ async def init_storage(
     """
     global _context, _url, _replica_url, _listen_url
     options = PoolOptions.from_kwargs(pool_options)
+    user_apps(models)  # a bad `models` fails here, before any server is started
     url = db_url or env_db_url()
     if url is None:
         from .embedded import embedded_url
@@ -157,9 +247,14 @@ async def init_storage(
         max_retry_delay=outbox_max_retry_delay,
         close_timeout=outbox_close_timeout,
     )
-    config = build_config(url, replica_url, **options.as_dict())
+    config = build_config(url, replica_url, models=models, **options.as_dict())
     if migrate:
-        await apply_migrations(url)
+        # The limits given here; a statement limit only if one was given (index builds).
+        await apply_migrations(
+            url,
+            connect_timeout=options.connect_timeout,
+            command_timeout=pool_options.get("command_timeout"),
+        )
     fallback = global_fallback and get_current_context() is None
     context = await Tortoise.init(config=config, _enable_global_fallback=fallback)
     client = context.connections.get(CONNECTION)
@@ -170,12 +265,17 @@ async def init_storage(
         async with db.connection() as conn:
             version = await conn.fetchval(sql.SERVER_VERSION)
             pooled = await db.through_pooler(conn)
+            if not migrate:
+                await _check_schema(conn, url)
         if replica is not None:
             async with db.read_connection() as conn:
                 standby = await conn.fetchval("SELECT pg_is_in_recovery()")
-    except BaseException:
+    except BaseException as exc:
         db.bind(None)
         await context.close_connections()
+        refused = _refused(exc, url)
+        if refused is not None:
+            raise refused from exc
         raise
     _context, _url, _replica_url, _listen_url = context, url, replica_url, listen_url
     if outbox.enabled:
@@ -192,6 +292,48 @@ async def init_storage(
             redact_url(replica_url),
             "a standby" if standby else "not a standby: is this the replica?",
         )
+
+
+async def _check_schema(conn: asyncpg.Connection, url: str) -> None:
+    """``StorageError`` naming the fix unless the database has every packaged migration."""
+    expected = packaged_migrations()
+    try:
+        rows = await conn.fetch(sql.APPLIED_MIGRATIONS, [APP, LEGACY_APP], expected)
+    except asyncpg.UndefinedTableError:
+        rows = []
+    missing = sorted(set(expected) - {r["version"] for r in rows}, key=expected.index)
+    if not missing:
+        return
+    what = (
+        "has no tt-storage schema"
+        if len(missing) == len(expected)
+        else f"lacks tt-storage migration(s) {', '.join(missing)}"
+    )
+    raise StorageError(
+        f"the database {redact_url(url)} {what}: apply them with init_storage(..., "
+        "migrate=True) or setup_storage(dp, migrate=True), `tt-storage migrate`, or "
+        "`aerich upgrade` in your project (README: Migrations)"
+    )
+
+
+def _refused(exc: BaseException, url: str) -> StorageError | None:
+    """A plain ``StorageError`` if the server refused us: no such database, or the login."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncpg.InvalidCatalogNameError):
+            name = connect_kwargs(url).get("database", "?")
+            return StorageError(
+                f"database {name!r} does not exist ({redact_url(url)}): create it "
+                f'(createdb {name}, or CREATE DATABASE "{name}") or fix the URL'
+            )
+        if isinstance(seen, asyncpg.InvalidAuthorizationSpecificationError):
+            # Covers a wrong password too: the server's own words, never the password.
+            return StorageError(
+                f"the server refused the login ({redact_url(url)}): {seen}; "
+                "check the user and password in the URL (DB_URL) and pg_hba.conf"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 async def close_storage() -> list[OutboxEvent]:

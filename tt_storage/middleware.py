@@ -13,16 +13,18 @@ from aiogram import BaseMiddleware, Dispatcher
 from aiogram.types import Chat, TelegramObject, Update, User
 
 from . import db, lifecycle
-from .blocking import reachable, setup_block_tracking
+from .blocking import INVALID_ID_KEY, reachable, setup_block_tracking
 from .cache import NotificationListener, SettingsCache
-from .config import PoolOptions, connect_kwargs
+from .config import PoolOptions, connect_kwargs, user_apps
 from .errors import StorageError
+from .fsm import NOT_PREFETCHED, discard_prefetched, install_fsm, take_prefetched
 from .lifecycle import close_storage, init_storage
 from .outbox import outbox
 from .registration import LanguagePicker, referral_from_start
 from .services.chats import get_chat_state, mark_unblocked, migrate_chat
 from .services.users import register_user
 from .settings import DEFAULT_LANG, UserSettings
+from .validate import MAX_CHAT_ID, MIN_CHAT_ID
 
 log = logging.getLogger("tt_storage")
 
@@ -42,7 +44,9 @@ class StorageMiddleware(BaseMiddleware):
     blocked chats are never cached). A group -> supergroup service message (``migrate_to_chat_id``
     in the old chat, ``migrate_from_chat_id`` in the new one) runs ``migrate_chat`` before the
     handlers, and both updates get the new id's settings: the old id is never re-registered and
-    the new one is not new (``is_new`` False) when the old one was known.
+    the new one is not new (``is_new`` False) when the old one was known. An update naming a
+    chat id outside BIGINT (not Telegram's) gets ``persisted=False`` settings for its own chat
+    and one warning; nothing is migrated or stored.
     """
 
     def __init__(
@@ -54,12 +58,13 @@ class StorageMiddleware(BaseMiddleware):
         register: bool | RegisterPredicate = True,
         cache_size: int = 100_000,
         cache_ttl: float = 300.0,
+        cache_max_silence: float = 2.0,
     ) -> None:
         self.pick_language = LanguagePicker(languages, default_lang)
         self.default_lang = default_lang
         self.data_key = data_key
         self.register = register
-        self.cache = SettingsCache(cache_size, cache_ttl)
+        self.cache = SettingsCache(cache_size, cache_ttl, cache_max_silence)
         self._listener: NotificationListener | None = None
         self._outage = False
         # Bumped when an outage starts or ends: only a load that began after the last change
@@ -71,9 +76,14 @@ class StorageMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         chat_id = chat.id if chat is not None else user.id if user is not None else None
         migration = _migration(event)
+        bad_id = _out_of_range(chat_id, *(migration or ()))
+        if bad_id is not None:
+            self._reject(bad_id, chat_id, user, event, data)
+            return await handler(event, data)
         if migration is not None:
             await self._migrate(*migration)
             chat_id = migration[1]
+            discard_prefetched()  # read before the migration moved the chat: stale
         data[self.data_key] = (
             None if chat_id is None else await self.settings_for(chat_id, chat, user, event, data)
         )
@@ -122,7 +132,9 @@ class StorageMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> tuple[UserSettings, bool]:
         """The settings, and whether they may be cached (not while the chat is blocked)."""
-        found = await get_chat_state(chat_id)
+        found = take_prefetched(data, chat_id)  # aiogram's FSM state read may have brought it
+        if found is NOT_PREFETCHED:
+            found = await get_chat_state(chat_id)
         if found is not None:
             blocked = found.blocked
             if blocked and isinstance(event, Update) and event.message is not None:
@@ -135,6 +147,27 @@ class StorageMiddleware(BaseMiddleware):
         link = self.referral(chat, event)
         row, inserted = await register_user(chat_id, lang, link)
         return UserSettings(chat_id, row.lang, row.file_mode, is_new=inserted), True
+
+    def _reject(
+        self,
+        bad_id: int,
+        chat_id: int | None,
+        user: User | None,
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> None:
+        """An update naming ``bad_id``, outside BIGINT: Telegram's ids fit in 52 bits, so it is
+        not Telegram's. Nothing to migrate, load or store: fallback settings, one warning."""
+        update_id = event.update_id if isinstance(event, Update) else None
+        log.warning(
+            "update %s: chat id %d is outside the BIGINT range of chat ids; handlers get "
+            "fallback settings and nothing is stored",
+            update_id,
+            bad_id,
+        )
+        data[INVALID_ID_KEY] = True  # the block tracker need not warn again
+        own_id = chat_id if chat_id is not None else bad_id  # a migration's message has a chat
+        data[self.data_key] = UserSettings(own_id, self._pick(user), persisted=False)
 
     async def _migrate(self, old_id: int, new_id: int) -> None:
         try:
@@ -240,6 +273,14 @@ def _migration(event: TelegramObject) -> tuple[int, int] | None:
     return None
 
 
+def _out_of_range(*ids: int | None) -> int | None:
+    """The first of ``ids`` no BIGINT holds, else ``None``."""
+    for value in ids:
+        if value is not None and not MIN_CHAT_ID <= value <= MAX_CHAT_ID:
+            return value
+    return None
+
+
 def _leaving(event: TelegramObject) -> bool:
     """A ``my_chat_member`` update saying the bot was blocked/removed: no reason to register."""
     if not isinstance(event, Update) or event.my_chat_member is None:
@@ -270,6 +311,7 @@ async def _listen_connection() -> asyncpg.Connection:
             "port": client.port,
             "user": client.user,
             "password": client.password,
+            "passfile": client.extra.get("passfile"),  # a URL's ?passfile=
             "database": client.database,
         }
     conn = await asyncpg.connect(**params, timeout=db.options().connect_timeout)
@@ -298,6 +340,7 @@ _MIDDLEWARE_OPTIONS = (
     "register",
     "cache_size",
     "cache_ttl",
+    "cache_max_silence",
 )
 
 
@@ -330,18 +373,30 @@ def setup_storage(
     """One line for a bot: settings middleware, startup (``init_storage``) and shutdown.
 
     ``options``: the ``StorageMiddleware`` arguments, ``init_storage`` keywords (``migrate``,
-    ``replica_url``, ``listen_url``, pool options), ``key`` (where the middleware is stored in
+    ``models`` — your own Tortoise models, same context and pool —, ``replica_url``,
+    ``listen_url``, pool options), ``key`` (where the middleware is stored in
     the dispatcher) and ``track_blocks`` (default ``True``: record blocked/left chats from
-    ``my_chat_member``).
+    ``my_chat_member``), ``fsm`` (``True`` or a ``PostgresStorage``: aiogram's FSM in this
+    database) and ``fsm_isolation`` (``True`` or a ``BaseEventIsolation``: one update per FSM key
+    at a time across processes, on advisory locks).
     """
     _check_options(
         "setup_storage",
         options,
-        [*_MIDDLEWARE_OPTIONS, "key", "track_blocks", *_init_storage_options()],
+        [
+            *_MIDDLEWARE_OPTIONS,
+            "key",
+            "track_blocks",
+            "fsm",
+            "fsm_isolation",
+            *_init_storage_options(),
+        ],
     )
     middleware_options = {k: options.pop(k) for k in _MIDDLEWARE_OPTIONS if k in options}
+    user_apps(options.get("models"))  # a bad `models` fails at this call, not at startup
     key = options.pop("key", "tt_storage")
     track_blocks = options.pop("track_blocks", True)
+    install_fsm(dispatcher, options.pop("fsm", False), options.pop("fsm_isolation", False))
     middleware = StorageMiddleware(**middleware_options)
     return middleware.setup(
         dispatcher, key=key, track_blocks=track_blocks, db_url=db_url, **options

@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import fields
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.indexes import Index, PartialIndex
 from tortoise.models import Model
+from tortoise.signals import post_delete, post_save
+
+from . import cache
+from .config import APP
 
 
 class VarcharField(fields.Field[str], str):  # type: ignore[misc]
@@ -46,7 +51,7 @@ class Video(Model):
 
     pk_id = fields.BigIntField(primary_key=True)
     user: fields.ForeignKeyRelation[Users] = fields.ForeignKeyField(
-        "models.Users",
+        f"{APP}.Users",
         related_name="videos",
         source_field="user_id",
         on_delete=fields.NO_ACTION,
@@ -77,7 +82,7 @@ class Music(Model):
 
     pk_id = fields.BigIntField(primary_key=True)
     user: fields.ForeignKeyRelation[Users] = fields.ForeignKeyField(
-        "models.Users",
+        f"{APP}.Users",
         related_name="music",
         source_field="user_id",
         on_delete=fields.NO_ACTION,
@@ -92,3 +97,43 @@ class Music(Model):
             Index(fields=("user_id", "downloaded_at"), name="idx_music_user_time"),
             Index(fields=("downloaded_at",), name="idx_music_time"),
         )
+
+
+class FSMRecord(Model):
+    """aiogram FSM state and data of one StorageKey (tt_storage.fsm.PostgresStorage).
+
+    An empty part (no state, ``{}`` data) has the expiry ``-infinity``; NULL means "never
+    expires". Migration 7 also builds the partial expression index the bounded cleanup reads
+    (rows whose every part expires, by the later expiry), which a model cannot declare.
+    """
+
+    #: bot:chat:user:thread:len(business_connection_id):business_connection_id:destiny
+    key = VarcharField(primary_key=True)
+    state = VarcharField(null=True)
+    data: dict[str, Any] = fields.JSONField(default=dict)
+    state_expires_at = fields.DatetimeField(null=True)
+    data_expires_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "tt_storage_fsm"
+
+
+# ORM writes of a chat (``user.save()``, ``user.delete()``) drop its cached settings in this
+# process at once, like tt-storage's own writes; the trigger's NOTIFY still tells the others.
+# ``Users.filter(...).update()`` sends no signal: see ``tt_storage.invalidate``.
+@post_save(Users)
+async def _saved(
+    _sender: type[Users],
+    instance: Users,
+    _created: bool,
+    _using_db: BaseDBAsyncClient | None,
+    _update_fields: list[str] | None,
+) -> None:
+    cache.invalidate(instance.user_id)
+
+
+@post_delete(Users)
+async def _deleted(
+    _sender: type[Users], instance: Users, _using_db: BaseDBAsyncClient | None
+) -> None:
+    cache.invalidate(instance.user_id)

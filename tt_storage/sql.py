@@ -7,6 +7,9 @@ from __future__ import annotations
 
 _USER_COLUMNS = "user_id, registered_at, lang, link, file_mode, ad_count, ad_cooldown, blocked_at"
 
+# The settings cache's heartbeat on its LISTEN connection: the cheapest round trip there is.
+PING = "SELECT 1"
+
 # --- users -------------------------------------------------------------------------------------
 
 SELECT_USER = "SELECT " + _USER_COLUMNS + " FROM users WHERE user_id = $1"
@@ -418,3 +421,111 @@ ROLLUP_LAG = (
 # Session-level: held across aerich's own transactions, released explicitly.
 MIGRATION_TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
 MIGRATION_UNLOCK = "SELECT pg_advisory_unlock($1)"
+
+# --- aiogram FSM storage (tt_storage.fsm): $1 the row key -----------------------------------------
+# A part's expiry: NULL never, '-infinity' when the part is empty. Reads ignore expired parts;
+# the bounded cleanup deletes rows whose every part has expired (empty parts count as expired).
+
+_FSM_STATE = "CASE WHEN f.state_expires_at IS NULL OR f.state_expires_at > now() THEN f.state END"
+_FSM_DEAD = (
+    "f.state_expires_at IS NOT NULL AND f.data_expires_at IS NOT NULL"
+    " AND GREATEST(f.state_expires_at, f.data_expires_at) <= now()"
+)
+# $3 seconds to live (NULL: forever).
+_FSM_EXPIRY = "now() + make_interval(secs => $3)"
+
+FSM_GET_STATE = "SELECT " + _FSM_STATE + " FROM tt_storage_fsm AS f WHERE f.key = $1"
+
+# $2 the chat id: the middleware's settings SELECT rides along with aiogram's state read, so an
+# update with FSM costs one round trip for both (tt_storage.fsm hands the row to the middleware).
+FSM_GET_STATE_AND_CHAT = (
+    "SELECT " + _FSM_STATE + " AS state, u.user_id, u.lang, u.file_mode, u.blocked_at"
+    " FROM (VALUES (1)) AS one LEFT JOIN tt_storage_fsm AS f ON f.key = $1"
+    " LEFT JOIN users AS u ON u.user_id = $2"
+)
+
+# $2 the state, $3 its seconds to live.
+FSM_SET_STATE = (
+    "INSERT INTO tt_storage_fsm AS f (key, state, data, state_expires_at, data_expires_at)"
+    " VALUES ($1, $2, '{}', " + _FSM_EXPIRY + ", '-infinity')"
+    " ON CONFLICT (key) DO UPDATE"
+    " SET state = EXCLUDED.state, state_expires_at = EXCLUDED.state_expires_at"
+)
+
+# A row left with neither state nor live data is deleted in the same statement. (Sub-statements
+# share one snapshot; under a concurrent write the DELETE re-checks the newer row version and
+# skips it, and the UPDATE then applies.)
+FSM_CLEAR_STATE = (
+    "WITH gone AS (DELETE FROM tt_storage_fsm AS f WHERE f.key = $1"
+    " AND (f.data = '{}' OR f.data_expires_at <= now()) RETURNING 1)"
+    " UPDATE tt_storage_fsm SET state = NULL, state_expires_at = '-infinity'"
+    " WHERE key = $1 AND NOT EXISTS (SELECT FROM gone)"
+)
+
+FSM_GET_DATA = (
+    "SELECT CASE WHEN f.data_expires_at IS NULL OR f.data_expires_at > now()"
+    " THEN f.data::text END FROM tt_storage_fsm AS f WHERE f.key = $1"
+)
+
+# $2 the data (JSON text of a non-empty object), $3 its seconds to live.
+FSM_SET_DATA = (
+    "INSERT INTO tt_storage_fsm AS f (key, state, data, state_expires_at, data_expires_at)"
+    " VALUES ($1, NULL, $2::jsonb, '-infinity', " + _FSM_EXPIRY + ")"
+    " ON CONFLICT (key) DO UPDATE"
+    " SET data = EXCLUDED.data, data_expires_at = EXCLUDED.data_expires_at"
+)
+
+FSM_CLEAR_DATA = (
+    "WITH gone AS (DELETE FROM tt_storage_fsm AS f WHERE f.key = $1"
+    " AND (f.state IS NULL OR f.state_expires_at <= now()) RETURNING 1)"
+    " UPDATE tt_storage_fsm SET data = '{}', data_expires_at = '-infinity'"
+    " WHERE key = $1 AND NOT EXISTS (SELECT FROM gone)"
+)
+
+# $2 the patch (JSON text of a non-empty object), $3 seconds to live. One statement: the row
+# lock of ON CONFLICT serializes concurrent patches, each merged into the committed data
+# (dict.update semantics: top-level keys, the patch wins). Expired data is replaced, not merged.
+FSM_UPDATE_DATA = (
+    "INSERT INTO tt_storage_fsm AS f (key, state, data, state_expires_at, data_expires_at)"
+    " VALUES ($1, NULL, $2::jsonb, '-infinity', " + _FSM_EXPIRY + ")"
+    " ON CONFLICT (key) DO UPDATE SET data = CASE WHEN f.data_expires_at <= now()"
+    " THEN EXCLUDED.data ELSE f.data || EXCLUDED.data END,"
+    " data_expires_at = EXCLUDED.data_expires_at"
+    " RETURNING f.data::text"
+)
+
+# $1 at most this many rows: found through the partial expression index (migration 7), never
+# by scanning the table; rows another cleaner holds are skipped.
+FSM_CLEANUP = (
+    "DELETE FROM tt_storage_fsm AS f WHERE ctid = ANY (ARRAY("
+    "SELECT ctid FROM tt_storage_fsm AS f WHERE " + _FSM_DEAD + " LIMIT $1"
+    " FOR UPDATE SKIP LOCKED)) AND " + _FSM_DEAD
+)
+
+# --- aiogram event isolation (tt_storage.isolation): session-level advisory locks -----------------
+
+# $1 the lock id. Waits (bounded by the caller's timeout); released by FSM_UNLOCK_ALL.
+FSM_LOCK = "SELECT pg_advisory_lock($1)"
+# Run when the lock's connection goes back to its pool.
+FSM_UNLOCK_ALL = "SELECT pg_advisory_unlock_all()"
+# Whether aerich's table exists (a fresh database has none yet).
+AERICH_TABLE_EXISTS = "SELECT to_regclass('aerich') IS NOT NULL"
+
+# Versions before 0.2 recorded tt-storage's migrations under the app label "models". $1 the new
+# label, $2 the old one, $3 tt-storage's own migration names: only those rows move (an app of
+# the application's own, also called "models", keeps its rows), and never onto a row that the
+# new label already has. Idempotent. The models state aerich keeps per row names the app too
+# ("models.Users", "app": "models"): renamed with it, or `aerich migrate` would see a new app.
+RELABEL_MIGRATIONS = (
+    "UPDATE aerich SET app = $1, content = replace(replace(content::text,"
+    " '\"' || $2 || '.', '\"' || $1 || '.'), '\"' || $2 || '\"', '\"' || $1 || '\"')::jsonb"
+    " WHERE app = $2 AND version = ANY ($3::text[])"
+    " AND NOT EXISTS (SELECT 1 FROM aerich AS done WHERE done.app = $1"
+    " AND done.version = aerich.version)"
+)
+
+# init_storage's schema check: which of tt-storage's migrations ($2) are recorded under either
+# of its labels ($1).
+APPLIED_MIGRATIONS = (
+    "SELECT version FROM aerich WHERE app = ANY ($1::text[]) AND version = ANY ($2::text[])"
+)

@@ -153,6 +153,21 @@ async def rebound(url: str, **options: Any) -> AsyncIterator[None]:
             await tt.init_storage(previous_url, **previous)
 
 
+@contextlib.asynccontextmanager
+async def unbound() -> AsyncIterator[None]:
+    """The library bound to nothing for the block (as in a fresh process: the CLI, a first
+    ``init_storage``), then to the session's database again, with its original pool options."""
+    previous_url = lifecycle._url
+    previous = db.options().as_dict()
+    await tt.close_storage()
+    try:
+        yield
+    finally:
+        await tt.close_storage()
+        if previous_url is not None:
+            await tt.init_storage(previous_url, **previous)
+
+
 class FreezableProxy:
     """A TCP proxy to a server; ``freeze()`` stops forwarding without closing anything (a
     black-holed network), per direction: ``up`` (client to server) and ``down``."""

@@ -1,9 +1,27 @@
+"""The three tables, created only if missing.
+
+Tables that already exist (made by ``Tortoise.generate_schemas()``, by another app's
+``aerich init-db`` on the same connection, or by tt-bot) are checked first: in a shape the
+later migrations build on they are kept as they are, in any other shape nothing is changed and
+the migration fails naming each difference.
+"""
+
 from tortoise import BaseDBAsyncClient
 
 RUN_IN_TRANSACTION = True
 
 
 async def upgrade(db: BaseDBAsyncClient) -> str:
+    from tt_storage.adopt import existing_shape_problems
+    from tt_storage.errors import StorageError
+
+    async with db.acquire_connection() as conn:
+        problems = await existing_shape_problems(conn)
+    if problems:
+        raise StorageError(
+            "tables or indexes tt-storage would create already exist in another shape, "
+            "nothing was changed: " + "; ".join(problems)
+        )
     return """
         CREATE TABLE IF NOT EXISTS "users" (
     "user_id" BIGINT NOT NULL PRIMARY KEY,

@@ -3,7 +3,7 @@
 A trigger on users NOTIFYs channel tt_storage_settings with the chat id whenever lang or
 file_mode really changes, or the row is deleted or re-keyed (chat migration): changes made
 with plain SQL invalidate caches too. The notification is sent at commit, never for a
-rolled-back change.
+rolled-back change. Run again (CREATE OR REPLACE), it changes nothing.
 """
 
 from tortoise import BaseDBAsyncClient
@@ -20,14 +20,14 @@ async def upgrade(db: BaseDBAsyncClient) -> str:
             RETURN NULL;
         END
         $$;
-        CREATE TRIGGER "tt_storage_settings_changed"
+        CREATE OR REPLACE TRIGGER "tt_storage_settings_changed"
             AFTER UPDATE OF lang, file_mode, user_id ON "users"
             FOR EACH ROW
             WHEN (OLD.lang IS DISTINCT FROM NEW.lang
                   OR OLD.file_mode IS DISTINCT FROM NEW.file_mode
                   OR OLD.user_id IS DISTINCT FROM NEW.user_id)
             EXECUTE FUNCTION "tt_storage_notify_settings"();
-        CREATE TRIGGER "tt_storage_settings_deleted"
+        CREATE OR REPLACE TRIGGER "tt_storage_settings_deleted"
             AFTER DELETE ON "users"
             FOR EACH ROW
             EXECUTE FUNCTION "tt_storage_notify_settings"();"""

@@ -1,13 +1,33 @@
-"""users.blocked_at: additive and nullable, so instant on a big table (no rewrite)."""
+"""users.blocked_at: additive and nullable, so instant on a big table (no rewrite).
+
+An existing column (``generate_schemas()`` or another app's ``aerich init-db`` made the table
+with it) is kept if it is the same nullable BIGINT, refused otherwise.
+"""
 
 from tortoise import BaseDBAsyncClient
 
 RUN_IN_TRANSACTION = True
 
+EXISTING = (
+    "SELECT data_type::text AS type, is_nullable = 'YES' AS nullable"
+    " FROM information_schema.columns WHERE table_schema = current_schema()"
+    " AND table_name = $1 AND column_name = $2"
+)
+
 
 async def upgrade(db: BaseDBAsyncClient) -> str:
+    from tt_storage.errors import StorageError
+
+    async with db.acquire_connection() as conn:
+        found = await conn.fetchrow(EXISTING, "users", "blocked_at")
+    if found is not None and (found["type"], found["nullable"]) != ("bigint", True):
+        state = "NULL" if found["nullable"] else "NOT NULL"
+        raise StorageError(
+            f"users.blocked_at already exists as {found['type']} {state}; tt-storage needs a "
+            "nullable bigint: drop or rename that column"
+        )
     return """
-        ALTER TABLE "users" ADD "blocked_at" BIGINT;
+        ALTER TABLE "users" ADD COLUMN IF NOT EXISTS "blocked_at" BIGINT;
         COMMENT ON COLUMN users."blocked_at" IS 'When the bot was blocked/kicked in this chat (epoch seconds); NULL while reachable.';"""
 
 
