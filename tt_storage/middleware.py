@@ -144,7 +144,10 @@ class StorageMiddleware(BaseMiddleware):
             return UserSettings(chat_id, lang, persisted=False), False
         link = self.referral(chat, event)
         row, inserted = await register_user(chat_id, lang, link)
-        return UserSettings(chat_id, row.lang, row.file_mode, is_new=inserted), True
+        # A late update of a migrated group gets its supergroup's row: not cached under the old
+        # id, where no notification about the new one would reach it.
+        cacheable = row.user_id == chat_id
+        return UserSettings(chat_id, row.lang, row.file_mode, is_new=inserted), cacheable
 
     def _reject(
         self,
