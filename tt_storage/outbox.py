@@ -218,15 +218,25 @@ class Outbox:
         return True
 
     def remember_chat(self, chat: int, lang: str, link: str | None) -> None:
-        """What to register ``chat`` with if a replay has to (its first update was in an outage)."""
+        """What to register ``chat`` with, from its first update, seen in an outage: a replay,
+        the middleware or a download registers it with these once the database answers."""
         if not self.enabled:
             return
-        known = self._chats.get(chat)
-        # The referral comes with the chat's first message (/start payload): keep it.
-        self._chats[chat] = (lang, link if link is not None or known is None else known[1])
+        # The first update decides, as it would have with the database up: a later
+        # "/start <payload>" is not the chat's first update, so it brings no referral.
+        self._chats.setdefault(chat, (lang, link))
         self._chats.move_to_end(chat)
         while len(self._chats) > self.size:
             self._chats.popitem(last=False)
+
+    def remembered(self, chat: int) -> tuple[str, str | None] | None:
+        """``(lang, link)`` of ``chat``'s first update if it was seen in an outage and the chat
+        may not be registered yet, else ``None``."""
+        return self._chats.get(chat)
+
+    def forget_chat(self, chat: int) -> None:
+        """``chat`` is registered now."""
+        self._chats.pop(chat, None)
 
     def nudge(self) -> None:
         """The database just answered: stop backing off and write the queue now."""

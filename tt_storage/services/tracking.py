@@ -27,9 +27,13 @@ async def _track(kind: Kind, statement: str, chat: int, ad: bool, *values: Any) 
     if outbox.holds(chat) and not outbox.full:
         outbox.add(_event(kind, chat, at, ad, values))
         return False
+    # A chat first seen in an outage and not registered since: as its first update said.
+    first = outbox.remembered(chat)
     sent = False
     try:
         async with db.connection() as conn:
+            if first is not None:
+                await db.fetchrow_resolved(conn, sql.REGISTER_USER, chat, at, *first)
             sent = True
             if ad:
                 row = await db.fetchrow_resolved(
@@ -47,6 +51,8 @@ async def _track(kind: Kind, statement: str, chat: int, ad: bool, *values: Any) 
         event.maybe_written = sent
         outbox.add(event)
         return False
+    if first is not None:
+        outbox.forget_chat(chat)
     outbox.nudge()
     assert row is not None
     registered, show, written_to = row
