@@ -28,8 +28,9 @@ SELECT_SETTINGS = "SELECT lang, file_mode, blocked_at FROM users WHERE user_id =
 # row, where DO NOTHING would return nothing and need a second SELECT. A migrated id returns
 # (or registers) its successor's row.
 REGISTER_USER = (
+    "WITH chat AS (SELECT " + _RESOLVED + " AS id) "
     "INSERT INTO users AS u (" + _USER_COLUMNS + ") "
-    "SELECT " + _RESOLVED + ", $2, $3, $4, false, 0, 0, NULL "
+    "SELECT id, $2, $3, $4, false, 0, 0, NULL FROM chat "
     "ON CONFLICT (user_id) DO UPDATE SET registered_at = u.registered_at "
     "RETURNING " + _USER_COLUMNS + ", (xmax = 0) AS inserted"
 )
