@@ -134,6 +134,10 @@ class ChatMigration(Model):
 
     class Meta:
         table = "tt_storage_chat_migrations"
+        table_description = (
+            "tt-storage: chat old_id became new_id (group -> supergroup) at migrated_at"
+            " (epoch seconds); writes for old_id go to new_id."
+        )
 
 
 # ORM writes of a chat (``user.save()``, ``user.delete()``) drop its cached settings in this
