@@ -14,7 +14,7 @@ from aiogram import Dispatcher
 from aiogram.types import Message
 
 import tt_storage as tt
-from tests.support import updates
+from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tt_storage import UserSettings
 from tt_storage.cache import SettingsCache
@@ -212,11 +212,11 @@ async def bot_dp(db: asyncpg.Connection) -> AsyncIterator[tuple[Any, Dispatcher,
 
 
 def _migrate_to() -> Any:
-    return updates.message(OLD, None, migrate_to_chat_id=NEW)
+    return events.message(OLD, None, migrate_to_chat_id=NEW)
 
 
 def _migrate_from() -> Any:
-    return updates.message(NEW, None, migrate_from_chat_id=OLD)
+    return events.message(NEW, None, migrate_from_chat_id=OLD)
 
 
 @pytest.mark.parametrize("order", ["to_first", "from_first", "together"])
@@ -246,7 +246,7 @@ async def test_first_update_of_the_supergroup_is_not_new(
     bot, dp, seen = bot_dp
     await _old_group(db)
     await dp.feed_update(bot, _migrate_from())
-    await dp.feed_update(bot, updates.message(NEW, "/mode"))
+    await dp.feed_update(bot, events.message(NEW, "/mode"))
     assert [settings.is_new for _, settings in seen] == [False, False]
     assert [settings.lang for _, settings in seen] == ["uk", "uk"]
     assert await db.fetchval("SELECT count(*) FROM users") == 1
