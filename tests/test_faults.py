@@ -23,6 +23,7 @@ import tt_storage as tt
 from tests.support import events
 from tests.support.download_bot import DownloadBot, check, music, video
 from tests.support.faults import FreezableProxy, OwnServer, own_server, rebound
+from tests.support.waiting import until
 from tt_storage import db as db_module
 from tt_storage.outbox import OutboxEvent, OutboxStats, outbox
 
@@ -67,12 +68,6 @@ def delta(before: OutboxStats, after: OutboxStats) -> dict[str, int]:
         name: getattr(after, name) - getattr(before, name)
         for name in ("queued", "flushed", "duplicates", "dropped", "failed", "abandoned")
     } | {"pending": after.pending}
-
-
-async def until(predicate: Callable[[], bool], seconds: float = 15.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not predicate():  # noqa: ASYNC110 - polling a plain attribute
-            await asyncio.sleep(0.02)
 
 
 async def elapsed(call: Awaitable[Any]) -> tuple[BaseException | None, float]:
@@ -268,7 +263,7 @@ async def test_unknown_outcome_that_was_written_is_not_written_twice(
             # Committed on the server all along.
             assert await raw.fetchval("SELECT count(*) FROM videos WHERE user_id = 8") == 2
             proxy.thaw()
-            await until(lambda: outbox.stats().pending == 0)
+            await until(lambda: outbox.stats().pending == 0, within=15)
             assert event.outcome == "duplicate"
     assert await raw.fetchval("SELECT count(*) FROM videos WHERE user_id = 8") == 2
     # The server's decision stands: download 2 showed no ad (count 2). Had it decided on an ad,
@@ -708,7 +703,7 @@ async def run_scenario(
     outbox.add = recording_add  # type: ignore[method-assign]
     try:
         order, errors = await stream(bot, fault)
-        await until(lambda: outbox.stats().pending == 0)
+        await until(lambda: outbox.stats().pending == 0, within=15)
         assert await tt.flush_outbox() == 0
     finally:
         del outbox.add

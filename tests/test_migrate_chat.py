@@ -460,7 +460,7 @@ async def test_a_late_update_of_the_old_group_gets_the_new_settings(
     bot, dp, seen = bot_dp
     await _old_group(db)
     await dp.feed_update(bot, _migrate_from())
-    await dp.feed_update(bot, updates.message(OLD, "hi"))
+    await dp.feed_update(bot, events.message(OLD, "hi"))
     assert seen[-1] == (OLD, UserSettings(OLD, "uk", True, is_new=False))
     assert await _row(db, OLD) is None
     assert await db.fetchval("SELECT count(*) FROM users") == 1
