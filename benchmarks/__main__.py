@@ -43,7 +43,7 @@ async def create_database(admin: str, durable: bool) -> str:
     url = await database.create_database(admin, prefix="tt_storage_bench")
     if not durable:
         # Commits do not wait for the WAL flush: the numbers measure the data layers and
-        # their round trips, not the disk (see BENCHMARKS.md).
+        # their round trips, not the disk (see docs/BENCHMARKS.md).
         conn = await database.connect(url)
         try:
             await conn.execute("ALTER DATABASE " + _quoted(url) + " SET synchronous_commit = off")

@@ -1,5 +1,5 @@
 """The admin side at tt-bot scale: ``python -m benchmarks.scale --url …`` on a database filled by
-``python -m benchmarks.generate`` (see BENCHMARKS_SCALE.md for the numbers and plans).
+``python -m benchmarks.generate`` (see docs/BENCHMARKS_SCALE.md for the numbers and plans).
 
 Every row is run ``--runs`` times after one warm-up run; the table shows the median, the fastest
 and the slowest. The hourly rollup is measured twice: cold (as right after ``aerich upgrade``,

@@ -43,7 +43,7 @@ async def test_fsm_benchmark_machinery_runs(db_url: str, db: asyncpg.Connection)
     try:
         report = await run_fsm_suite(rounds=1, per_round=2)
     finally:
-        await db.execute("TRUNCATE users, videos, music, tt_storage_fsm")
+        await db.execute("TRUNCATE users, videos, music, tt_storage_fsm CASCADE")
     if report.skipped is not None:
         pytest.skip(report.skipped)
     assert len(report.rows) == 9

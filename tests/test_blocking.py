@@ -15,7 +15,7 @@ from aiogram import Dispatcher, Router
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
 
 import tt_storage as tt
-from tests.support import updates
+from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tests.support.waiting import until
 from tt_storage import StorageError, UserSettings
@@ -123,10 +123,10 @@ async def test_transitions_and_the_bots_own_handler(
     bot: Bot, db: asyncpg.Connection, chat: int, gone: str, back: str
 ) -> None:
     await tt.register_user(chat)
-    await bot.feed(updates.my_chat_member(chat, "member", gone))
+    await bot.feed(events.my_chat_member(chat, "member", gone))
     assert await _blocked_at(db, chat) is not None
     assert chat not in await tt.get_user_ids(only_positive=False)
-    await bot.feed(updates.my_chat_member(chat, gone, back))
+    await bot.feed(events.my_chat_member(chat, gone, back))
     assert await _blocked_at(db, chat) is None
     assert chat in await tt.get_user_ids(only_positive=False)
     # The bot's own handler saw both updates: the plugin's handler consumed nothing.
@@ -147,7 +147,7 @@ async def test_a_dispatcher_level_handler_does_not_hide_updates_from_tracking(
     try:
         await tt.register_user(USER)
         bot = RecordingSession().bot()
-        await dp.feed_update(bot, updates.my_chat_member(USER, "member", "kicked"))
+        await dp.feed_update(bot, events.my_chat_member(USER, "member", "kicked"))
         assert seen == ["kicked"]
         assert await _blocked_at(db, USER) is not None
     finally:
@@ -160,7 +160,7 @@ async def test_without_own_handlers_updates_are_just_unhandled(db: asyncpg.Conne
     try:
         await tt.register_user(USER)
         bot = RecordingSession().bot()
-        await dp.feed_update(bot, updates.my_chat_member(USER, "member", "kicked"))
+        await dp.feed_update(bot, events.my_chat_member(USER, "member", "kicked"))
         assert await _blocked_at(db, USER) is not None
     finally:
         await middleware.close()
@@ -169,7 +169,7 @@ async def test_without_own_handlers_updates_are_just_unhandled(db: asyncpg.Conne
 async def test_leaving_update_does_not_register_an_unknown_chat(
     bot: Bot, db: asyncpg.Connection
 ) -> None:
-    await bot.feed(updates.my_chat_member(USER, "member", "kicked"))
+    await bot.feed(events.my_chat_member(USER, "member", "kicked"))
     assert await db.fetchval("SELECT count(*) FROM users") == 0
     assert bot.seen and bot.seen[0][0] == "member"  # handlers still ran
 
@@ -182,7 +182,7 @@ async def test_database_error_still_runs_the_handlers(
 
     monkeypatch.setattr("tt_storage.blocking.mark_blocked", broken)
     await tt.register_user(USER)
-    await bot.feed(updates.my_chat_member(USER, "member", "kicked"))
+    await bot.feed(events.my_chat_member(USER, "member", "kicked"))
     assert bot.seen == [("member", (USER, "kicked"))]
 
 
@@ -194,7 +194,7 @@ async def test_new_message_from_a_blocked_private_chat_unblocks_it(
 ) -> None:
     await tt.register_user(USER, "uk")
     await tt.mark_blocked(USER)
-    await bot.feed(updates.message(USER, "/start"))
+    await bot.feed(events.message(USER, "/start"))
     assert await _blocked_at(db, USER) is None
     assert bot.seen == [("message", UserSettings(USER, "uk"))]
 
@@ -207,7 +207,7 @@ async def test_other_updates_do_not_unblock(bot: Bot, db: asyncpg.Connection) ->
             "update_id": 1,
             "callback_query": {
                 "id": "1",
-                "from": updates.user(USER),
+                "from": events.user(USER),
                 "chat_instance": "x",
                 "data": "d",
             },
@@ -224,20 +224,20 @@ async def test_blocked_chats_are_not_cached_so_a_message_still_unblocks(
     wired = Bot()  # with the settings cache
     try:
         await tt.register_user(USER)
-        await wired.feed(updates.message(USER))
+        await wired.feed(events.message(USER))
         await until(lambda: wired.middleware.cache.live)
-        await wired.feed(updates.message(USER))  # now cached
+        await wired.feed(events.message(USER))  # now cached
         assert wired.middleware.cache.get(USER) is not None
 
         await tt.mark_blocked(USER)  # e.g. by a broadcast in this process: drops the entry
         assert wired.middleware.cache.get(USER) is None
-        await wired.feed(updates.my_chat_member(USER, "member", "kicked"))
+        await wired.feed(events.my_chat_member(USER, "member", "kicked"))
         assert wired.middleware.cache.get(USER) is None  # blocked: never cached
-        await wired.feed(updates.message(USER, "/start"))
+        await wired.feed(events.message(USER, "/start"))
         assert await _blocked_at(db, USER) is None
         # Reachable again: cached again, once the unblock's own NOTIFY has come and gone.
         for _ in range(100):
-            await wired.feed(updates.message(USER))
+            await wired.feed(events.message(USER))
             if wired.middleware.cache.get(USER) is not None:
                 break
             await asyncio.sleep(0.05)

@@ -23,6 +23,7 @@ import tt_storage as tt
 from tests.support import events
 from tests.support.download_bot import DownloadBot, check, music, video
 from tests.support.faults import FreezableProxy, OwnServer, own_server, rebound
+from tests.support.waiting import until
 from tt_storage import db as db_module
 from tt_storage.outbox import OutboxEvent, OutboxStats, outbox
 
@@ -67,12 +68,6 @@ def delta(before: OutboxStats, after: OutboxStats) -> dict[str, int]:
         name: getattr(after, name) - getattr(before, name)
         for name in ("queued", "flushed", "duplicates", "dropped", "failed", "abandoned")
     } | {"pending": after.pending}
-
-
-async def until(predicate: Callable[[], bool], seconds: float = 15.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not predicate():  # noqa: ASYNC110 - polling a plain attribute
-            await asyncio.sleep(0.02)
 
 
 async def elapsed(call: Awaitable[Any]) -> tuple[BaseException | None, float]:
@@ -268,7 +263,7 @@ async def test_unknown_outcome_that_was_written_is_not_written_twice(
             # Committed on the server all along.
             assert await raw.fetchval("SELECT count(*) FROM videos WHERE user_id = 8") == 2
             proxy.thaw()
-            await until(lambda: outbox.stats().pending == 0)
+            await until(lambda: outbox.stats().pending == 0, within=15)
             assert event.outcome == "duplicate"
     assert await raw.fetchval("SELECT count(*) FROM videos WHERE user_id = 8") == 2
     # The server's decision stands: download 2 showed no ad (count 2). Had it decided on an ad,
@@ -472,6 +467,135 @@ async def test_a_chat_first_seen_in_an_outage_keeps_its_language_and_referral(
     ]
 
 
+@asynccontextmanager
+async def dry_pool(db_url: str, raw: asyncpg.Connection) -> AsyncIterator[None]:
+    """While inside: both connections of a two-connection pool are stuck behind a row lock, so
+    every call waits ``acquire_timeout`` (0.3 s) and gets ``StorageTimeout``. After it, the
+    pool answers again; the library stays bound to it (and its outbox keeps its memory) until
+    the enclosing ``rebound`` ends."""
+    await tt.create_user(1, "en")
+    async with raw.transaction():
+        await raw.execute("SELECT 1 FROM users WHERE user_id = 1 FOR UPDATE")
+        stuck = [asyncio.create_task(tt.update_user_lang(1, "ru")) for _ in range(2)]
+        await asyncio.sleep(0.2)
+        yield
+    assert await asyncio.gather(*stuck) == [True, True]
+
+
+POOL_OUTAGE = {**FAST, "acquire_timeout": 0.3, "command_timeout": 10.0}
+
+
+def starts(text: str) -> Callable[[Any, dict[str, Any]], bool]:
+    """A register predicate: only updates whose message text starts with ``text``."""
+
+    def predicate(update: Any, data: dict[str, Any]) -> bool:
+        message = getattr(update, "message", None)
+        return bool(message is not None and (message.text or "").startswith(text))
+
+    return predicate
+
+
+async def test_a_referral_comes_only_from_the_first_update_seen_in_an_outage(
+    db_url: str, db: asyncpg.Connection
+) -> None:
+    """'hi', then '/start promo', then a download, all in an outage: the chat's first update
+    carried no referral, so it gets none (and the first update's language)."""
+    async with rebound(db_url, max_size=2, **POOL_OUTAGE):
+        bot = DownloadBot(languages=["en", "uk"], cache_size=0)
+        try:
+            async with dry_pool(db_url, db):
+                await bot.feed(events.message(18, "hi", lang="uk"))
+                await bot.feed(events.message(18, "/start promo", lang="en"))
+                await bot.feed(video(18, 1, lang="en"))
+            await tt.flush_outbox()
+        finally:
+            await bot.close()
+    assert tuple(await db.fetchrow("SELECT lang, link FROM users WHERE user_id = 18")) == (
+        "uk",
+        None,
+    )
+
+
+@pytest.mark.parametrize("registers", ["middleware", "download"])
+async def test_a_chat_first_seen_in_an_outage_is_registered_as_its_first_update_said(
+    db_url: str, db: asyncpg.Connection, registers: str
+) -> None:
+    """'/start promo' in an outage (fallback settings); the chat's next update, once the
+    database answers, registers it -- through the middleware, or (the bot registers on /start
+    only) through its download: with the first update's referral and language, and no update
+    is ever new."""
+    options: dict[str, Any] = {"languages": ["en", "uk"], "cache_size": 0}
+    if registers == "download":
+        options["register"] = starts("/start")
+    async with rebound(db_url, max_size=2, **POOL_OUTAGE):
+        bot = DownloadBot(**options)
+        try:
+            async with dry_pool(db_url, db):
+                await bot.feed(events.message(19, "/start promo", lang="uk"))
+            await bot.feed(video(19, 1, lang="en"))
+        finally:
+            await bot.close()
+    assert tuple(await db.fetchrow("SELECT lang, link FROM users WHERE user_id = 19")) == (
+        "uk",
+        "promo",
+    )
+    assert await db.fetchval("SELECT count(*) FROM videos WHERE user_id = 19") == 1
+    settings = [d.settings for d in bot.answered.values()]
+    assert [s is not None and s.is_new for s in settings] == [False, False]
+
+
+SLOW_WRITES = (
+    "CREATE FUNCTION test_slow_write() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN PERFORM pg_sleep(0.02); RETURN NULL; END $$",
+    "CREATE TRIGGER test_slow_write BEFORE INSERT ON videos"
+    " FOR EACH STATEMENT EXECUTE FUNCTION test_slow_write()",
+    "CREATE TRIGGER test_slow_write BEFORE INSERT ON users"
+    " FOR EACH STATEMENT EXECUTE FUNCTION test_slow_write()",
+)
+
+
+async def test_referrals_on_an_exhausted_pool(db_url: str, db: asyncpg.Connection) -> None:
+    """100 new private chats, each '/start <its ref>' then a download, on a two-connection pool
+    whose writes take 20 ms (many updates and downloads time out and fall back or queue): every
+    chat ends with its own referral and language, and no download update is ever new."""
+    chats = [9_000_000 + n for n in range(100)]
+    for statement in SLOW_WRITES:
+        await db.execute(statement)
+    try:
+        async with rebound(db_url, max_size=2, **{**POOL_OUTAGE, "acquire_timeout": 0.5}):
+            bot = DownloadBot(languages=["en", "uk"], cache_size=0)
+
+            async def one_chat(chat: int) -> None:
+                await bot.feed(events.message(chat, f"/start ref{chat}", lang="uk"))
+                await bot.feed(video(chat, 1, lang="en"))
+
+            try:
+                await asyncio.gather(*(one_chat(chat) for chat in chats))
+                async with asyncio.timeout(30):
+                    while outbox.stats().pending:  # noqa: ASYNC110 - polling a counter
+                        await asyncio.sleep(0.05)
+            finally:
+                await bot.close()
+    finally:
+        await db.execute("DROP TRIGGER IF EXISTS test_slow_write ON videos")
+        await db.execute("DROP TRIGGER IF EXISTS test_slow_write ON users")
+        await db.execute("DROP FUNCTION IF EXISTS test_slow_write()")
+    rows = {r[0]: (r[1], r[2]) for r in await db.fetch("SELECT user_id, lang, link FROM users")}
+    no_referral = [chat for chat in chats if rows[chat][1] != f"ref{chat}"]
+    wrong_lang = [chat for chat in chats if rows[chat][0] != "uk"]
+    settings = [(d.kind, d.settings) for d in bot.answered.values() if d.settings is not None]
+    new_downloads = [s.chat_id for kind, s in settings if kind == "video" and s.is_new]
+    fell_back = sum(not s.persisted for _, s in settings)
+    print(
+        f"\n100 chats on a dry pool: {fell_back} of 200 updates fell back; without their"
+        f" referral {len(no_referral)}, another language {len(wrong_lang)}, new on a download"
+        f" update {len(new_downloads)}"
+    )
+    assert fell_back > 0  # the pool really was exhausted
+    assert (no_referral, wrong_lang, new_downloads) == ([], [], [])
+    assert await db.fetchval("SELECT count(*) FROM videos") == 100
+
+
 # --- the middleware in an outage -----------------------------------------------------------------
 
 
@@ -579,7 +703,7 @@ async def run_scenario(
     outbox.add = recording_add  # type: ignore[method-assign]
     try:
         order, errors = await stream(bot, fault)
-        await until(lambda: outbox.stats().pending == 0)
+        await until(lambda: outbox.stats().pending == 0, within=15)
         assert await tt.flush_outbox() == 0
     finally:
         del outbox.add

@@ -145,6 +145,29 @@ def _translate(exc: BaseException, conn: asyncpg.Connection | None) -> None:
         raise StorageError(f"{type(exc).__name__}: {exc}") from exc
 
 
+#: How many times a write is re-run when the chat it resolved was migrated under it.
+RESOLVE_RETRIES = 2
+
+
+async def fetchrow_resolved(
+    conn: asyncpg.Connection, sql: str, *args: Any
+) -> asyncpg.Record | None:
+    """``conn.fetchrow`` of a statement that resolves its chat through the migrated ids (see
+    ``sql._RESOLVED``), re-run if it fails with a foreign-key violation.
+
+    That failure means the chat's row vanished after the statement's snapshot was taken: a
+    ``migrate_chat`` committed meanwhile (the old row is gone, or migration 8's trigger refused
+    to re-create it). The failed statement wrote nothing; the re-run's snapshot sees the
+    migration, so it resolves the old id to the new one.
+    """
+    for _ in range(RESOLVE_RETRIES):
+        try:
+            return await conn.fetchrow(sql, *args)
+        except asyncpg.ForeignKeyViolationError:
+            pass
+    return await conn.fetchrow(sql, *args)
+
+
 async def fetchrow(sql: str, *args: Any) -> asyncpg.Record | None:
     async with connection() as conn:
         return await conn.fetchrow(sql, *args)

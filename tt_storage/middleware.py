@@ -145,8 +145,19 @@ class StorageMiddleware(BaseMiddleware):
         if _leaving(event) or not self._should_register(event, data):
             return UserSettings(chat_id, lang, persisted=False), False
         link = self.referral(chat, event)
+        first = outbox.remembered(chat_id)
+        if first is not None:
+            # Its first update came in an outage: registered as that update said, and this
+            # update, not the first, is not new (nor was that one: is_new is for no update).
+            lang, link = first
         row, inserted = await register_user(chat_id, lang, link)
-        return UserSettings(chat_id, row.lang, row.file_mode, is_new=inserted), True
+        if first is not None:
+            outbox.forget_chat(chat_id)
+            inserted = False
+        # A late update of a migrated group gets its supergroup's row: not cached under the old
+        # id, where no notification about the new one would reach it.
+        cacheable = row.user_id == chat_id
+        return UserSettings(chat_id, row.lang, row.file_mode, is_new=inserted), cacheable
 
     def _reject(
         self,

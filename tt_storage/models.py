@@ -118,6 +118,28 @@ class FSMRecord(Model):
         table = "tt_storage_fsm"
 
 
+class ChatMigration(Model):
+    """A group that became a supergroup (``migrate_chat``): writes for ``old_id`` go to the new
+    chat. Deleting the new chat deletes the entry."""
+
+    old_id = fields.BigIntField(primary_key=True, generated=False)
+    new: fields.ForeignKeyRelation[Users] = fields.ForeignKeyField(
+        f"{APP}.Users",
+        related_name=False,
+        source_field="new_id",
+        on_delete=fields.CASCADE,
+    )
+    new_id: int
+    migrated_at = fields.BigIntField()
+
+    class Meta:
+        table = "tt_storage_chat_migrations"
+        table_description = (
+            "tt-storage: chat old_id became new_id (group -> supergroup) at migrated_at"
+            " (epoch seconds); writes for old_id go to new_id."
+        )
+
+
 # ORM writes of a chat (``user.save()``, ``user.delete()``) drop its cached settings in this
 # process at once, like tt-storage's own writes; the trigger's NOTIFY still tells the others.
 # ``Users.filter(...).update()`` sends no signal: see ``tt_storage.invalidate``.

@@ -31,6 +31,8 @@ from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import asyncpg
+
 from . import db, sql
 from .errors import StorageError, StorageNotInitialized, StorageUnavailable
 from .settings import DEFAULT_LANG
@@ -216,15 +218,25 @@ class Outbox:
         return True
 
     def remember_chat(self, chat: int, lang: str, link: str | None) -> None:
-        """What to register ``chat`` with if a replay has to (its first update was in an outage)."""
+        """What to register ``chat`` with, from its first update, seen in an outage: a replay,
+        the middleware or a download registers it with these once the database answers."""
         if not self.enabled:
             return
-        known = self._chats.get(chat)
-        # The referral comes with the chat's first message (/start payload): keep it.
-        self._chats[chat] = (lang, link if link is not None or known is None else known[1])
+        # The first update decides, as it would have with the database up: a later
+        # "/start <payload>" is not the chat's first update, so it brings no referral.
+        self._chats.setdefault(chat, (lang, link))
         self._chats.move_to_end(chat)
         while len(self._chats) > self.size:
             self._chats.popitem(last=False)
+
+    def remembered(self, chat: int) -> tuple[str, str | None] | None:
+        """``(lang, link)`` of ``chat``'s first update if it was seen in an outage and the chat
+        may not be registered yet, else ``None``."""
+        return self._chats.get(chat)
+
+    def forget_chat(self, chat: int) -> None:
+        """``chat`` is registered now."""
+        self._chats.pop(chat, None)
 
     def nudge(self) -> None:
         """The database just answered: stop backing off and write the queue now."""
@@ -396,47 +408,18 @@ async def _replay(batch: list[OutboxEvent], chats: dict[int, tuple[str, str | No
     """
     committing = False
     try:
-        async with db.connection() as conn, conn.transaction():
-            # Chats first seen in the outage: registered as the middleware would have (or with
-            # the defaults), at their first download. Sorted: a stable lock order.
-            first: dict[int, int] = {}
-            for event in batch:
-                first.setdefault(event.chat, event.downloaded_at)
-            ids = sorted(first)
-            registration = [chats.get(chat, (DEFAULT_LANG, None)) for chat in ids]
-            await conn.execute(
-                sql.OUTBOX_REGISTER,
-                ids,
-                [first[chat] for chat in ids],
-                [lang for lang, _ in registration],
-                [link for _, link in registration],
-            )
-            skip = await _already_written(conn, batch)
-            todo = [event for i, event in enumerate(batch) if i not in skip]
-            videos = [event for event in todo if event.kind == "video"]
-            if videos:
-                await conn.execute(
-                    sql.OUTBOX_INSERT_VIDEOS,
-                    [e.chat for e in videos],
-                    [e.downloaded_at for e in videos],
-                    [e.video_link for e in videos],
-                    [e.is_images for e in videos],
-                    [e.is_processed for e in videos],
-                    [e.is_inline for e in videos],
-                )
-            music = [event for event in todo if event.kind == "music"]
-            if music:
-                await conn.execute(
-                    sql.OUTBOX_INSERT_MUSIC,
-                    [e.chat for e in music],
-                    [e.downloaded_at for e in music],
-                    [e.video_id for e in music],
-                )
-            ads = Counter(event.chat for event in todo if event.ad)
-            if ads:
-                chat_ids = sorted(ads)
-                await conn.execute(sql.OUTBOX_COUNT_ADS, chat_ids, [ads[chat] for chat in chat_ids])
-            committing = True
+        async with db.connection() as conn:
+            for attempt in range(db.RESOLVE_RETRIES + 1):
+                try:
+                    async with conn.transaction():
+                        skip = await _replay_in(conn, batch, chats)
+                        committing = True
+                    break
+                except asyncpg.ForeignKeyViolationError:
+                    # A chat of the batch was migrated after it was resolved (its old row gone,
+                    # or refused by migration 8's trigger): nothing was written, resolve again.
+                    if attempt == db.RESOLVE_RETRIES:
+                        raise
     except BaseException:
         if committing:
             for event in batch:
@@ -445,7 +428,56 @@ async def _replay(batch: list[OutboxEvent], chats: dict[int, tuple[str, str | No
     return skip
 
 
-async def _already_written(conn: Any, batch: list[OutboxEvent]) -> set[int]:
+async def _replay_in(
+    conn: Any, batch: list[OutboxEvent], chats: dict[int, tuple[str, str | None]]
+) -> set[int]:
+    """The statements of ``_replay``, in its transaction."""
+    # A group migrated since its downloads were queued: they go to its supergroup.
+    moved = dict(await conn.fetch(sql.OUTBOX_RESOLVE, sorted({event.chat for event in batch})))
+    target = [moved.get(event.chat, event.chat) for event in batch]
+    # Chats first seen in the outage: registered as the middleware would have (or with the
+    # defaults), at their first download. Sorted: a stable lock order.
+    first: dict[int, OutboxEvent] = {}
+    for chat, event in zip(target, batch, strict=True):
+        first.setdefault(chat, event)
+    ids = sorted(first)
+    registration = [chats.get(first[chat].chat, (DEFAULT_LANG, None)) for chat in ids]
+    await conn.execute(
+        sql.OUTBOX_REGISTER,
+        ids,
+        [first[chat].downloaded_at for chat in ids],
+        [lang for lang, _ in registration],
+        [link for _, link in registration],
+    )
+    skip = await _already_written(conn, batch, target)
+    todo = [i for i in range(len(batch)) if i not in skip]
+    videos = [i for i in todo if batch[i].kind == "video"]
+    if videos:
+        await conn.execute(
+            sql.OUTBOX_INSERT_VIDEOS,
+            [target[i] for i in videos],
+            [batch[i].downloaded_at for i in videos],
+            [batch[i].video_link for i in videos],
+            [batch[i].is_images for i in videos],
+            [batch[i].is_processed for i in videos],
+            [batch[i].is_inline for i in videos],
+        )
+    music = [i for i in todo if batch[i].kind == "music"]
+    if music:
+        await conn.execute(
+            sql.OUTBOX_INSERT_MUSIC,
+            [target[i] for i in music],
+            [batch[i].downloaded_at for i in music],
+            [batch[i].video_id for i in music],
+        )
+    ads = Counter(target[i] for i in todo if batch[i].ad)
+    if ads:
+        chat_ids = sorted(ads)
+        await conn.execute(sql.OUTBOX_COUNT_ADS, chat_ids, [ads[chat] for chat in chat_ids])
+    return skip
+
+
+async def _already_written(conn: Any, batch: list[OutboxEvent], target: list[int]) -> set[int]:
     """Positions in ``batch`` of ``maybe_written`` events whose row is already there.
 
     The chats' rows are locked first (FOR UPDATE waits for any statement still holding them,
@@ -456,7 +488,7 @@ async def _already_written(conn: Any, batch: list[OutboxEvent]) -> set[int]:
     unsure = [i for i, event in enumerate(batch) if event.maybe_written]
     if not unsure:
         return set()
-    await conn.execute(sql.LOCK_CHATS, sorted({batch[i].chat for i in unsure}))
+    await conn.execute(sql.LOCK_CHATS, sorted({target[i] for i in unsure}))
     videos = [i for i in unsure if batch[i].kind == "video"]
     music = [i for i in unsure if batch[i].kind == "music"]
     found: dict[tuple[Any, ...], int] = {}
@@ -464,7 +496,7 @@ async def _already_written(conn: Any, batch: list[OutboxEvent]) -> set[int]:
         rows = await conn.fetch(
             sql.OUTBOX_VIDEOS_FOUND,
             videos,
-            [batch[i].chat for i in videos],
+            [target[i] for i in videos],
             [batch[i].downloaded_at for i in videos],
             [batch[i].video_link for i in videos],
             [batch[i].is_images for i in videos],
@@ -476,7 +508,7 @@ async def _already_written(conn: Any, batch: list[OutboxEvent]) -> set[int]:
         rows = await conn.fetch(
             sql.OUTBOX_MUSIC_FOUND,
             music,
-            [batch[i].chat for i in music],
+            [target[i] for i in music],
             [batch[i].downloaded_at for i in music],
             [batch[i].video_id for i in music],
         )

@@ -10,6 +10,12 @@ _USER_COLUMNS = "user_id, registered_at, lang, link, file_mode, ad_count, ad_coo
 # The settings cache's heartbeat on its LISTEN connection: the cheapest round trip there is.
 PING = "SELECT 1"
 
+# The chat a write for $1 goes to: its successor if it was migrated (group -> supergroup), else
+# itself. Writes that create rows resolve it in their own statement; one whose snapshot predates
+# a migration's commit fails with a foreign-key violation (the old row is gone, or the trigger
+# of migration 8 refuses to re-create it) and is re-run, resolving again (db.fetchrow_resolved).
+_RESOLVED = "coalesce((SELECT new_id FROM tt_storage_chat_migrations WHERE old_id = $1), $1)"
+
 # --- users -------------------------------------------------------------------------------------
 
 SELECT_USER = "SELECT " + _USER_COLUMNS + " FROM users WHERE user_id = $1"
@@ -19,9 +25,12 @@ SELECT_SETTINGS = "SELECT lang, file_mode, blocked_at FROM users WHERE user_id =
 
 # $1 id, $2 now, $3 lang, $4 link. One statement that always returns the stored row: on a
 # conflict the no-op update (of a column no trigger watches) locks and returns the winner's
-# row, where DO NOTHING would return nothing and need a second SELECT.
+# row, where DO NOTHING would return nothing and need a second SELECT. A migrated id returns
+# (or registers) its successor's row.
 REGISTER_USER = (
-    "INSERT INTO users AS u (" + _USER_COLUMNS + ") VALUES ($1, $2, $3, $4, false, 0, 0, NULL) "
+    "WITH chat AS (SELECT " + _RESOLVED + " AS id) "
+    "INSERT INTO users AS u (" + _USER_COLUMNS + ") "
+    "SELECT id, $2, $3, $4, false, 0, 0, NULL FROM chat "
     "ON CONFLICT (user_id) DO UPDATE SET registered_at = u.registered_at "
     "RETURNING " + _USER_COLUMNS + ", (xmax = 0) AS inserted"
 )
@@ -38,7 +47,7 @@ MARK_BLOCKED = "UPDATE users SET blocked_at = COALESCE(blocked_at, $2) WHERE use
 
 MARK_UNBLOCKED = "UPDATE users SET blocked_at = NULL WHERE user_id = $1"
 
-# --- group -> supergroup migration: $1 old id, $2 new id -----------------------------------------
+# --- group -> supergroup migration: $1 old id, $2 new id, $3 now ---------------------------------
 
 # Locks chats' rows in id order: waits for downloads in flight for them (their foreign-key
 # check holds KEY SHARE) and keeps new ones out until commit. The first statement of the
@@ -52,9 +61,12 @@ LOCK_CHATS = (
 # The new id gets the old row's settings, referral, registration and ad state; if the new id is
 # already registered (the supergroup's first update came first) the old row's values win and the
 # new row keeps only its blocked_at -- unless the old row is younger than the new one, which
-# means it was re-created after the migration by a late update, and so holds only defaults.
+# means it was re-created after the migration by a late update (possible before migration 8),
+# and so holds only defaults.
 # History moves by the (user_id, downloaded_at) indexes; the old row goes last. Foreign keys are
-# checked at the end of the statement, when every part is done.
+# checked at the end of the statement, when every part is done. The move is recorded (old ->
+# new; chats that had become the old id now become the new one; the new id, alive again, is no
+# longer a migrated id), so later writes for the old id resolve to the new one.
 _KEEP_OLD = (
     "(u.registered_at IS NULL OR EXCLUDED.registered_at IS NULL"
     " OR EXCLUDED.registered_at <= u.registered_at)"
@@ -71,7 +83,13 @@ MIGRATE_CHAT = (
     + " RETURNING 1), "
     "v AS (UPDATE videos SET user_id = $2 WHERE user_id = $1 RETURNING 1), "
     "m AS (UPDATE music SET user_id = $2 WHERE user_id = $1 RETURNING 1), "
-    "gone AS (DELETE FROM users WHERE user_id = $1 RETURNING 1) "
+    "gone AS (DELETE FROM users WHERE user_id = $1 RETURNING 1), "
+    "chain AS (UPDATE tt_storage_chat_migrations SET new_id = $2"
+    " WHERE new_id = $1 AND old_id <> $2), "
+    "revived AS (DELETE FROM tt_storage_chat_migrations WHERE old_id = $2), "
+    "mapped AS (INSERT INTO tt_storage_chat_migrations (old_id, new_id, migrated_at)"
+    " VALUES ($1, $2, $3) ON CONFLICT (old_id) DO UPDATE"
+    " SET new_id = EXCLUDED.new_id, migrated_at = EXCLUDED.migrated_at) "
     "SELECT EXISTS (SELECT 1 FROM gone) AS migrated,"
     " (SELECT count(*) FROM v) AS videos, (SELECT count(*) FROM m) AS music"
 )
@@ -101,26 +119,30 @@ CLAIM_AD_SLOT = (
 
 # --- tracking ------------------------------------------------------------------------------------
 
-# Registers an unknown chat (defaults; with the ad rule on, its first download shows an ad)
-# in the same statement as the download, so the row can never be lost to the foreign key.
+# Resolves the chat (a migrated id goes to its successor) and registers it if unknown
+# (defaults; with the ad rule on, its first download shows an ad) in the same statement as the
+# download, so the row can never be lost to the foreign key.
 # $1 id, $2 now, $3 default lang, $4 apply the ad rule, $5 every, $6 cooldown.
+_CHAT = "chat AS (SELECT " + _RESOLVED + " AS id), "
 _REGISTER_FOR_DOWNLOAD = (
-    "reg AS (INSERT INTO users (" + _USER_COLUMNS + ") VALUES ($1, $2, $3, NULL, false,"
+    _CHAT + "reg AS (INSERT INTO users (" + _USER_COLUMNS + ") SELECT id, $2, $3, NULL, false,"
     " CASE WHEN $4::boolean THEN 1 ELSE 0 END,"
-    " CASE WHEN $4::boolean THEN $2::bigint + $6::bigint ELSE 0 END, NULL)"
+    " CASE WHEN $4::boolean THEN $2::bigint + $6::bigint ELSE 0 END, NULL FROM chat"
     " ON CONFLICT (user_id) DO NOTHING RETURNING $4::boolean AS show), "
     "cur AS (SELECT user_id, (ad_count >= $5 OR ad_cooldown < $2) AS show"
-    " FROM users WHERE user_id = $1 AND $4 FOR NO KEY UPDATE), "
+    " FROM users WHERE user_id = (SELECT id FROM chat) AND $4 FOR NO KEY UPDATE), "
     "ad AS (UPDATE users u SET"
     " ad_count = CASE WHEN cur.show THEN 1 ELSE u.ad_count + 1 END,"
     " ad_cooldown = CASE WHEN cur.show THEN $2::bigint + $6::bigint ELSE u.ad_cooldown END"
     " FROM cur WHERE u.user_id = cur.user_id RETURNING cur.show), "
 )
 # The result: `registered` (this statement made the chat), `show` (the ad decision; never true
-# when the rule was off; NULL when the chat appeared concurrently after this statement's snapshot).
+# when the rule was off; NULL when the chat appeared concurrently after this statement's
+# snapshot), `chat` (the id written to).
 _DOWNLOAD_RESULT = (
     "SELECT EXISTS (SELECT 1 FROM reg) AS registered,"
-    " COALESCE((SELECT show FROM reg), (SELECT show FROM ad)) AS show"
+    " COALESCE((SELECT show FROM reg), (SELECT show FROM ad)) AS show,"
+    " (SELECT id FROM chat) AS chat"
 )
 
 _VIDEO_COLUMNS = "user_id, downloaded_at, video_link, is_images, is_processed, is_inline"
@@ -128,27 +150,29 @@ _VIDEO_COLUMNS = "user_id, downloaded_at, video_link, is_images, is_processed, i
 # A download with the ad rule. $7 link, $8 is_images, $9 is_processed, $10 is_inline.
 TRACK_VIDEO = (
     "WITH " + _REGISTER_FOR_DOWNLOAD + "ins AS (INSERT INTO videos (" + _VIDEO_COLUMNS + ")"
-    " VALUES ($1, $2, $7, $8, $9, $10)) " + _DOWNLOAD_RESULT
+    " SELECT id, $2, $7, $8, $9, $10 FROM chat) " + _DOWNLOAD_RESULT
 )
 
 # Without the ad rule (groups, inline, music): no row lock on the chat, a third less work.
 # $1 id, $2 now, $3 default lang; same result columns as TRACK_VIDEO, `show` always false.
 _REGISTER_UNKNOWN = (
-    "reg AS (INSERT INTO users (" + _USER_COLUMNS + ") VALUES ($1, $2, $3, NULL, false, 0, 0,"
-    " NULL) ON CONFLICT (user_id) DO NOTHING RETURNING 1), "
+    _CHAT + "reg AS (INSERT INTO users (" + _USER_COLUMNS + ") SELECT id, $2, $3, NULL, false,"
+    " 0, 0, NULL FROM chat ON CONFLICT (user_id) DO NOTHING RETURNING 1), "
 )
-_PLAIN_RESULT = "SELECT EXISTS (SELECT 1 FROM reg) AS registered, false AS show"
+_PLAIN_RESULT = (
+    "SELECT EXISTS (SELECT 1 FROM reg) AS registered, false AS show, (SELECT id FROM chat) AS chat"
+)
 
 # $4 link, $5 is_images, $6 is_processed, $7 is_inline.
 ADD_VIDEO = (
     "WITH " + _REGISTER_UNKNOWN + "ins AS (INSERT INTO videos (" + _VIDEO_COLUMNS + ")"
-    " VALUES ($1, $2, $4, $5, $6, $7)) " + _PLAIN_RESULT
+    " SELECT id, $2, $4, $5, $6, $7 FROM chat) " + _PLAIN_RESULT
 )
 
 # $4 video_id.
 ADD_MUSIC = (
     "WITH " + _REGISTER_UNKNOWN + "ins AS (INSERT INTO music (user_id, downloaded_at, video_id)"
-    " VALUES ($1, $2, $4)) " + _PLAIN_RESULT
+    " SELECT id, $2, $4 FROM chat) " + _PLAIN_RESULT
 )
 
 # --- reads and stats -----------------------------------------------------------------------------
@@ -200,6 +224,11 @@ USER_VIDEOS = (
 )
 
 # --- the outbox's replay (tt_storage.outbox): one transaction per batch, arrays as parameters ---
+
+# First: where the batch's chats went if they were migrated. $1 ids.
+OUTBOX_RESOLVE = (
+    "SELECT old_id, new_id FROM tt_storage_chat_migrations WHERE old_id = ANY($1::bigint[])"
+)
 
 # Chats first seen during an outage: $1 ids (sorted), $2 first download times, $3 langs, $4 links.
 OUTBOX_REGISTER = (

@@ -50,9 +50,11 @@ async def migrate_chat(old_id: int, new_id: int) -> bool:
     The new id gets the old row's settings, referral, registration time and ad state, and all
     of its download and music history; the old id is deleted. If the new id is already
     registered (its first update came before the migration), the two are merged: the old
-    row's values win, the history is moved. Returns ``True`` if this call moved the chat,
-    ``False`` if there was nothing to move (old id unknown, or already migrated): calling it
-    twice, or concurrently, is harmless.
+    row's values win, the history is moved. The move is recorded: from then on downloads and
+    registrations for the old id go to the new one (also those already waiting for the old
+    row when the migration commits). Returns ``True`` if this call moved the chat, ``False``
+    if there was nothing to move (old id unknown, or already migrated): calling it twice, or
+    concurrently, is harmless.
     """
     old = validate.chat_id(old_id, "old_id")
     new = validate.chat_id(new_id, "new_id")
@@ -65,7 +67,7 @@ async def migrate_chat(old_id: int, new_id: int) -> bool:
             locked = await conn.fetch(sql.LOCK_CHATS, sorted((old, new)))
             if old not in {r[0] for r in locked}:
                 return False
-            row = await conn.fetchrow(sql.MIGRATE_CHAT, old, new)
+            row = await conn.fetchrow(sql.MIGRATE_CHAT, old, new, now())
     finally:
         cache.invalidate(old)
         cache.invalidate(new)

@@ -27,16 +27,20 @@ async def _track(kind: Kind, statement: str, chat: int, ad: bool, *values: Any) 
     if outbox.holds(chat) and not outbox.full:
         outbox.add(_event(kind, chat, at, ad, values))
         return False
+    # A chat first seen in an outage and not registered since: as its first update said.
+    first = outbox.remembered(chat)
     sent = False
     try:
         async with db.connection() as conn:
+            if first is not None:
+                await db.fetchrow_resolved(conn, sql.REGISTER_USER, chat, at, *first)
             sent = True
             if ad:
-                row = await conn.fetchrow(
-                    statement, chat, at, DEFAULT_LANG, ad, AD_EVERY, AD_COOLDOWN, *values
+                row = await db.fetchrow_resolved(
+                    conn, statement, chat, at, DEFAULT_LANG, ad, AD_EVERY, AD_COOLDOWN, *values
                 )
             else:
-                row = await conn.fetchrow(statement, chat, at, DEFAULT_LANG, *values)
+                row = await db.fetchrow_resolved(conn, statement, chat, at, DEFAULT_LANG, *values)
     except StorageUnavailable:
         if not outbox.enabled:
             raise
@@ -47,14 +51,16 @@ async def _track(kind: Kind, statement: str, chat: int, ad: bool, *values: Any) 
         event.maybe_written = sent
         outbox.add(event)
         return False
+    if first is not None:
+        outbox.forget_chat(chat)
     outbox.nudge()
     assert row is not None
-    registered, show = row
+    registered, show, written_to = row
     if ad and show is None and not registered:
         # The chat was registered concurrently, after this statement's snapshot: the ad rule
         # could not see its row, so apply it on its own (rare: only first-update races).
         try:
-            return await claim_ad_slot(chat)
+            return await claim_ad_slot(written_to)
         except StorageUnavailable:
             return False  # the download is recorded; this one ad decision is skipped
     return bool(show)

@@ -23,14 +23,17 @@ async def get_user(user_id: int) -> Users | None:
 async def register_user(
     user_id: int, lang: str = DEFAULT_LANG, link: str | None = None
 ) -> tuple[Users, bool]:
-    """Register the chat unless it exists; return its stored row and whether this call made it."""
-    row = await db.fetchrow(
-        sql.REGISTER_USER,
-        validate.chat_id(user_id),
-        now(),
-        validate.lang(lang),
-        validate.optional_text(link, "link"),
-    )
+    """Register the chat unless it exists; return its stored row and whether this call made it.
+
+    A group migrated to a supergroup is never registered again under its old id: the
+    supergroup's row is returned (``row.user_id`` is the new id).
+    """
+    chat = validate.chat_id(user_id)
+    registered_at = now()
+    lang = validate.lang(lang)
+    link = validate.optional_text(link, "link")
+    async with db.connection() as conn:
+        row = await db.fetchrow_resolved(conn, sql.REGISTER_USER, chat, registered_at, lang, link)
     assert row is not None  # the upsert always returns the row
     values = dict(row)
     inserted = bool(values.pop("inserted"))
