@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -40,3 +40,17 @@ async def db(db_url: str, raw: asyncpg.Connection) -> asyncpg.Connection:
     """Empty tables for this test; the raw connection to check them with."""
     await raw.execute("TRUNCATE users, videos, music RESTART IDENTITY CASCADE")
     return raw
+
+
+@pytest.fixture
+async def fresh(admin_url: str) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Makes empty databases (no migrations), dropped after the test."""
+    made: list[str] = []
+
+    async def make() -> str:
+        made.append(await database.create_database(admin_url, "tt_storage_fresh"))
+        return made[-1]
+
+    yield make
+    for url in made:
+        await database.drop_database(admin_url, url)

@@ -36,20 +36,6 @@ from tt_storage.config import (
 MODELS = ["tests.support.plugin_models"]
 
 
-@pytest.fixture
-async def fresh(admin_url: str) -> AsyncIterator[Callable[[], Awaitable[str]]]:
-    """Makes empty databases, dropped after the test."""
-    made: list[str] = []
-
-    async def make() -> str:
-        made.append(await database.create_database(admin_url, "tt_storage_plugin"))
-        return made[-1]
-
-    yield make
-    for url in made:
-        await database.drop_database(admin_url, url)
-
-
 @asynccontextmanager
 async def library_on(url: str, session_url: str, **options: Any) -> AsyncIterator[None]:
     """tt_storage bound to ``url`` for the block, then to the session database again."""

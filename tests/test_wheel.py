@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -195,19 +195,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     ):
         (root / "mybot" / f"{name}.py").write_text(text)
     return Project(root, venv)
-
-
-@pytest.fixture
-async def fresh(admin_url: str) -> AsyncIterator[Callable[[], Awaitable[str]]]:
-    made: list[str] = []
-
-    async def make() -> str:
-        made.append(await database.create_database(admin_url, "tt_storage_wheel"))
-        return made[-1]
-
-    yield make
-    for url in made:
-        await database.drop_database(admin_url, url)
 
 
 async def schema_of(url: str) -> list[str]:

@@ -25,7 +25,6 @@ import asyncpg
 from aiogram.fsm.storage.base import BaseEventIsolation, StorageKey
 
 from . import db, lifecycle, sql
-from .config import connect_kwargs
 from .errors import StorageError, StorageTimeout, StorageUnavailable
 from .fsm import row_key
 
@@ -161,17 +160,6 @@ async def _refuse_pooler(conn: asyncpg.Connection) -> None:
 
 def _server_params(url: str | None) -> dict[str, Any]:
     """Connection parameters: ``url``, else ``listen_url``, else those of tt-storage's pool."""
-    url = url or lifecycle.listen_url()
-    if url is not None:
-        params = connect_kwargs(url)
-    else:
-        client: Any = db.client()
-        params = {
-            "host": client.host,
-            "port": client.port,
-            "user": client.user,
-            "password": client.password,
-            "database": client.database,
-        }
+    params = lifecycle.direct_params(url)
     params.setdefault("timeout", db.options().connect_timeout)
     return params

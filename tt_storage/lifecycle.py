@@ -195,6 +195,23 @@ def listen_url() -> str | None:
     return _listen_url
 
 
+def direct_params(url: str | None = None) -> dict[str, Any]:
+    """``asyncpg.connect`` parameters for a connection of its own, outside the pool: ``url``,
+    else ``listen_url``, else the pool's own server and credentials."""
+    url = url or _listen_url
+    if url is not None:
+        return connect_kwargs(url)
+    client: Any = db.client()
+    return {
+        "host": client.host,
+        "port": client.port,
+        "user": client.user,
+        "password": client.password,
+        "passfile": client.extra.get("passfile"),  # a URL's ?passfile=
+        "database": client.database,
+    }
+
+
 async def init_storage(
     db_url: str | None = None,
     replica_url: str | None = None,

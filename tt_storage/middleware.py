@@ -15,7 +15,7 @@ from aiogram.types import Chat, TelegramObject, Update, User
 from . import db, lifecycle
 from .blocking import INVALID_ID_KEY, reachable, setup_block_tracking
 from .cache import NotificationListener, SettingsCache
-from .config import PoolOptions, connect_kwargs, user_apps
+from .config import PoolOptions, user_apps
 from .errors import StorageError
 from .fsm import NOT_PREFETCHED, discard_prefetched, install_fsm, take_prefetched
 from .lifecycle import close_storage, init_storage
@@ -312,19 +312,7 @@ async def _listen_connection() -> asyncpg.Connection:
     connection and no notification ever arrives (a silently stale cache), so the cache stays off.
     """
     global _pooler_warned
-    url = lifecycle.listen_url()
-    if url is not None:
-        params = connect_kwargs(url)
-    else:
-        client: Any = db.client()
-        params = {
-            "host": client.host,
-            "port": client.port,
-            "user": client.user,
-            "password": client.password,
-            "passfile": client.extra.get("passfile"),  # a URL's ?passfile=
-            "database": client.database,
-        }
+    params = lifecycle.direct_params()
     conn = await asyncpg.connect(**params, timeout=db.options().connect_timeout)
     try:
         pooled = await db.through_pooler(conn)
