@@ -172,9 +172,10 @@ class Progress:
         )
 
 
-async def run_parallel(
-    pool: asyncpg.Pool, jobs: list[Callable[[asyncpg.Connection], Awaitable[None]]]
-) -> None:
+Job = Callable[[asyncpg.Connection], Awaitable[None]]
+
+
+async def run_parallel(pool: asyncpg.Pool, jobs: list[Job]) -> None:
     queue = list(reversed(jobs))
 
     async def worker() -> None:
@@ -228,7 +229,7 @@ async def generate(
         t0 = time.monotonic()
         bar = Progress("chats", chats, quiet)
         step = 100_000
-        user_jobs = []
+        user_jobs: list[Job] = []
         for k, lo in enumerate(range(0, chats, step)):
             hi = min(lo + step, chats)
 
@@ -257,7 +258,7 @@ async def generate(
                 (n, start + d * DAY, DAY, False)
                 for d, n in enumerate(daily_counts(total - legacy, days))
             ]
-            table_jobs = []
+            table_jobs: list[Job] = []
             for k, (n, first, span, null) in enumerate(chunks):
                 if n == 0:
                     continue

@@ -206,7 +206,8 @@ def render_graph(series: Sequence[tuple[int, int]], bucket: str, title: str) -> 
     if series:
         width = dt.timedelta(hours=0.9) if bucket == "hour" else dt.timedelta(days=0.9)
         times = [dt.datetime.fromtimestamp(t, dt.UTC) for t, _ in series]
-        ax.bar(times, [n for _, n in series], width=width, align="edge")
+        # matplotlib's date units take datetimes and timedeltas; its stubs say numbers only.
+        ax.bar(times, [n for _, n in series], width=width, align="edge")  # type: ignore[arg-type]
         figure.autofmt_xdate()
     else:
         ax.text(0.5, 0.5, "No data for this period", ha="center", va="center")

@@ -325,7 +325,8 @@ async def test_export_streams_in_chunks_to_an_async_writer(db: asyncpg.Connectio
             await asyncio.sleep(0)
             self.chunks.append(text)
 
-    sink, seen = AsyncSink(), []
+    sink = AsyncSink()
+    seen: list[int] = []
     n = await tt.export_user_history(7, sink, progress=seen.append)
     assert n == 5000
     assert seen == [5000, 5000]  # after the chunk, and the final flush

@@ -331,6 +331,7 @@ async def test_the_backoff_doubles(session: PerChatSession, chats: list[int]) ->
 
 
 async def test_rejects_a_bad_retry_delay(session: PerChatSession) -> None:
+    value: Any  # wrong types on purpose
     for value in (-1, "1", True, float("nan")):
         with pytest.raises(ValueError):
             await broadcast(session.bot(), send, retry_delay=value)

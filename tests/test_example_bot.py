@@ -21,7 +21,7 @@ from aiogram.methods import (
     SendDocument,
     SendMessage,
 )
-from aiogram.types import Update
+from aiogram.types import InlineQueryResultArticle, InputTextMessageContent, Update
 from babel.messages.pofile import read_po
 
 import tt_storage as tt
@@ -59,9 +59,13 @@ class BotUnderTest:
         await self.dp.feed_update(self.bot, update)
         return self.session.calls[before:]
 
-    async def texts(self, update: Update) -> list[str]:
+    async def texts(self, update: Update) -> list[str | None]:
         calls = await self.feed(update)
-        return [c.text or c.caption for c in calls if isinstance(c, SendMessage | SendDocument)]
+        return [
+            c.text if isinstance(c, SendMessage) else c.caption
+            for c in calls
+            if isinstance(c, SendMessage | SendDocument)
+        ]
 
 
 @pytest.fixture
@@ -203,6 +207,8 @@ async def test_inline_query_and_chosen_result(bot: BotUnderTest, db: asyncpg.Con
     [answer] = await bot.feed(events.inline_query(80, f"look {PHOTO}", lang="ru"))
     assert isinstance(answer, AnswerInlineQuery)
     [article] = answer.results
+    assert isinstance(article, InlineQueryResultArticle)
+    assert isinstance(article.input_message_content, InputTextMessageContent)
     assert article.title == t("ru", "inline_title")
     assert article.input_message_content.message_text == t("ru", "slideshow", link=PHOTO)
     assert await bot.feed(events.chosen_inline_result(80, f"look {PHOTO}")) == []
@@ -222,6 +228,7 @@ async def test_stats_for_admins_only(bot: BotUnderTest, db: asyncpg.Connection) 
     await bot.feed(events.message(-91, PHOTO, from_id=90))
     await bot.feed(events.message(92, "/mode", lang="uk"))
     [stats] = await bot.texts(events.message(ADMIN, "/stats"))
+    assert stats is not None
     lines = stats.splitlines()
     assert lines[0] == "📊 Stats"
     assert "Chats: 4 (users 3, groups 1)" in lines  # 90, 92, the admin, the group

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import asyncpg
 import pytest
@@ -96,7 +96,14 @@ async def test_update_data(storage: PostgresStorage) -> None:
 
 
 async def test_json_values_round_trip(storage: PostgresStorage) -> None:
-    value = {"n": 1, "f": 1.5, "t": True, "none": None, "list": [1, "a"], "nested": {"x": {}}}
+    value: dict[str, Any] = {
+        "n": 1,
+        "f": 1.5,
+        "t": True,
+        "none": None,
+        "list": [1, "a"],
+        "nested": {"x": {}},
+    }
     await storage.set_data(KEY, value)
     assert await storage.get_data(KEY) == value
     # dict.update semantics: a nested dict is replaced, not merged.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import asyncpg
 import pytest
@@ -24,7 +24,13 @@ from tt_storage import lifecycle
 
 pytestmark = pytest.mark.slow
 
-LIMITS = {"connect_timeout": 0.5, "command_timeout": 0.5}
+
+class Limits(TypedDict):
+    connect_timeout: float
+    command_timeout: float
+
+
+LIMITS: Limits = {"connect_timeout": 0.5, "command_timeout": 0.5}
 #: Loose: far under the 10 s every one of these calls used to wait whatever it was given.
 BOUND = 5.0
 

@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -116,13 +116,13 @@ async def test_services_concurrently(bouncer: Setup) -> None:
         *(tt.toggle_file_mode(c) for c in chats for _ in range(3)),
         *(reads() for _ in range(3)),
     )
-    shown = results[: CHATS * DOWNLOADS]
+    shown = cast(list[bool], results[: CHATS * DOWNLOADS])
     assert sum(shown) == CHATS * ADS  # the ad rule stayed exact
-    toggled = results[CHATS * DOWNLOADS : CHATS * DOWNLOADS + CHATS * 3]
+    toggled = cast(list[bool], results[CHATS * DOWNLOADS : CHATS * DOWNLOADS + CHATS * 3])
     assert sorted(toggled) == [False] * CHATS + [True] * 2 * CHATS  # no lost toggle
 
     # Ten client connections shared few server connections: transaction pooling for real.
-    assert db.client()._pool.get_size() == 10  # type: ignore[attr-defined]
+    assert db.client()._pool.get_size() == 10
     assert await _server_connections(bouncer) <= SERVERS
 
     assert len(await tt.get_stats_by_period(0, "users")) == CHATS * DOWNLOADS

@@ -331,7 +331,8 @@ async def test_own_models_in_handlers(fresh: Callable[[], Awaitable[str]], db_ur
         user = await Users.get(user_id=user_settings.chat_id).prefetch_related("notes")
         first = await Note.filter(user_id=user_settings.chat_id).select_related("user").first()
         assert first is not None
-        seen.append((user.lang, same_lang, [n.text for n in user.notes], first.user.lang))
+        notes = user.notes  # type: ignore[attr-defined]  # Note's reverse relation: not in Users
+        seen.append((user.lang, same_lang, [n.text for n in notes], first.user.lang))
 
     tt.setup_storage(dp, url, models=MODELS, migrate=True, languages=["en", "uk"])
     session = RecordingSession()

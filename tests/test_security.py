@@ -75,8 +75,8 @@ class _Scanner(ast.NodeVisitor):
         # file (what a formatted name's text was).
         self.module: dict[str, ast.expr] = {}
         self.anywhere: dict[str, ast.expr] = {}
-        for node in tree.body:
-            self._collect(node, self.module)
+        for stmt in tree.body:
+            self._collect(stmt, self.module)
         for node in ast.walk(tree):
             self._collect(node, self.anywhere)
         self._resolving: set[str] = set()
@@ -187,8 +187,8 @@ class _Scanner(ast.NodeVisitor):
                     inner = inner | names
                 for cond in gen.ifs:
                     self._bind(cond, inner)
-            for child in [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]:
-                self._bind(child, inner)
+            for part in [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]:
+                self._bind(part, inner)
             return
         for child in ast.iter_child_nodes(node):
             self._bind(child, bound)

@@ -5,8 +5,9 @@ get_user_videos, iter_user_videos."""
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -129,7 +130,10 @@ async def test_get_stats_by_period_all_time_includes_null_timestamps(
 
 async def test_get_stats_by_period_windows(db: asyncpg.Connection) -> None:
     await _period_fixture(db)
-    links = lambda rows: sorted(link for _, link in rows)  # noqa: E731
+
+    def links(rows: list[tuple[int, str]]) -> list[str]:
+        return sorted(link for _, link in rows)
+
     assert links(await tt.get_stats_by_period(DAY)) == ["g-recent", "u-recent"]
     assert links(await tt.get_stats_by_period(604_800)) == ["g-recent", "u-3days", "u-recent"]
     assert links(await tt.get_stats_by_period(2_678_400)) == [
@@ -395,7 +399,11 @@ async def test_iter_user_videos_early_exit_returns_the_connection(db: asyncpg.Co
     await _history(db)
     # More abandoned streams than the pool has connections (20): each must give its back.
     for _ in range(30):
-        async with aclosing(tt.iter_user_videos(1, prefetch=1)) as stream:
+        # An async generator, which the AsyncIterator it is declared as does not say.
+        videos = cast(
+            AsyncGenerator[tuple[int | None, str], None], tt.iter_user_videos(1, prefetch=1)
+        )
+        async with aclosing(videos) as stream:
             async for first in stream:
                 assert first == (None, "null1")
                 break

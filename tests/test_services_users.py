@@ -255,6 +255,7 @@ async def test_update_user_mode_group_and_settings_ref(db: asyncpg.Connection) -
 
 async def test_update_user_mode_rejects_non_bool(db: asyncpg.Connection) -> None:
     await tt.create_user(12, "en")
+    value: Any  # wrong types on purpose
     for value in (1, 0, "yes", None, 1.0):
         with pytest.raises(ValueError):
             await tt.update_user_mode(12, value)
@@ -279,6 +280,7 @@ async def test_update_user_lang_unicode_and_nul(db: asyncpg.Connection) -> None:
 
 async def test_update_user_lang_rejects_bad_lang(db: asyncpg.Connection) -> None:
     await tt.create_user(15, "en")
+    lang: Any  # wrong types on purpose
     for lang in (None, 1, "", "\x00\x00", "y" * 36, True):
         with pytest.raises(ValueError):
             await tt.update_user_lang(15, lang)

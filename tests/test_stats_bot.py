@@ -12,13 +12,13 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
 from aiogram import Dispatcher
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendDocument, SendPhoto
-from aiogram.types import Update
+from aiogram.types import BufferedInputFile, Update
 
 from tests.support import events
 from tests.support.bot_session import RecordingSession
@@ -161,6 +161,7 @@ async def test_graph_is_a_png_of_the_counted_series(
     calls = await bot.press(stats_bot.GraphCallback(kind=kind, period=period).pack())
     [photo] = [c for c in calls if isinstance(c, SendPhoto)]
     assert photo.chat_id == ADMIN
+    assert isinstance(photo.photo, BufferedInputFile) and photo.caption is not None
     assert photo.photo.data.startswith(b"\x89PNG\r\n\x1a\n")
     assert photo.caption.endswith(f": <b>{total}</b> in all")
 
@@ -168,6 +169,7 @@ async def test_graph_is_a_png_of_the_counted_series(
 async def test_graph_of_an_empty_table_is_still_a_picture(bot: StatsBot) -> None:
     calls = await bot.press(stats_bot.GraphCallback(kind="music", period="all").pack())
     [photo] = [c for c in calls if isinstance(c, SendPhoto)]
+    assert isinstance(photo.photo, BufferedInputFile) and photo.caption is not None
     assert photo.photo.data.startswith(b"\x89PNG") and photo.caption.endswith("<b>0</b> in all")
 
 
@@ -192,6 +194,7 @@ async def test_user_lookup_and_history_export(bot: StatsBot, rows: int) -> None:
 
     calls = await bot.press(stats_bot.HistoryCallback(user_id=10).pack())
     [document] = [c for c in calls if isinstance(c, SendDocument)]
+    assert isinstance(document.document, BufferedInputFile) and document.caption is not None
     assert document.document.filename == "history_10.csv"
     table = list(csv.reader(io.StringIO(document.document.data.decode())))
     assert table[0][:3] == ["downloaded_at", "downloaded_at_utc", "video_link"]
@@ -233,13 +236,14 @@ async def test_referrals_and_other_stats(bot: StatsBot, rows: int) -> None:
 async def test_stats_messages_in_the_logs_chat(rows: int) -> None:
     session = RecordingSession()
     await stats_bot.refresh_stats_messages(session.bot(), -100_500, 1, 2)
-    overall, daily = session.calls
+    overall, daily = cast(list[EditMessageText], session.calls)
     assert (overall.chat_id, overall.message_id, daily.message_id) == (-100_500, 1, 2)
+    assert overall.text is not None and daily.text is not None
     assert overall.text.startswith(await stats_bot.overall_text() + "\n\n<code>Updated ")
     assert daily.text.startswith(await stats_bot.daily_text() + "\n\n<code>Updated ")
     session.clear()
     await stats_bot.refresh_stats_messages(session.bot(), -100_500, None, 2)
-    assert [c.message_id for c in session.calls] == [2]
+    assert [c.message_id for c in cast(list[EditMessageText], session.calls)] == [2]
 
 
 def test_main_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:

