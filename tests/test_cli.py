@@ -21,6 +21,7 @@ from tests.support import database
 from tests.test_adoption import make_legacy
 from tests.test_analytics import D0, DAY, T, data, frozen_now  # noqa: F401 (fixtures)
 from tt_storage import cli
+from tt_storage.config import packaged_migrations
 
 pytestmark = pytest.mark.usefixtures("frozen_now")
 
@@ -288,7 +289,7 @@ async def test_migrate_one_line_per_migration_then_up_to_date(fresh_url: str) ->
     assert status == 0, text
     lines = text.splitlines()
     applied = [line.split()[1] for line in lines if line.startswith("applied ")]
-    assert applied == cli.packaged_migrations() and len(applied) >= 6
+    assert applied == packaged_migrations() and len(applied) >= 6
     assert lines[-1].startswith("up to date")
     status, text = await run("migrate", "--url", fresh_url)
     assert status == 0

@@ -326,7 +326,7 @@ async def test_downloads_held_by_the_migration_land_under_the_new_id(
         await _until_waiting(db, 3)
     assert await asyncio.wait_for(migration, 10) is True
     outcome = await asyncio.wait_for(downloads, 10)
-    assert outcome == [None, True, None]  # the ad: the group's cooldown (77) long expired
+    assert list(outcome) == [None, True, None]  # the ad: the group's cooldown (77) long expired
     assert await _row(db, OLD) is None
     assert await _history(db, OLD) == (0, 0)
     assert await _history(db, NEW) == (5, 2)
