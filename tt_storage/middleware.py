@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -13,7 +13,7 @@ from aiogram import BaseMiddleware, Dispatcher
 from aiogram.types import Chat, TelegramObject, Update, User
 
 from . import db, lifecycle
-from .blocking import INVALID_ID_KEY, reachable, setup_block_tracking
+from .blocking import INVALID_ID_KEY, Handler, reachable, setup_block_tracking
 from .cache import NotificationListener, SettingsCache
 from .config import PoolOptions, user_apps
 from .errors import StorageError
@@ -30,7 +30,6 @@ log = logging.getLogger("tt_storage")
 
 #: Decides, for an unknown chat, whether to register it: ``(update, data) -> bool``.
 RegisterPredicate = Callable[[TelegramObject, dict[str, Any]], bool]
-Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class StorageMiddleware(BaseMiddleware):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import db, sql
 from ..settings import ChatRef, chat_ref
-from .users import now
+from .clock import now
 
 #: An ad is due once this many downloads passed since the last one…
 AD_EVERY = 3

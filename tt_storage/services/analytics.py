@@ -25,8 +25,8 @@ from typing import Any, Literal, Protocol
 import asyncpg
 
 from .. import db, sql, validate
+from .clock import now
 from .stats import chat_range
-from .users import now
 
 SeriesKind = Literal["users", "videos", "music"]
 Bucket = Literal["hour", "day"]

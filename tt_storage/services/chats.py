@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from .. import cache, db, sql, validate
 from ..settings import ChatRef, chat_ref
-from .users import now
+from .clock import now
 
 log = logging.getLogger("tt_storage")
 

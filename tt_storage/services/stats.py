@@ -8,7 +8,7 @@ from typing import Literal
 
 from .. import db, sql, validate
 from ..models import Users
-from .users import now
+from .clock import now
 
 ChatType = Literal["all", "users", "groups"]
 

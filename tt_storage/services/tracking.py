@@ -10,7 +10,7 @@ from ..errors import StorageUnavailable
 from ..outbox import Kind, OutboxEvent, outbox
 from ..settings import DEFAULT_LANG, ChatRef, chat_ref
 from .ads import AD_COOLDOWN, AD_EVERY, claim_ad_slot
-from .users import now
+from .clock import now
 
 
 def _event(kind: Kind, chat: int, at: int, ad: bool, values: tuple[Any, ...]) -> OutboxEvent:

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from .. import cache, db, sql, validate
 from ..models import Users
 from ..settings import DEFAULT_LANG, ChatRef, chat_ref
-
-
-def now() -> int:
-    """Epoch seconds (UTC): the only clock the library writes."""
-    return int(time.time())
+from .clock import now
 
 
 async def get_user(user_id: int) -> Users | None:
