@@ -7,6 +7,7 @@ import contextvars
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -250,10 +251,7 @@ async def init_storage(
     user_apps(models)  # a bad `models` fails here, before any server is started
     url = db_url or env_db_url()
     if url is None:
-        from .embedded import embedded_url
-
-        url = await asyncio.to_thread(embedded_url)
-        migrate = True
+        url, migrate = await _embedded_url(), True
     if _context is not None:
         if (url, replica_url, listen_url) == (_url, _replica_url, _listen_url):
             return
@@ -274,15 +272,47 @@ async def init_storage(
         )
     fallback = global_fallback and get_current_context() is None
     context = await Tortoise.init(config=config, _enable_global_fallback=fallback)
+    probe = await _bind(context, options, url, replica_url, check_schema=not migrate)
+    _context, _url, _replica_url, _listen_url = context, url, replica_url, listen_url
+    if outbox.enabled:
+        outbox.start()
+    _log_connected(probe, url, replica_url, options)
+
+
+async def _embedded_url() -> str:
+    from .embedded import embedded_url
+
+    return await asyncio.to_thread(embedded_url)
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    """What the first connections found."""
+
+    version: str
+    pooled: bool
+    standby: bool | None
+
+
+async def _bind(
+    context: TortoiseContext,
+    options: PoolOptions,
+    url: str,
+    replica_url: str | None,
+    *,
+    check_schema: bool,
+) -> _Probe:
+    """Bind ``db`` to the context's pools and open them now, so a wrong URL, a refused login or
+    an unmigrated database fails here, not on the first update. Unbinds and closes on failure."""
     client = context.connections.get(CONNECTION)
     replica = context.connections.get(REPLICA) if replica_url else None
     db.bind(client, options, replica)
+    standby = None
     try:
-        # Open the pool now: a wrong URL fails here, not on the first update.
         async with db.connection() as conn:
             version = await conn.fetchval(sql.SERVER_VERSION)
             pooled = await db.through_pooler(conn)
-            if not migrate:
+            if check_schema:
                 await _check_schema(conn, url)
         if replica is not None:
             async with db.read_connection() as conn:
@@ -294,11 +324,12 @@ async def init_storage(
         if refused is not None:
             raise refused from exc
         raise
-    _context, _url, _replica_url, _listen_url = context, url, replica_url, listen_url
-    if outbox.enabled:
-        outbox.start()
-    log.info("tt-storage connected to %s (PostgreSQL %s)", redact_url(url), version)
-    if pooled and options.statement_cache_size:
+    return _Probe(version, pooled, standby)
+
+
+def _log_connected(probe: _Probe, url: str, replica_url: str | None, options: PoolOptions) -> None:
+    log.info("tt-storage connected to %s (PostgreSQL %s)", redact_url(url), probe.version)
+    if probe.pooled and options.statement_cache_size:
         log.warning(
             "connected through a pooler (pgbouncer?): in transaction mode pass "
             "statement_cache_size=0 (unless pgbouncer >= 1.21 has max_prepared_statements)"
@@ -307,7 +338,7 @@ async def init_storage(
         log.info(
             "admin reads from %s (%s)",
             redact_url(replica_url),
-            "a standby" if standby else "not a standby: is this the replica?",
+            "a standby" if probe.standby else "not a standby: is this the replica?",
         )
 
 
