@@ -12,13 +12,13 @@ import time
 from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
 import tt_storage
 from tests.support.checks import middleware_settings
+from tests.support.database import database_name
 from tests.support.faults import FreezableProxy, rebound
 from tests.support.waiting import until
 from tt_storage import StorageMiddleware, UserSettings
@@ -209,7 +209,7 @@ async def test_silent_listen_connection_stops_serving_within_max_silence(
     options: dict[str, Any] = {} if max_silence is None else {"cache_max_silence": max_silence}
     async with FreezableProxy(db_url) as proxy:
         # Only the LISTEN connection goes through the proxy; the pool reaches the server.
-        listen_url = proxy.url(urlsplit(db_url).path.lstrip("/"))
+        listen_url = proxy.url(database_name(db_url))
         async with rebound(db_url, listen_url=listen_url, max_size=5):
             mw = StorageMiddleware(**options)
             try:

@@ -14,13 +14,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
 import tt_storage as tt
 from tests.support import events
+from tests.support.database import database_name
 from tests.support.download_bot import DownloadBot, check, music, video
 from tests.support.faults import FreezableProxy, OwnServer, own_server, rebound
 from tests.support.waiting import until
@@ -53,10 +53,6 @@ async def own_db(own: OwnServer) -> AsyncIterator[str]:
     url = await own.create_database()
     async with rebound(url, max_size=10, **FAST):
         yield url
-
-
-def database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/")
 
 
 async def connect(own: OwnServer, url: str) -> asyncpg.Connection:

@@ -20,6 +20,7 @@ from aiogram.types import Message, Update
 from tests.support import events
 from tests.support.bot_session import BOT_ID, RecordingSession
 from tests.support.checks import middleware_settings
+from tests.support.database import database_name
 from tests.support.faults import FreezableProxy, rebound
 from tt_storage import (
     AdvisoryLockIsolation,
@@ -269,9 +270,11 @@ async def test_during_an_outage_updates_run_with_no_state(
     still run, as tt-storage promises for every update), FSM writes raise; afterwards the
     stored state is back."""
     key = StorageKey(bot_id=BOT_ID, chat_id=510, user_id=510)
-    name = db_url.rsplit("/", 1)[1]
     fast = {"connect_timeout": 1.0, "acquire_timeout": 1.0, "command_timeout": 0.5}
-    async with FreezableProxy(db_url) as proxy, rebound(proxy.url(name), max_size=2, **fast):
+    async with (
+        FreezableProxy(db_url) as proxy,
+        rebound(proxy.url(database_name(db_url)), max_size=2, **fast),
+    ):
         async with bot_with_fsm() as (dp, session):
             bot = session.bot()
             await dp.feed_update(bot, events.message(510, "/form"))

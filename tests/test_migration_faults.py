@@ -18,8 +18,9 @@ import pytest
 
 import tt_storage as tt
 from tests.support import database
+from tests.support.database import database_name
 from tests.support.faults import FreezableProxy, OwnServer, own_server, unbound
-from tests.test_faults import database_name, elapsed
+from tests.test_faults import elapsed
 from tt_storage import lifecycle
 
 pytestmark = pytest.mark.slow

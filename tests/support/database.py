@@ -57,6 +57,11 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
+def database_name(url: str) -> str:
+    """The database ``url`` names (a socket URL's ``?host=`` is not part of it)."""
+    return urlsplit(url).path.lstrip("/")
+
+
 async def create_database(admin: str, prefix: str = "tt_storage_test") -> str:
     """Create an empty database with a unique name; return its URL."""
     name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
@@ -69,7 +74,7 @@ async def create_database(admin: str, prefix: str = "tt_storage_test") -> str:
 
 
 async def drop_database(admin: str, url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
+    name = database_name(url)
     conn = await asyncpg.connect(asyncpg_dsn(admin))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
