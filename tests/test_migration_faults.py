@@ -20,7 +20,7 @@ import tt_storage as tt
 from tests.support import database
 from tests.support.faults import FreezableProxy, OwnServer, own_server, unbound
 from tests.test_faults import database_name, elapsed
-from tt_storage import lifecycle
+from tt_storage.core import lifecycle
 
 pytestmark = pytest.mark.slow
 

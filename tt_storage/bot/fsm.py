@@ -30,9 +30,9 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StateType, StorageKey
 from aiogram.fsm.storage.memory import DisabledEventIsolation, MemoryStorage
 
-from . import db, sql, validate
-from .errors import StorageError, StorageUnavailable
-from .services.chats import ChatState
+from ..core import db, sql, validate
+from ..core.errors import StorageError, StorageUnavailable
+from ..services.chats import ChatState
 
 log = logging.getLogger("tt_storage")
 

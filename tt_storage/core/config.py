@@ -24,6 +24,8 @@ DEFAULT_DATA_DIR = "./.tt_storage"
 #: The Tortoise app (and aerich app) holding the three models. Not Tortoise's default
 #: ``"models"``, which is the label an application's own models usually get.
 APP = "tt_storage"
+#: The module of the three models, as the Tortoise config lists it.
+MODELS = "tt_storage.core.models"
 #: The label versions before 0.2 used: their aerich rows are relabelled on the next migration run.
 LEGACY_APP = "models"
 CONNECTION = "default"
@@ -164,9 +166,9 @@ def data_dir() -> Path:
 
 def migrations_location() -> Path:
     """aerich's migrations: inside the installed wheel, else the checkout's ``migrations/``."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "_migrations"
-    return packaged if packaged.is_dir() else here.parent / "migrations"
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "_migrations"
+    return packaged if packaged.is_dir() else package.parent / "migrations"
 
 
 def packaged_migrations() -> list[str]:
@@ -202,7 +204,7 @@ def user_apps(models: AppModels | None) -> dict[str, list[str]]:
             raise ValueError(f"app {label!r}: models must be a list of module names")
         apps[label] = list(modules)
         for module in modules:
-            if module in ("tt_storage.models", "aerich.models"):
+            if module in (MODELS, "tt_storage.models", "aerich.models"):
                 raise ValueError(f"{module} is already in tt-storage's app {APP!r}: leave it out")
     return {label: modules for label, modules in apps.items() if modules}
 
@@ -312,7 +314,7 @@ def tortoise_config(
     so aerich without ``--app`` means tt-storage's migrations.
 
     With ``replica_url`` it also has a ``replica`` connection (same pool options), and the
-    router sends ORM reads of the three models there (see ``tt_storage.routing``).
+    router sends ORM reads of the three models there (see ``tt_storage.core.routing``).
     """
     apps = user_apps(models)
     url = db_url or env_db_url()
@@ -329,7 +331,7 @@ def tortoise_config(
         "connections": connections,
         "apps": {
             APP: {
-                "models": ["tt_storage.models", "aerich.models"],
+                "models": [MODELS, "aerich.models"],
                 "default_connection": CONNECTION,
             },
             **{
@@ -338,7 +340,7 @@ def tortoise_config(
             },
         },
         # Always listed: Tortoise's router registry is process-wide and reset by every init.
-        "routers": ["tt_storage.routing.ReplicaRouter"],
+        "routers": ["tt_storage.core.routing.ReplicaRouter"],
         "use_tz": True,
         "timezone": "UTC",
     }

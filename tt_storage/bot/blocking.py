@@ -21,8 +21,8 @@ from aiogram import Dispatcher, Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.types import ChatMemberUpdated, TelegramObject
 
-from .errors import StorageError
-from .services.chats import mark_blocked, mark_unblocked
+from ..core.errors import StorageError
+from ..services.chats import mark_blocked, mark_unblocked
 
 log = logging.getLogger("tt_storage")
 

@@ -23,8 +23,8 @@ from typing import IO, Any, TextIO
 
 import asyncpg
 
-from . import db, sql
-from .config import (
+from ..core import db, sql
+from ..core.config import (
     APP,
     DATA_DIR_ENV,
     DB_URL_ENV,
@@ -37,8 +37,8 @@ from .config import (
     packaged_migrations,
     redact_url,
 )
-from .errors import StorageError
-from .services import analytics
+from ..core.errors import StorageError
+from ..services import analytics
 
 #: The stats bot's windows.
 PERIODS = analytics.PERIODS
@@ -190,7 +190,7 @@ def mib(n: int) -> str:
 async def connected(url: str | None) -> AsyncIterator[None]:
     """The library bound to ``url`` for one command (left as it is when the caller — an app or
     a test running ``run()`` — had already bound it to that database)."""
-    from .lifecycle import close_storage, init_storage, is_initialized
+    from ..core.lifecycle import close_storage, init_storage, is_initialized
 
     if is_initialized():
         await init_storage(url)  # a no-op for the same database, StorageError for another
@@ -356,7 +356,7 @@ async def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
                     f, chat_type=args.chat_type, progress=progress.update
                 )
         else:
-            from .services.stats import get_user_stats
+            from ..services.stats import get_user_stats
 
             user, videos, _ = await get_user_stats(args.user_id)
             if user is None and videos == 0:
@@ -432,7 +432,7 @@ async def database_url(args: argparse.Namespace) -> str:
     url: str | None = args.url or env_db_url()
     if url:
         return url
-    from .embedded import embedded_url
+    from ..core.embedded import embedded_url
 
     return await asyncio.to_thread(embedded_url)
 
@@ -501,7 +501,7 @@ async def rebuild_indexes(conn: asyncpg.Connection, report: Any) -> list[str]:
 
 
 async def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
-    from .lifecycle import apply_migrations
+    from ..core.lifecycle import apply_migrations
 
     url = await database_url(args)
     where = shown_url(args.url)
@@ -569,8 +569,8 @@ async def _applied(conn: asyncpg.Connection) -> list[str]:
 
 
 async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
+    from ..core.lifecycle import pending_migrations
     from .adopt import expected_indexes
-    from .lifecycle import pending_migrations
 
     problems = 0
 

@@ -60,10 +60,10 @@ from aiogram.exceptions import (
 )
 from pydantic import ValidationError
 
-from . import validate
-from .errors import StorageError
-from .services.chats import mark_blocked, migrate_chat
-from .services.stats import iter_user_ids
+from ..core import validate
+from ..core.errors import StorageError
+from ..services.chats import mark_blocked, migrate_chat
+from ..services.stats import iter_user_ids
 
 log = logging.getLogger("tt_storage")
 

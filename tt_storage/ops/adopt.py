@@ -8,7 +8,7 @@ records it without touching those tables, and then builds the indexes with
 really are seed-shaped: ``adopt_database`` checks that first, then applies the migrations and
 reports the index builds as they run.
 
-From a shell: ``DB_URL=postgresql://… python -m tt_storage.adopt``.
+From a shell: ``DB_URL=postgresql://… python -m tt_storage.ops.adopt``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.indexes import Index
 
-from .config import (
+from ..core.config import (
     APP,
     CONNECTION,
     LEGACY_APP,
@@ -35,9 +35,9 @@ from .config import (
     redact_url,
     tortoise_config,
 )
-from .errors import StorageError
-from .lifecycle import apply_migrations, failure
-from .models import Music, Users, Video
+from ..core.errors import StorageError
+from ..core.lifecycle import apply_migrations, failure
+from ..core.models import Music, Users, Video
 
 log = logging.getLogger("tt_storage")
 
@@ -595,11 +595,11 @@ async def _adopt(url: str, report: _Reporter, limits: _Limits) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tt_storage.adopt [DB_URL]``: adopt, printing progress to stderr."""
+    """``python -m tt_storage.ops.adopt [DB_URL]``: adopt, printing progress to stderr."""
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m tt_storage.adopt",
+        prog="python -m tt_storage.ops.adopt",
         description="Put an existing tt-bot database under aerich without touching its rows.",
     )
     parser.add_argument("db_url", nargs="?", help="the database URL (default: $DB_URL)")

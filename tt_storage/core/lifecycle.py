@@ -242,7 +242,7 @@ async def init_storage(
     ``global_fallback`` makes Tortoise visible to tasks created before this call (aiogram's
     polling workers).
 
-    ``outbox_*``: the queue of downloads recorded during an outage (``tt_storage.outbox``):
+    ``outbox_*``: the queue of downloads recorded during an outage (``tt_storage.core.outbox``):
     how many it holds (0: no queue, tracking calls raise ``StorageUnavailable``), the flusher's
     first and longest retry delay, and how long ``close_storage()`` tries to write what is left.
     """

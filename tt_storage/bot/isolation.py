@@ -24,8 +24,8 @@ from typing import Any
 import asyncpg
 from aiogram.fsm.storage.base import BaseEventIsolation, StorageKey
 
-from . import db, lifecycle, sql
-from .errors import StorageError, StorageTimeout, StorageUnavailable
+from ..core import db, lifecycle, sql
+from ..core.errors import StorageError, StorageTimeout, StorageUnavailable
 from .fsm import row_key
 
 

@@ -12,19 +12,19 @@ import asyncpg
 from aiogram import BaseMiddleware, Dispatcher
 from aiogram.types import Chat, TelegramObject, Update, User
 
-from . import db, lifecycle
+from ..core import db, lifecycle
+from ..core.cache import NotificationListener, SettingsCache
+from ..core.config import PoolOptions, user_apps
+from ..core.errors import StorageError
+from ..core.lifecycle import close_storage, init_storage
+from ..core.outbox import outbox
+from ..core.settings import DEFAULT_LANG, UserSettings
+from ..core.validate import MAX_CHAT_ID, MIN_CHAT_ID
+from ..services.chats import get_chat_state, mark_unblocked, migrate_chat
+from ..services.users import register_user
 from .blocking import INVALID_ID_KEY, Handler, reachable, setup_block_tracking
-from .cache import NotificationListener, SettingsCache
-from .config import PoolOptions, user_apps
-from .errors import StorageError
 from .fsm import NOT_PREFETCHED, discard_prefetched, install_fsm, take_prefetched
-from .lifecycle import close_storage, init_storage
-from .outbox import outbox
 from .registration import LanguagePicker, referral_from_start
-from .services.chats import get_chat_state, mark_unblocked, migrate_chat
-from .services.users import register_user
-from .settings import DEFAULT_LANG, UserSettings
-from .validate import MAX_CHAT_ID, MIN_CHAT_ID
 
 log = logging.getLogger("tt_storage")
 
@@ -246,7 +246,7 @@ class StorageMiddleware(BaseMiddleware):
         """Register as outer update middleware, plus startup/shutdown; store under ``key``.
 
         ``track_blocks``: also record blocked/left chats from ``my_chat_member`` updates (see
-        ``tt_storage.blocking``; the bot's own ``my_chat_member`` handlers still run).
+        ``tt_storage.bot.blocking``; the bot's own ``my_chat_member`` handlers still run).
         """
         db_url = init_options.pop("db_url", None)
         _check_options("setup", init_options, _init_storage_options())
