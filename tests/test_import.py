@@ -1,11 +1,13 @@
 """`import tt_storage` and the CLI stay cheap: aiogram only once a name needs it. The layout's
-rooms import only downwards."""
+rooms import only downwards, and the old flat module paths still work, with a warning."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,94 @@ def test_a_room_imports_only_the_rooms_below_it(room: str) -> None:
         if imported_rooms(m) - BELOW[room]
     }
     assert wrong == {}
+
+
+#: The flat module paths before the layout (0.1), still importable for one release.
+OLD_PATHS = {
+    "adopt": "ops.adopt",
+    "blocking": "bot.blocking",
+    "broadcast": "admin.broadcast",
+    "cache": "core.cache",
+    "cli": "ops.cli",
+    "config": "core.config",
+    "db": "core.db",
+    "embedded": "core.embedded",
+    "errors": "core.errors",
+    "fsm": "bot.fsm",
+    "i18n": "bot.i18n",
+    "isolation": "bot.isolation",
+    "lifecycle": "core.lifecycle",
+    "middleware": "bot.middleware",
+    "models": "core.models",
+    "outbox": "core.outbox",
+    "settings": "core.settings",
+}
+
+
+@pytest.mark.parametrize(("old", "new"), sorted(OLD_PATHS.items()))
+def test_an_old_module_path_warns_and_is_the_new_module(old: str, new: str) -> None:
+    code = (
+        "import warnings, importlib\n"
+        "warnings.simplefilter('error', DeprecationWarning)\n"
+        "import tt_storage\n"
+        f"new = importlib.import_module('tt_storage.{new}')\n"
+        "try:\n"
+        f"    importlib.import_module('tt_storage.{old}')\n"
+        "except DeprecationWarning as w:\n"
+        "    print(w)\n"
+        "warnings.simplefilter('ignore', DeprecationWarning)\n"
+        f"old = importlib.import_module('tt_storage.{old}')\n"
+        "print(old is new)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    message, same = done.stdout.splitlines()
+    assert message.startswith(f"tt_storage.{old} moved to tt_storage.{new}")
+    assert same == "True"
+
+
+def test_an_old_path_gives_the_same_names_and_keeps_the_broadcast_function() -> None:
+    import tt_storage
+    from tt_storage.bot.middleware import setup_storage
+    from tt_storage.core.config import migration_config
+
+    with pytest.warns(DeprecationWarning, match=r"tt_storage\.middleware moved"):
+        old = importlib.import_module("tt_storage.middleware")
+    assert old.setup_storage is setup_storage
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        importlib.import_module("tt_storage.broadcast")
+        old_config = importlib.import_module("tt_storage.config")
+    # The submodule import must not replace the function of the same name on the package.
+    assert callable(tt_storage.broadcast)
+    assert tt_storage.broadcast.__module__ == "tt_storage.admin.broadcast"
+    assert old_config.migration_config is migration_config
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import tt_storage; tt_storage.setup_storage; tt_storage.broadcast; "
+        "tt_storage.adopt_database; tt_storage.PostgresStorage; tt_storage.AdvisoryLockIsolation",
+        "import tt_storage.ops.cli, tt_storage.bot.i18n, tt_storage.core.routing",
+    ],
+)
+def test_the_package_itself_never_uses_an_old_path(code: str) -> None:
+    subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+        check=True,
+        timeout=120,
+    )
+
+
+def test_python_m_an_old_path_still_runs_it() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tt_storage.adopt", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "python -m tt_storage.ops.adopt" in done.stdout
+    assert "python -m tt_storage.adopt is now python -m tt_storage.ops.adopt" in done.stderr
