@@ -34,7 +34,7 @@ async def admin_url(explicit: str | None) -> str:
         return url
     if await database.answers(database.LOCAL_ADMIN):
         return database.LOCAL_ADMIN
-    from tt_storage.embedded import embedded_url
+    from tt_storage.core.embedded import embedded_url
 
     return await asyncio.to_thread(embedded_url, None, "postgres")
 

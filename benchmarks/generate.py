@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from tt_storage.config import normalize_db_url, redact_url
+from tt_storage.core.config import normalize_db_url, redact_url
 
 DAY = 86_400
 

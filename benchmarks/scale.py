@@ -25,8 +25,8 @@ import asyncpg
 import psutil
 
 import tt_storage as tt
-from tt_storage import sql
-from tt_storage.config import redact_url
+from tt_storage.core import sql
+from tt_storage.core.config import redact_url
 from tt_storage.services import analytics
 
 from .generate import dsn

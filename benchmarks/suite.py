@@ -27,8 +27,8 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
 import tt_storage
-from tt_storage.cache import SettingsCache
-from tt_storage.config import normalize_db_url
+from tt_storage.core.cache import SettingsCache
+from tt_storage.core.config import normalize_db_url
 
 from . import bots, flows, raw, seed
 

@@ -4,7 +4,7 @@ Only the public ``tt_storage`` API is used. ``setup_storage`` does the data-laye
 did by hand in every handler: each update's chat is loaded (or registered, with its language
 and deep-link referral) and handlers get it as ``user_settings: UserSettings``. The texts live
 in gettext catalogs (``examples/locales``) and follow the chat's stored language through
-``tt_storage.i18n.SettingsI18nMiddleware``.
+``tt_storage.bot.i18n.SettingsI18nMiddleware``.
 
 Nothing is downloaded: a link is answered with what tt-bot would send (a video or a slideshow,
 as a document in file mode), and the download is recorded as tt-bot records it.
@@ -51,7 +51,7 @@ from aiogram.utils.i18n import I18n
 
 import tt_storage as tt
 from tt_storage import StorageError, UserSettings, setup_storage
-from tt_storage.i18n import SettingsI18nMiddleware
+from tt_storage.bot.i18n import SettingsI18nMiddleware
 
 log = logging.getLogger("tt_bot_example")
 
@@ -76,7 +76,7 @@ LANGUAGE_NAMES = {
 # gettext catalogs in examples/locales/<lang>/LC_MESSAGES/messages.po, keyed by short ids
 # (msgid "video" → "🎬 Your video: {link}"); a text missing in a language is taken from English.
 # The locale of each update is the chat's stored language (UserSettings.lang), set by
-# tt_storage.i18n.SettingsI18nMiddleware: handlers just call _("key").
+# tt_storage.bot.i18n.SettingsI18nMiddleware: handlers just call _("key").
 
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 

@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bot as example
 
 import tt_storage as tt
-from tt_storage.config import DB_URL_ENV, data_dir, redact_url
+from tt_storage.core.config import DB_URL_ENV, data_dir, redact_url
 
 BOT_USERNAME = "tt_demo_bot"
 #: Where this run's ids start when the database is empty (Telegram-looking ids).

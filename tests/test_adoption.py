@@ -26,8 +26,8 @@ from sqlalchemy.schema import CreateTable
 import tt_storage as tt
 from benchmarks.seed import Base  # the seed's models, verbatim (data/models/*.py)
 from tests.support import database
-from tt_storage import adopt
-from tt_storage.config import APP, migration_config, migrations_location
+from tt_storage.core.config import APP, migration_config, migrations_location
+from tt_storage.ops import adopt
 
 #: What ``Base.metadata.create_all`` sends to PostgreSQL, in dependency order.
 SEED_DDL = [
@@ -613,7 +613,7 @@ def test_migrations_run_without_a_statement_time_limit(monkeypatch: pytest.Monke
     url = "postgresql://postgres@127.0.0.1:5432/x"
     assert migration_config(url)["connections"]["default"]["credentials"]["command_timeout"] is None
     monkeypatch.setenv("DB_URL", url)
-    from tt_storage import config
+    from tt_storage.core import config
 
     assert config.TORTOISE_ORM["connections"]["default"]["credentials"]["command_timeout"] is None
 

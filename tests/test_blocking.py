@@ -180,7 +180,7 @@ async def test_database_error_still_runs_the_handlers(
     async def broken(chat_id: int) -> bool:
         raise StorageError("down")
 
-    monkeypatch.setattr("tt_storage.blocking.mark_blocked", broken)
+    monkeypatch.setattr("tt_storage.bot.blocking.mark_blocked", broken)
     await tt.register_user(USER)
     await bot.feed(events.my_chat_member(USER, "member", "kicked"))
     assert bot.seen == [("member", (USER, "kicked"))]

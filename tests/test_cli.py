@@ -20,8 +20,8 @@ import pytest
 from tests.support import database
 from tests.test_adoption import make_legacy
 from tests.test_analytics import D0, DAY, T, data, frozen_now  # noqa: F401 (fixtures)
-from tt_storage import cli
-from tt_storage.config import packaged_migrations
+from tt_storage.core.config import packaged_migrations
+from tt_storage.ops import cli
 
 pytestmark = pytest.mark.usefixtures("frozen_now")
 
@@ -227,7 +227,7 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 async def test_adopt_shows_index_builds_as_bars(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import tt_storage.adopt
+    import tt_storage.ops.adopt
 
     async def fake_adopt(url: str, *, progress: Any) -> list[str]:
         progress("applying migrations")
@@ -242,7 +242,7 @@ async def test_adopt_shows_index_builds_as_bars(
         progress("done: 7 indexes valid")
         return ["1_x.py"]
 
-    monkeypatch.setattr(tt_storage.adopt, "adopt_database", fake_adopt)
+    monkeypatch.setattr(tt_storage.ops.adopt, "adopt_database", fake_adopt)
     status, text = await run("adopt", "--url", "postgresql://u:pw@127.0.0.1/x")
     assert (status, text) == (0, "applied: 1_x.py\n")
     err = capsys.readouterr().err

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import asyncpg
 from tortoise.models import Model
 
-from tt_storage import models, sql
+from tt_storage.core import models, sql
 
 MODELS: list[type[Model]] = [
     m
@@ -32,7 +32,7 @@ NO_MODEL = {
 
 
 def statements() -> Iterator[tuple[str, str]]:
-    """Every public statement of ``tt_storage.sql``, by name (dict entries as ``NAME[key]``)."""
+    """Every public statement of ``tt_storage.core.sql``, by name (dict entries: ``NAME[key]``)."""
     for name, value in vars(sql).items():
         if name.startswith("_") or not name.isupper():
             continue
@@ -184,7 +184,7 @@ async def test_private_tortoise_attributes_still_exist(db_url: str) -> None:
     from tortoise.backends.asyncpg.client import AsyncpgDBClient
 
     from tt_storage import Users
-    from tt_storage import db as storage_db
+    from tt_storage.core import db as storage_db
 
     # services build Users from a row without a second query.
     row = dict.fromkeys(columns(Users)) | {"user_id": 1, "lang": "en"}

@@ -30,7 +30,7 @@ from tt_storage import (
     UserSettings,
     setup_storage,
 )
-from tt_storage import db as db_module
+from tt_storage.core import db as db_module
 
 
 class Form(StatesGroup):

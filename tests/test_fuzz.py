@@ -23,8 +23,8 @@ import tt_storage as tt
 from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tests.support.checks import table_counts
-from tt_storage.registration import normalize_tag
-from tt_storage.validate import MAX_CHAT_ID, MAX_LANG_LENGTH, MIN_CHAT_ID
+from tt_storage.bot.registration import normalize_tag
+from tt_storage.core.validate import MAX_CHAT_ID, MAX_LANG_LENGTH, MIN_CHAT_ID
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""tt_storage.i18n: translations follow the stored ``UserSettings.lang`` with aiogram's own
+"""tt_storage.bot.i18n: translations follow the stored ``UserSettings.lang`` with aiogram's own
 ``aiogram.utils.i18n`` (gettext catalogs compiled by Babel) and with aiogram-i18n (Fluent files),
 whatever the registration order, and ``set_locale`` stores the language and switches the update
 it runs in."""
@@ -25,7 +25,7 @@ from babel.messages.mofile import write_mo
 import tt_storage as tt
 from tests.support import events
 from tests.support.bot_session import RecordingSession
-from tt_storage.i18n import (
+from tt_storage.bot.i18n import (
     I18nOrderError,
     SettingsI18nMiddleware,
     SettingsManager,

@@ -15,7 +15,7 @@ import pytest
 import tt_storage as tt
 from tests.support.download_bot import DownloadBot, music, video
 from tests.support.faults import rebound
-from tt_storage.outbox import outbox
+from tt_storage.core.outbox import outbox
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ import tt_storage as tt
 from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tt_storage import StorageMiddleware, UserSettings
-from tt_storage import db as db_module
-from tt_storage.errors import StorageUnavailable
+from tt_storage.core import db as db_module
+from tt_storage.core.errors import StorageUnavailable
 
 LANGS = ["ar", "en", "hi", "id", "ru", "so", "uk", "vi"]
 

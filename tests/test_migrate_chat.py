@@ -17,8 +17,8 @@ import tt_storage as tt
 from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tt_storage import UserSettings
-from tt_storage.cache import SettingsCache
-from tt_storage.outbox import OutboxEvent, outbox
+from tt_storage.core.cache import SettingsCache
+from tt_storage.core.outbox import OutboxEvent, outbox
 
 OLD = -4_001
 NEW = -1_000_000_004_001

@@ -21,7 +21,7 @@ from tests.support import database
 from tests.support.database import database_name
 from tests.support.faults import FreezableProxy, OwnServer, own_server, unbound
 from tests.test_faults import elapsed
-from tt_storage import lifecycle
+from tt_storage.core import lifecycle
 
 pytestmark = pytest.mark.slow
 

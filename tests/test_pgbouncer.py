@@ -18,9 +18,9 @@ import tt_storage as tt
 from tests.support import database, servers
 from tests.support.checks import middleware_settings
 from tests.support.waiting import until
-from tt_storage import cache, db
-from tt_storage import middleware as middleware_module
-from tt_storage.config import connect_kwargs
+from tt_storage.bot import middleware as middleware_module
+from tt_storage.core import cache, db
+from tt_storage.core.config import connect_kwargs
 
 #: Server connections pgbouncer may open: far fewer than the library's pool (10).
 SERVERS = 3

@@ -24,7 +24,7 @@ from tests.support.bot_session import RecordingSession
 from tests.support.plugin_models import Note
 from tests.support.schema_dump import difference, dump
 from tt_storage import Users, UserSettings
-from tt_storage.config import (
+from tt_storage.core.config import (
     APP,
     LEGACY_APP,
     migration_config,
@@ -96,7 +96,7 @@ def test_config_merges_the_apps_on_one_connection() -> None:
     [
         "mybot.models",
         {APP: ["mybot.models"]},
-        ["tt_storage.models"],
+        ["tt_storage.core.models"],
         ["aerich.models"],
         {"bot": "mybot.models"},
     ],
@@ -126,7 +126,7 @@ async def test_unmigrated_database_is_refused_at_start(
         await conn.close()
         with pytest.raises(tt.StorageError) as behind:
             await tt.init_storage(url)
-        assert not tt.lifecycle.is_initialized()
+        assert not tt.core.lifecycle.is_initialized()
         await tt.init_storage(url, migrate=True)  # the fix it names
         await tt.close_storage()
     finally:

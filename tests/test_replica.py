@@ -14,8 +14,8 @@ from tortoise.transactions import in_transaction
 import tt_storage as tt
 from tests.support import servers
 from tests.support.checks import middleware_settings
-from tt_storage import db
-from tt_storage.models import Users, Video
+from tt_storage.core import db
+from tt_storage.core.models import Users, Video
 
 DATABASE = "tt_replica"
 
@@ -51,8 +51,8 @@ async def pair(replicated: servers.ReplicatedPair) -> servers.ReplicatedPair:
 async def test_no_replica_means_the_primary(db_url: str, db: asyncpg.Connection) -> None:
     # Before the module's replica is up the library is on the session database, which has no
     # replica: every read helper uses the primary.
-    assert tt.db.read_client() is tt.db.client()
-    assert await tt.db.read_fetchval("SELECT pg_is_in_recovery()") is False
+    assert tt.core.db.read_client() is tt.core.db.client()
+    assert await tt.core.db.read_fetchval("SELECT pg_is_in_recovery()") is False
 
 
 async def _replay(pair: servers.ReplicatedPair, action: str) -> None:
@@ -131,7 +131,7 @@ async def test_lagging_replica_shows_in_stats_not_in_updates(
         assert await Users.filter(user_id__in=[22, 23]).count() == 0
         assert await Users.get_or_none(user_id=created.user_id) is None
         # ... except inside a transaction, which must see its own writes.
-        async with in_transaction(tt.config.CONNECTION):
+        async with in_transaction(tt.core.config.CONNECTION):
             assert await Users.filter(user_id__in=[22, 23]).count() == 2
         # A standby refuses writes: nothing above was routed to it by mistake.
         async with db.read_connection() as conn:

@@ -96,7 +96,7 @@ async def test_user_id_is_not_generated(db: asyncpg.Connection) -> None:
 
 
 async def test_fsm_table_and_its_cleanup_index(db: asyncpg.Connection) -> None:
-    """Migration 7: aiogram FSM storage (tt_storage.fsm)."""
+    """Migration 7: aiogram FSM storage (tt_storage.bot.fsm)."""
     rows = await db.fetch(
         "SELECT column_name, data_type, is_nullable, column_default "
         "FROM information_schema.columns WHERE table_schema = 'public' "

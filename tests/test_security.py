@@ -24,9 +24,10 @@ import tt_storage as tt
 from tests.support import events
 from tests.support.download_bot import DownloadBot
 from tests.support.faults import OwnServer, own_server, rebound, unbound
-from tt_storage import cli, config, embedded, lifecycle
-from tt_storage import db as db_module
-from tt_storage.config import PoolOptions, redact_url
+from tt_storage.core import config, embedded, lifecycle
+from tt_storage.core import db as db_module
+from tt_storage.core.config import PoolOptions, redact_url
+from tt_storage.ops import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*(ROOT / "tt_storage").rglob("*.py"), *(ROOT / "migrations").rglob("*.py")])

@@ -43,7 +43,7 @@ class Note(Model):
 """
 
 DB = """\
-from tt_storage.config import migration_config
+from tt_storage.core.config import migration_config
 
 MODELS = ["mybot.models"]
 TORTOISE_ORM = migration_config(models=MODELS)  # what aerich loads

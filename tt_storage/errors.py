@@ -1,19 +1,7 @@
-"""The exceptions tt-storage raises."""
+"""Deprecated: moved to ``tt_storage.core.errors``."""
 
-from __future__ import annotations
+from ._moved import moved
 
+moved(__name__, "tt_storage.core.errors")
 
-class StorageError(Exception):
-    """Base class: the storage could not do what was asked."""
-
-
-class StorageNotInitialized(StorageError):
-    """No database: ``init_storage`` was not called (or ``close_storage`` was)."""
-
-
-class StorageUnavailable(StorageError):
-    """The database could not be reached, or did not answer in time."""
-
-
-class StorageTimeout(StorageUnavailable):
-    """A connection could not be acquired, or a statement did not finish, in time."""
+from .core.errors import *  # noqa: E402, F403

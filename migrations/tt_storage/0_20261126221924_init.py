@@ -12,8 +12,8 @@ RUN_IN_TRANSACTION = True
 
 
 async def upgrade(db: BaseDBAsyncClient) -> str:
-    from tt_storage.adopt import existing_shape_problems
-    from tt_storage.errors import StorageError
+    from tt_storage.ops.adopt import existing_shape_problems
+    from tt_storage.core.errors import StorageError
 
     async with db.acquire_connection() as conn:
         problems = await existing_shape_problems(conn)

@@ -16,7 +16,7 @@ EXISTING = (
 
 
 async def upgrade(db: BaseDBAsyncClient) -> str:
-    from tt_storage.errors import StorageError
+    from tt_storage.core.errors import StorageError
 
     async with db.acquire_connection() as conn:
         found = await conn.fetchrow(EXISTING, "users", "blocked_at")

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from tt_storage.config import normalize_db_url
+from tt_storage.core.config import normalize_db_url
 
 ADMIN_ENV = "TT_STORAGE_TEST_DB_URL"
 LOCAL_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -36,7 +36,7 @@ EMBEDDED_TEST_DIR = Path(".tt_storage") / "test-server"
 
 
 async def embedded_admin_url() -> str:
-    from tt_storage.embedded import embedded_url
+    from tt_storage.core.embedded import embedded_url
 
     return await asyncio.to_thread(embedded_url, EMBEDDED_TEST_DIR.resolve(), "postgres")
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 
 import tt_storage as tt
-from tt_storage import db, lifecycle
+from tt_storage.core import db, lifecycle
 
 #: Where the test's own embedded server lives (one per test process).
 OWN_SERVER_DIR = Path(".tt_storage") / f"fault-server-{os.getpid()}"
@@ -31,7 +31,7 @@ class OwnServer:
     """The embedded PostgreSQL, started through the library's own helper, for fault tests."""
 
     def __init__(self, root: Path) -> None:
-        from tt_storage import embedded
+        from tt_storage.core import embedded
 
         self.root = root
         previous = embedded._server

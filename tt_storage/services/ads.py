@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .. import db, sql
-from ..settings import ChatRef, chat_ref
+from ..core import db, sql
+from ..core.settings import ChatRef, chat_ref
 from .clock import now
 
 #: An ad is due once this many downloads passed since the last one…

@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 
 import asyncpg
 
-from .. import db, sql, validate
+from ..core import db, sql, validate
 from .clock import now
 from .stats import chat_range
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import NamedTuple
 
-from .. import cache, db, sql, validate
-from ..settings import ChatRef, chat_ref
+from ..core import cache, db, sql, validate
+from ..core.settings import ChatRef, chat_ref
 from .clock import now
 
 log = logging.getLogger("tt_storage")

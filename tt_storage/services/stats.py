@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from .. import db, sql, validate
-from ..models import Users
+from ..core import db, sql, validate
+from ..core.models import Users
 from .clock import now
 
 ChatType = Literal["all", "users", "groups"]

@@ -1,14 +1,14 @@
 """Downloads: videos, slideshows and music. A download is never lost to an unknown chat, nor to
-an outage: what cannot be written now is queued in the outbox (see ``tt_storage.outbox``)."""
+an outage: what cannot be written now is queued in the outbox (see ``tt_storage.core.outbox``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .. import db, sql, validate
-from ..errors import StorageUnavailable
-from ..outbox import Kind, OutboxEvent, outbox
-from ..settings import DEFAULT_LANG, ChatRef, chat_ref
+from ..core import db, sql, validate
+from ..core.errors import StorageUnavailable
+from ..core.outbox import Kind, OutboxEvent, outbox
+from ..core.settings import DEFAULT_LANG, ChatRef, chat_ref
 from .ads import AD_COOLDOWN, AD_EVERY, claim_ad_slot
 from .clock import now
 

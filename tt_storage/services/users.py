@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .. import cache, db, sql, validate
-from ..models import Users
-from ..settings import DEFAULT_LANG, ChatRef, chat_ref
+from ..core import cache, db, sql, validate
+from ..core.models import Users
+from ..core.settings import DEFAULT_LANG, ChatRef, chat_ref
 from .clock import now
 
 

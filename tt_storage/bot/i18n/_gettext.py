@@ -8,8 +8,8 @@ from aiogram import Dispatcher, Router
 from aiogram.types import TelegramObject
 from aiogram.utils.i18n import I18n, I18nMiddleware
 
-from ..services.users import update_user_lang
-from ..settings import UserSettings
+from ...core.settings import UserSettings
+from ...services.users import update_user_lang
 from . import DATA_KEY, check_order, pick_locale, settings_from
 
 

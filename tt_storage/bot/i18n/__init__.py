@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from aiogram import Dispatcher
 from aiogram.types import ErrorEvent, TelegramObject, User
 
+from ...core.settings import UserSettings
 from ..middleware import StorageMiddleware
 from ..registration import LanguagePicker
-from ..settings import UserSettings
 
 if TYPE_CHECKING:
     from ._aiogram_i18n import SettingsManager

@@ -16,8 +16,8 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(f"SettingsManager needs aiogram-i18n: {EXTRA_HINT}") from exc
 
-from ..services.users import update_user_lang
-from ..settings import UserSettings
+from ...core.settings import UserSettings
+from ...services.users import update_user_lang
 
 
 class SettingsManager(BaseManager):

@@ -223,7 +223,7 @@ USER_VIDEOS = (
     "ORDER BY downloaded_at NULLS FIRST, pk_id"
 )
 
-# --- the outbox's replay (tt_storage.outbox): one transaction per batch, arrays as parameters ---
+# --- the outbox's replay (tt_storage.core.outbox): one transaction per batch, arrays as parameters
 
 # First: where the batch's chats went if they were migrated. $1 ids.
 OUTBOX_RESOLVE = (
@@ -416,7 +416,7 @@ EXPORT_USERS = (
     " WHERE user_id BETWEEN $1 AND $2 ORDER BY user_id"
 )
 
-# --- the operator CLI (tt_storage/cli.py) ---------------------------------------------------------
+# --- the operator CLI (tt_storage/ops/cli.py) -----------------------------------------------------
 
 SERVER_VERSION = "SHOW server_version"
 
@@ -451,7 +451,7 @@ ROLLUP_LAG = (
 MIGRATION_TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
 MIGRATION_UNLOCK = "SELECT pg_advisory_unlock($1)"
 
-# --- aiogram FSM storage (tt_storage.fsm): $1 the row key -----------------------------------------
+# --- aiogram FSM storage (tt_storage.bot.fsm): $1 the row key -------------------------------------
 # A part's expiry: NULL never, '-infinity' when the part is empty. Reads ignore expired parts;
 # the bounded cleanup deletes rows whose every part has expired (empty parts count as expired).
 
@@ -466,7 +466,8 @@ _FSM_EXPIRY = "now() + make_interval(secs => $3)"
 FSM_GET_STATE = "SELECT " + _FSM_STATE + " FROM tt_storage_fsm AS f WHERE f.key = $1"
 
 # $2 the chat id: the middleware's settings SELECT rides along with aiogram's state read, so an
-# update with FSM costs one round trip for both (tt_storage.fsm hands the row to the middleware).
+# update with FSM costs one round trip for both (tt_storage.bot.fsm hands the row to the
+# middleware).
 FSM_GET_STATE_AND_CHAT = (
     "SELECT " + _FSM_STATE + " AS state, u.user_id, u.lang, u.file_mode, u.blocked_at"
     " FROM (VALUES (1)) AS one LEFT JOIN tt_storage_fsm AS f ON f.key = $1"
@@ -531,7 +532,7 @@ FSM_CLEANUP = (
     " FOR UPDATE SKIP LOCKED)) AND " + _FSM_DEAD
 )
 
-# --- aiogram event isolation (tt_storage.isolation): session-level advisory locks -----------------
+# --- aiogram event isolation (tt_storage.bot.isolation): session-level advisory locks -------------
 
 # $1 the lock id. Waits (bounded by the caller's timeout); released by FSM_UNLOCK_ALL.
 FSM_LOCK = "SELECT pg_advisory_lock($1)"

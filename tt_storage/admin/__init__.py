@@ -1,0 +1,1 @@
+"""What a bot's admin runs: broadcasts."""

@@ -1,0 +1,315 @@
+"""aiogram FSM storage on tt-storage's pool: ``Dispatcher(storage=PostgresStorage())``.
+
+One row per ``StorageKey`` in ``tt_storage_fsm`` (migration 7): the state as text, the data as
+JSONB. Every method is one statement; ``update_data`` merges in the database, so concurrent
+updates of one key never lose each other's keys. Optional TTLs (like aiogram's ``RedisStorage``)
+hide expired parts from reads at once; a background task deletes expired rows in bounded
+batches through a partial index.
+
+aiogram's ``FSMContextMiddleware`` reads the state on every update, before tt-storage's
+middleware runs. That read also fetches the chat's settings row and leaves it for
+``StorageMiddleware`` (same update, same task), which then skips its own SELECT: an update
+costs one round trip for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from datetime import timedelta
+from typing import Any, Final
+
+from aiogram import Dispatcher
+from aiogram.exceptions import DataNotDictLikeError
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StateType, StorageKey
+from aiogram.fsm.storage.memory import DisabledEventIsolation, MemoryStorage
+
+from ..core import db, sql, validate
+from ..core.errors import StorageError, StorageUnavailable
+from ..services.chats import ChatState
+
+log = logging.getLogger("tt_storage")
+
+JsonDumps = Callable[[Any], str]
+JsonLoads = Callable[[str], Any]
+Seconds = float | int | timedelta
+
+#: What the last ``get_state`` of this task found for its chat: ``(chat_id, row or None)``.
+_prefetched: ContextVar[tuple[int, ChatState | None] | None] = ContextVar(
+    "tt_storage_fsm_prefetched", default=None
+)
+#: ``take_prefetched`` found nothing usable: the middleware runs its own SELECT.
+NOT_PREFETCHED: Final = object()
+
+
+def row_key(key: StorageKey) -> str:
+    """The table's key for ``key``: every field, unambiguously (the business connection id is
+    length-prefixed, the destiny comes last)."""
+    business = key.business_connection_id or ""
+    if "\x00" in business or "\x00" in key.destiny:
+        raise ValueError("StorageKey text fields cannot contain NUL characters")
+    thread = "" if key.thread_id is None else str(int(key.thread_id))
+    return (
+        f"{int(key.bot_id)}:{int(key.chat_id)}:{int(key.user_id)}:{thread}:"
+        f"{len(business)}:{business}:{key.destiny}"
+    )
+
+
+def _seconds(value: Seconds | None, name: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise ValueError(f"{name} must be a positive number of seconds (or a timedelta), or None")
+    return float(seconds)
+
+
+def _without_nul(value: Any) -> Any:
+    """``value`` with NUL characters dropped from every string (jsonb cannot hold them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, Mapping):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+class PostgresStorage(BaseStorage):
+    """aiogram FSM storage in tt-storage's PostgreSQL (table ``tt_storage_fsm``).
+
+    Uses the pool of ``init_storage``/``setup_storage`` (the ``default`` Tortoise connection of
+    an app that runs Tortoise itself): build it any time, use it after startup.
+
+    ``state_ttl`` / ``data_ttl`` (seconds or ``timedelta``): a part expires that long after it
+    was last written, as in aiogram's ``RedisStorage``. Expired rows are deleted by a background
+    task every ``cleanup_interval`` seconds (``None``: never; call ``cleanup()`` yourself), at most
+    ``cleanup_batch`` rows per statement. ``prefetch_settings``: let the state read carry the
+    chat's settings row to ``StorageMiddleware`` (see the module docstring). ``fail_open``:
+    while the database is unreachable, ``get_state`` answers ``None`` instead of raising, so
+    every update is still handled (tt-storage's outage guarantee); ``False``: raise.
+
+    Data is stored as JSON (``json_dumps``/``json_loads``); NUL characters are dropped from its
+    strings, which PostgreSQL's jsonb cannot hold.
+    """
+
+    def __init__(
+        self,
+        *,
+        state_ttl: Seconds | None = None,
+        data_ttl: Seconds | None = None,
+        cleanup_interval: float | None = 60.0,
+        cleanup_batch: int = 1_000,
+        prefetch_settings: bool = True,
+        fail_open: bool = True,
+        json_dumps: JsonDumps = json.dumps,
+        json_loads: JsonLoads = json.loads,
+    ) -> None:
+        self.state_ttl = _seconds(state_ttl, "state_ttl")
+        self.data_ttl = _seconds(data_ttl, "data_ttl")
+        self.cleanup_interval = _seconds(cleanup_interval, "cleanup_interval")
+        if (
+            isinstance(cleanup_batch, bool)
+            or not isinstance(cleanup_batch, int)
+            or cleanup_batch < 1
+        ):
+            raise ValueError("cleanup_batch must be a positive int")
+        self.cleanup_batch = cleanup_batch
+        self.prefetch_settings = prefetch_settings
+        self.fail_open = fail_open
+        self._outage = False
+        self.json_dumps = json_dumps
+        self.json_loads = json_loads
+        self._cleaner: asyncio.Task[None] | None = None
+
+    # --- state ------------------------------------------------------------------------------
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        value = state.state if isinstance(state, State) else state
+        if value is None:
+            await db.execute(sql.FSM_CLEAR_STATE, row_key(key))
+            return
+        await db.execute(
+            sql.FSM_SET_STATE, row_key(key), validate.text(value, "state"), self.state_ttl
+        )
+        self._start_cleaner()
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        """The state, or ``None``. With ``fail_open`` (default), ``None`` too while the database
+        is unreachable: aiogram reads the state before every update, so stateless handlers
+        (downloads, whose writes the outbox keeps) still run; writes still raise."""
+        try:
+            state = await self._read_state(key)
+        except StorageUnavailable as exc:
+            if not self.fail_open:
+                raise
+            if not self._outage:
+                self._outage = True
+                log.warning("FSM state unreadable, updates are handled with no state: %s", exc)
+            return None
+        if self._outage:
+            self._outage = False
+            log.info("FSM state readable again")
+        return state
+
+    async def _read_state(self, key: StorageKey) -> str | None:
+        _prefetched.set(None)
+        if not self.prefetch_settings:
+            state: str | None = await db.fetchval(sql.FSM_GET_STATE, row_key(key))
+            return state
+        chat = key.chat_id
+        in_range = validate.MIN_CHAT_ID <= chat <= validate.MAX_CHAT_ID
+        row = await db.fetchrow(
+            sql.FSM_GET_STATE_AND_CHAT, row_key(key), chat if in_range else None
+        )
+        assert row is not None  # one row always: the LEFT JOINs hang off a VALUES row
+        if in_range:
+            found = None
+            if row["user_id"] is not None:
+                blocked = row["blocked_at"] is not None
+                found = ChatState(row["lang"], bool(row["file_mode"]), blocked)
+            _prefetched.set((chat, found))
+        result: str | None = row["state"]
+        return result
+
+    # --- data -------------------------------------------------------------------------------
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        if not isinstance(data, dict):
+            raise DataNotDictLikeError(
+                f"Data must be a dict or dict-like object, got {type(data).__name__}"
+            )
+        if not data:
+            await db.execute(sql.FSM_CLEAR_DATA, row_key(key))
+            return
+        await db.execute(sql.FSM_SET_DATA, row_key(key), self._dump(data), self.data_ttl)
+        self._start_cleaner()
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        text = await db.fetchval(sql.FSM_GET_DATA, row_key(key))
+        return {} if text is None else self._load(text)
+
+    async def update_data(self, key: StorageKey, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge ``data`` into the stored data (``dict.update``) in one atomic statement."""
+        if not isinstance(data, Mapping):
+            raise DataNotDictLikeError(
+                f"Data must be a dict or dict-like object, got {type(data).__name__}"
+            )
+        if not data:
+            return await self.get_data(key)
+        text = await db.fetchval(sql.FSM_UPDATE_DATA, row_key(key), self._dump(data), self.data_ttl)
+        self._start_cleaner()
+        return self._load(text)
+
+    def _dump(self, data: Mapping[str, Any]) -> str:
+        text = self.json_dumps(dict(data))
+        if "\\u0000" in text:
+            text = self.json_dumps(_without_nul(data))
+        return text
+
+    def _load(self, text: str) -> dict[str, Any]:
+        value = self.json_loads(text)
+        if not isinstance(value, dict):  # only this class writes the column, always objects
+            raise StorageError(f"FSM data is not a JSON object but {type(value).__name__}")
+        return value
+
+    # --- expiry -----------------------------------------------------------------------------
+
+    async def cleanup(self, limit: int | None = None) -> int:
+        """Delete up to ``limit`` (default ``cleanup_batch``) expired rows; return how many.
+
+        One bounded statement through the partial index of expiring rows: never a table scan.
+        """
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise ValueError("limit must be a positive int")
+        deleted = await db.execute(sql.FSM_CLEANUP, limit or self.cleanup_batch)
+        return deleted
+
+    def _start_cleaner(self) -> None:
+        if (
+            self._cleaner is None
+            and self.cleanup_interval is not None
+            and (self.state_ttl is not None or self.data_ttl is not None)
+        ):
+            self._cleaner = asyncio.get_running_loop().create_task(
+                self._clean_forever(self.cleanup_interval), name="tt-storage FSM cleanup"
+            )
+
+    async def _clean_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                deleted = self.cleanup_batch
+                while deleted >= self.cleanup_batch:  # a backlog: keep going, a batch at a time
+                    deleted = await self.cleanup()
+            except StorageError as exc:
+                log.warning("FSM cleanup failed, retrying in %g s: %s", interval, exc)
+
+    async def close(self) -> None:
+        """Stop the cleanup task. The pool belongs to ``init_storage``/``close_storage``."""
+        cleaner, self._cleaner = self._cleaner, None
+        if cleaner is not None:
+            cleaner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cleaner
+
+
+def take_prefetched(data: Mapping[str, Any], chat_id: int) -> Any:
+    """The settings row the FSM state read of this update fetched for ``chat_id`` (``None``:
+    no such chat), or ``NOT_PREFETCHED``.
+
+    Only when aiogram's FSM middleware put a ``PostgresStorage`` context for this chat into
+    ``data``: it does so right after awaiting ``get_state`` in this task, so the row is this
+    update's. Taken once.
+    """
+    context = data.get("state")
+    if not isinstance(context, FSMContext) or not isinstance(context.storage, PostgresStorage):
+        return NOT_PREFETCHED
+    found = _prefetched.get()
+    if found is None or found[0] != chat_id:
+        return NOT_PREFETCHED
+    _prefetched.set(None)
+    return found[1]
+
+
+def discard_prefetched() -> None:
+    """Forget what the state read of this update fetched (the chat has changed since)."""
+    _prefetched.set(None)
+
+
+def install_fsm(
+    dispatcher: Dispatcher,
+    storage: bool | BaseStorage = True,
+    isolation: bool | BaseEventIsolation = False,
+) -> None:
+    """Put a ``PostgresStorage`` (or ``storage``) into a dispatcher built without one, and
+    ``AdvisoryLockIsolation`` (or ``isolation``) if asked: ``setup_storage(dp, fsm=True)``.
+
+    aiogram reads ``dp.fsm.storage`` per update, so replacing it before the first update is
+    clean. A dispatcher given another storage at construction keeps it: ``ValueError``.
+    """
+    fsm = dispatcher.fsm
+    if storage is not False:
+        if type(fsm.storage) is not MemoryStorage and fsm.storage is not storage:
+            raise ValueError(
+                f"this Dispatcher already has an FSM storage ({type(fsm.storage).__name__}): "
+                "drop fsm= from setup_storage, or build it with Dispatcher() and no storage"
+            )
+        fsm.storage = PostgresStorage() if storage is True else storage
+    if isolation is not False:
+        if type(fsm.events_isolation) is not DisabledEventIsolation:
+            raise ValueError(
+                f"this Dispatcher already has events isolation "
+                f"({type(fsm.events_isolation).__name__}): drop fsm_isolation= from setup_storage"
+            )
+        if isolation is True:
+            from .isolation import AdvisoryLockIsolation
+
+            isolation = AdvisoryLockIsolation()
+        fsm.events_isolation = isolation

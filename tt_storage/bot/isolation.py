@@ -1,0 +1,165 @@
+"""aiogram event isolation across processes, on PostgreSQL advisory locks.
+
+``Dispatcher(storage=PostgresStorage(), events_isolation=AdvisoryLockIsolation())``: updates of
+one FSM key are handled one at a time across every worker process of the bot.
+
+An advisory lock belongs to a database session, so each held lock keeps one connection busy
+for the handler's duration. Those connections come from a small pool of their own, never from
+tt-storage's pool: the handlers inside the lock use that one, so holding locks can never starve
+them (N updates holding N pooled connections, their handlers waiting for a N+1st: a deadlock
+until ``acquire_timeout``). Within a process, updates of one key queue on an ``asyncio.Lock``
+first, so a burst for one chat holds one connection, not one per update. Each wait (a free lock
+connection, the lock itself) is bounded by ``timeout``. A session that dies releases its locks:
+a crashed worker never leaves a chat locked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from aiogram.fsm.storage.base import BaseEventIsolation, StorageKey
+
+from ..core import db, lifecycle, sql
+from ..core.errors import StorageError, StorageTimeout, StorageUnavailable
+from .fsm import row_key
+
+
+def lock_id(key: StorageKey) -> int:
+    """A signed 64-bit advisory lock id for ``key`` (a collision only serializes two keys)."""
+    digest = hashlib.blake2b(b"tt-storage fsm:" + row_key(key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class _KeyLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+class AdvisoryLockIsolation(BaseEventIsolation):
+    """``BaseEventIsolation`` on ``pg_advisory_lock``: one update per key at a time, across
+    processes.
+
+    ``db_url``: the server to lock on (default: ``listen_url`` if given to ``init_storage``,
+    else the server of tt-storage's pool). It must be a direct connection: a transaction-mode
+    pooler (pgbouncer) would take and release the lock on different server sessions, so such a
+    URL is refused. ``max_connections``: locks held at once by this process (other keys wait).
+    ``timeout``: seconds to wait for a lock connection, and then for the lock; past it the
+    update fails with ``StorageTimeout``.
+    """
+
+    def __init__(
+        self,
+        db_url: str | None = None,
+        *,
+        max_connections: int = 10,
+        timeout: float = 60.0,
+    ) -> None:
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            raise ValueError("max_connections must be a positive int")
+        if max_connections < 1 or not timeout > 0:
+            raise ValueError("max_connections and timeout must be positive")
+        self.db_url = db_url
+        self.max_connections = max_connections
+        self.timeout = float(timeout)
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        self._keys: dict[int, _KeyLock] = {}
+
+    @asynccontextmanager
+    async def lock(self, key: StorageKey) -> AsyncGenerator[None, None]:
+        ident = lock_id(key)
+        local = self._keys.get(ident)
+        if local is None:
+            local = self._keys[ident] = _KeyLock()
+        local.users += 1
+        try:
+            async with local.lock:
+                pool = await self._get_pool()
+                conn = await self._acquire(pool)
+                try:
+                    try:
+                        await conn.execute(sql.FSM_LOCK, ident, timeout=self.timeout)
+                    except BaseException as exc:
+                        # Cancelled or timed out mid-wait, the lock may have been granted
+                        # anyway: closing the session is the sure release.
+                        conn.terminate()
+                        if isinstance(exc, TimeoutError):
+                            raise StorageTimeout(
+                                f"FSM lock not acquired within {self.timeout:g} s "
+                                "(another update of this chat is still being handled)"
+                            ) from exc
+                        if isinstance(exc, (*db.UNAVAILABLE, asyncpg.PostgresError)):
+                            raise StorageUnavailable(
+                                f"FSM lock failed: {type(exc).__name__}"
+                            ) from exc
+                        raise
+                    yield
+                finally:
+                    # The pool's reset (FSM_UNLOCK_ALL) releases the lock; if that fails,
+                    # asyncpg closes the connection, which releases it too.
+                    await pool.release(conn)
+        finally:
+            local.users -= 1
+            if local.users == 0:
+                del self._keys[ident]
+
+    async def _acquire(self, pool: asyncpg.Pool) -> asyncpg.Connection:
+        try:
+            return await pool.acquire(timeout=self.timeout)
+        except TimeoutError as exc:
+            raise StorageTimeout(
+                f"no FSM lock connection within {self.timeout:g} s "
+                f"({self.max_connections} locks held by this process)"
+            ) from exc
+        except StorageError:
+            raise
+        except db.UNAVAILABLE as exc:
+            raise StorageUnavailable(f"FSM lock server unreachable: {type(exc).__name__}") from exc
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is not None:
+            return self._pool
+        async with self._pool_lock:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    **_server_params(self.db_url),
+                    min_size=0,
+                    max_size=self.max_connections,
+                    statement_cache_size=0,
+                    init=_refuse_pooler,
+                    reset=_unlock_all,
+                )
+        return self._pool
+
+    async def close(self) -> None:
+        """Close the lock connections (each one's locks go with it)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+
+async def _unlock_all(conn: asyncpg.Connection) -> None:
+    await conn.execute(sql.FSM_UNLOCK_ALL)
+
+
+async def _refuse_pooler(conn: asyncpg.Connection) -> None:
+    if await db.through_pooler(conn):
+        raise StorageError(
+            "AdvisoryLockIsolation needs a direct PostgreSQL connection, not a pooler "
+            "(pgbouncer): pass db_url= (or init_storage's listen_url=) with the server's own URL"
+        )
+
+
+def _server_params(url: str | None) -> dict[str, Any]:
+    """Connection parameters: ``url``, else ``listen_url``, else those of tt-storage's pool."""
+    params = lifecycle.direct_params(url)
+    params.setdefault("timeout", db.options().connect_timeout)
+    return params

@@ -1,0 +1,1 @@
+"""The data layer every other part stands on: configuration, pools, models, SQL, lifecycle."""

@@ -1,0 +1,412 @@
+"""Start and stop the storage: Tortoise, the pool, migrations, the embedded default."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from tortoise import Tortoise
+from tortoise.connection import get_connection
+from tortoise.context import TortoiseContext, get_current_context
+
+from . import db, sql
+from . import outbox as outbox_defaults
+from .config import (
+    APP,
+    CONNECTION,
+    LEGACY_APP,
+    REPLICA,
+    AppModels,
+    PoolOptions,
+    connect_kwargs,
+    env_db_url,
+    migration_config,
+    migrations_location,
+    packaged_migrations,
+    redact_url,
+    user_apps,
+)
+from .config import tortoise_config as build_config
+from .errors import StorageError, StorageTimeout, StorageUnavailable
+from .outbox import OutboxEvent, outbox
+
+log = logging.getLogger("tt_storage")
+
+_context: TortoiseContext | None = None
+_url: str | None = None
+_replica_url: str | None = None
+_listen_url: str | None = None
+
+
+async def _in_fresh_context(coro_fn: Any, *args: Any) -> Any:
+    # aerich calls Tortoise.init in whatever context it runs in: give it one of its own so the
+    # app's Tortoise state is left alone. The empty TortoiseContext matters too: aerich skips
+    # Tortoise.init when *any* context is current, and with none of its own the app's global
+    # fallback would be -- so migrating another URL would silently check the app's database.
+    async def isolated() -> Any:
+        with TortoiseContext():
+            return await coro_fn(*args)
+
+    return await asyncio.create_task(isolated(), context=contextvars.Context())
+
+
+#: The advisory lock key that serialises migrations (any constant; "tt-storage" in hex-ish).
+MIGRATION_LOCK_KEY = 0x7474_5354_4F52
+MIGRATION_LOCK_POLL = 0.2
+
+
+async def relabel_migrations(conn: asyncpg.Connection) -> int:
+    """Move tt-storage's aerich rows recorded under the pre-0.2 label ``"models"`` to
+    ``"tt_storage"`` (idempotent); return how many moved."""
+    if not await conn.fetchval(sql.AERICH_TABLE_EXISTS):
+        return 0
+    status: str = await conn.execute(sql.RELABEL_MIGRATIONS, APP, LEGACY_APP, packaged_migrations())
+    moved = int(status.rsplit(" ", 1)[-1])
+    if moved:
+        log.info(
+            "aerich: %d tt-storage migration row(s) relabelled %r -> %r", moved, LEGACY_APP, APP
+        )
+    return moved
+
+
+_DEFAULTS = PoolOptions()
+
+
+def _where(db_url: str | None) -> str:
+    """What ``db_url`` (default ``DB_URL``) names, fit to show: redacted."""
+    url = db_url or env_db_url()
+    return redact_url(url) if url else "the embedded PostgreSQL"
+
+
+def failure(
+    doing: str, exc: BaseException, connect_timeout: float, command_timeout: float | None
+) -> StorageError:
+    """The ``StorageError`` for ``exc``, raised while trying to ``doing`` (``"migrate …"``)."""
+    cause = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    if isinstance(exc, TimeoutError):  # before OSError, of which it is a subclass
+        limit = "none" if command_timeout is None else f"{command_timeout:g} s"
+        return StorageTimeout(
+            f"cannot {doing}: no answer within the time limits (connect_timeout="
+            f"{connect_timeout:g} s, command_timeout={limit}): is the network or the server stuck?"
+        )
+    if isinstance(exc, db.UNAVAILABLE):
+        return StorageUnavailable(f"cannot {doing}: database unreachable ({cause})")
+    return StorageError(f"cannot {doing}: {cause}")
+
+
+@asynccontextmanager
+async def _aerich(config: dict[str, Any]) -> AsyncIterator[Any]:
+    """aerich's ``Command`` on ``config`` (in the caller's fresh context)."""
+    from aerich import Command
+
+    async with Command(config, app=APP, location=str(migrations_location())) as command:
+        yield command
+
+
+async def _upgrade(config: dict[str, Any]) -> list[str]:
+    async with _aerich(config) as command:
+        # Many bot processes may start with migrate=True at once: one migrates, the others
+        # wait here and then find nothing pending.
+        async with get_connection(CONNECTION).acquire_connection() as lock:
+            # Polled, not waited for inside a statement: a waiting statement holds a snapshot,
+            # which the holder's CREATE INDEX CONCURRENTLY would wait for in turn (a deadlock
+            # PostgreSQL cannot see, since it runs through this client).
+            while not await lock.fetchval(sql.MIGRATION_TRY_LOCK, MIGRATION_LOCK_KEY):  # noqa: ASYNC110
+                await asyncio.sleep(MIGRATION_LOCK_POLL)
+            try:
+                await relabel_migrations(lock)
+                applied: list[str] = await command.upgrade(run_in_transaction=True)
+            finally:
+                await lock.execute(sql.MIGRATION_UNLOCK, MIGRATION_LOCK_KEY)
+    return applied
+
+
+async def _heads(config: dict[str, Any]) -> list[str]:
+    async with _aerich(config) as command:
+        async with get_connection(CONNECTION).acquire_connection() as conn:
+            await relabel_migrations(conn)
+        names: list[str] = await command.heads()
+    return names
+
+
+async def _run_aerich(
+    doing: str,
+    step: Any,
+    db_url: str | None,
+    connect_timeout: float,
+    command_timeout: float | None,
+) -> list[str]:
+    try:
+        config = migration_config(
+            db_url, connect_timeout=connect_timeout, command_timeout=command_timeout
+        )
+        names: list[str] = await _in_fresh_context(step, config)
+    except StorageError:
+        raise
+    except Exception as exc:  # aerich's and Tortoise's own errors are plain exceptions
+        raise failure(f"{doing} {_where(db_url)}", exc, connect_timeout, command_timeout) from exc
+    return names
+
+
+async def apply_migrations(
+    db_url: str | None = None,
+    *,
+    connect_timeout: float = _DEFAULTS.connect_timeout,
+    command_timeout: float | None = None,
+) -> list[str]:
+    """Apply pending aerich migrations to ``db_url`` (default ``DB_URL``); return their names.
+
+    ``connect_timeout`` bounds opening each connection; ``command_timeout`` each statement,
+    index builds included: by default none, since ``CREATE INDEX CONCURRENTLY`` on a big table
+    runs for minutes (a cut build is rebuilt by the next run). Any failure is a
+    ``StorageError``: ``StorageUnavailable`` for an unreachable server, ``StorageTimeout`` when
+    a limit ran out.
+    """
+    applied = await _run_aerich("migrate", _upgrade, db_url, connect_timeout, command_timeout)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    return applied
+
+
+async def pending_migrations(
+    db_url: str | None = None,
+    *,
+    connect_timeout: float = _DEFAULTS.connect_timeout,
+    command_timeout: float | None = _DEFAULTS.command_timeout,
+) -> list[str]:
+    """Migrations on disk that the database has not applied yet. The limits and errors are
+    ``apply_migrations``'s."""
+    return await _run_aerich(
+        "read the migrations applied to", _heads, db_url, connect_timeout, command_timeout
+    )
+
+
+def is_initialized() -> bool:
+    return _context is not None
+
+
+def listen_url() -> str | None:
+    """The direct server URL the settings cache's LISTEN connection uses, if one was given."""
+    return _listen_url
+
+
+def direct_params(url: str | None = None) -> dict[str, Any]:
+    """``asyncpg.connect`` parameters for a connection of its own, outside the pool: ``url``,
+    else ``listen_url``, else the pool's own server and credentials."""
+    url = url or _listen_url
+    if url is not None:
+        return connect_kwargs(url)
+    client: Any = db.client()
+    return {
+        "host": client.host,
+        "port": client.port,
+        "user": client.user,
+        "password": client.password,
+        "passfile": client.extra.get("passfile"),  # a URL's ?passfile=
+        "database": client.database,
+    }
+
+
+async def init_storage(
+    db_url: str | None = None,
+    replica_url: str | None = None,
+    *,
+    listen_url: str | None = None,
+    migrate: bool = False,
+    models: AppModels | None = None,
+    global_fallback: bool = True,
+    outbox_size: int = outbox_defaults.DEFAULT_SIZE,
+    outbox_retry_delay: float = outbox_defaults.DEFAULT_RETRY_DELAY,
+    outbox_max_retry_delay: float = outbox_defaults.DEFAULT_MAX_RETRY_DELAY,
+    outbox_close_timeout: float = outbox_defaults.DEFAULT_CLOSE_TIMEOUT,
+    **pool_options: Any,
+) -> None:
+    """Connect the library to PostgreSQL.
+
+    ``db_url`` defaults to ``DB_URL``; with neither, the embedded PostgreSQL is started (and
+    migrated). ``replica_url``: a streaming replica for the admin reads (stats, exports, the
+    broadcast id stream); writes and per-update reads stay on ``db_url``. ``listen_url``: a
+    direct server URL for the settings cache's LISTEN connection when ``db_url`` goes through
+    pgbouncer (without it the cache stays off there). ``migrate=True`` applies pending aerich
+    migrations first; without it the database must already have every packaged migration
+    (checked in one query: ``StorageError`` naming the fix otherwise). ``models``: the
+    application's own Tortoise models to run in the same context and pool (``["mybot.models"]``
+    or ``{"label": [...]}``; see ``tortoise_config``). ``pool_options`` are ``PoolOptions``
+    fields (``statement_cache_size=0`` behind pgbouncer in transaction mode).
+    ``global_fallback`` makes Tortoise visible to tasks created before this call (aiogram's
+    polling workers).
+
+    ``outbox_*``: the queue of downloads recorded during an outage (``tt_storage.core.outbox``):
+    how many it holds (0: no queue, tracking calls raise ``StorageUnavailable``), the flusher's
+    first and longest retry delay, and how long ``close_storage()`` tries to write what is left.
+    """
+    global _context, _url, _replica_url, _listen_url
+    options = PoolOptions.from_kwargs(pool_options)
+    user_apps(models)  # a bad `models` fails here, before any server is started
+    url = db_url or env_db_url()
+    if url is None:
+        url, migrate = await _embedded_url(), True
+    if _context is not None:
+        if (url, replica_url, listen_url) == (_url, _replica_url, _listen_url):
+            return
+        raise StorageError("init_storage() was already called with another database")
+    outbox.configure(
+        size=outbox_size,
+        retry_delay=outbox_retry_delay,
+        max_retry_delay=outbox_max_retry_delay,
+        close_timeout=outbox_close_timeout,
+    )
+    config = build_config(url, replica_url, models=models, **options.as_dict())
+    if migrate:
+        # The limits given here; a statement limit only if one was given (index builds).
+        await apply_migrations(
+            url,
+            connect_timeout=options.connect_timeout,
+            command_timeout=pool_options.get("command_timeout"),
+        )
+    fallback = global_fallback and get_current_context() is None
+    context = await Tortoise.init(config=config, _enable_global_fallback=fallback)
+    probe = await _bind(context, options, url, replica_url, check_schema=not migrate)
+    _context, _url, _replica_url, _listen_url = context, url, replica_url, listen_url
+    if outbox.enabled:
+        outbox.start()
+    _log_connected(probe, url, replica_url, options)
+
+
+async def _embedded_url() -> str:
+    from .embedded import embedded_url
+
+    return await asyncio.to_thread(embedded_url)
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    """What the first connections found."""
+
+    version: str
+    pooled: bool
+    standby: bool | None
+
+
+async def _bind(
+    context: TortoiseContext,
+    options: PoolOptions,
+    url: str,
+    replica_url: str | None,
+    *,
+    check_schema: bool,
+) -> _Probe:
+    """Bind ``db`` to the context's pools and open them now, so a wrong URL, a refused login or
+    an unmigrated database fails here, not on the first update. Unbinds and closes on failure."""
+    client = context.connections.get(CONNECTION)
+    replica = context.connections.get(REPLICA) if replica_url else None
+    db.bind(client, options, replica)
+    standby = None
+    try:
+        async with db.connection() as conn:
+            version = await conn.fetchval(sql.SERVER_VERSION)
+            pooled = await db.through_pooler(conn)
+            if check_schema:
+                await _check_schema(conn, url)
+        if replica is not None:
+            async with db.read_connection() as conn:
+                standby = await conn.fetchval("SELECT pg_is_in_recovery()")
+    except BaseException as exc:
+        db.bind(None)
+        await context.close_connections()
+        refused = _refused(exc, url)
+        if refused is not None:
+            raise refused from exc
+        raise
+    return _Probe(version, pooled, standby)
+
+
+def _log_connected(probe: _Probe, url: str, replica_url: str | None, options: PoolOptions) -> None:
+    log.info("tt-storage connected to %s (PostgreSQL %s)", redact_url(url), probe.version)
+    if probe.pooled and options.statement_cache_size:
+        log.warning(
+            "connected through a pooler (pgbouncer?): in transaction mode pass "
+            "statement_cache_size=0 (unless pgbouncer >= 1.21 has max_prepared_statements)"
+        )
+    if replica_url:
+        log.info(
+            "admin reads from %s (%s)",
+            redact_url(replica_url),
+            "a standby" if probe.standby else "not a standby: is this the replica?",
+        )
+
+
+async def _check_schema(conn: asyncpg.Connection, url: str) -> None:
+    """``StorageError`` naming the fix unless the database has every packaged migration."""
+    expected = packaged_migrations()
+    try:
+        rows = await conn.fetch(sql.APPLIED_MIGRATIONS, [APP, LEGACY_APP], expected)
+    except asyncpg.UndefinedTableError:
+        rows = []
+    missing = sorted(set(expected) - {r["version"] for r in rows}, key=expected.index)
+    if not missing:
+        return
+    what = (
+        "has no tt-storage schema"
+        if len(missing) == len(expected)
+        else f"lacks tt-storage migration(s) {', '.join(missing)}"
+    )
+    raise StorageError(
+        f"the database {redact_url(url)} {what}: apply them with init_storage(..., "
+        "migrate=True) or setup_storage(dp, migrate=True), `tt-storage migrate`, or "
+        "`aerich upgrade` in your project (README: Migrations)"
+    )
+
+
+def _refused(exc: BaseException, url: str) -> StorageError | None:
+    """A plain ``StorageError`` if the server refused us: no such database, or the login."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncpg.InvalidCatalogNameError):
+            name = connect_kwargs(url).get("database", "?")
+            return StorageError(
+                f"database {name!r} does not exist ({redact_url(url)}): create it "
+                f'(createdb {name}, or CREATE DATABASE "{name}") or fix the URL'
+            )
+        if isinstance(seen, asyncpg.InvalidAuthorizationSpecificationError):
+            # Covers a wrong password too: the server's own words, never the password.
+            return StorageError(
+                f"the server refused the login ({redact_url(url)}): {seen}; "
+                "check the user and password in the URL (DB_URL) and pg_hba.conf"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+async def close_storage() -> list[OutboxEvent]:
+    """Write the outbox, close the pool. Safe to call twice. The embedded server stays up until
+    the process exits.
+
+    Returns the queued downloads that could not be written (also logged, one per line, at
+    ERROR): empty unless the database was unreachable for all of ``outbox_close_timeout``.
+    """
+    global _context, _url, _replica_url, _listen_url
+    lost = await outbox.close()
+    context, _context, _url = _context, None, None
+    _replica_url = _listen_url = None
+    db.bind(None)
+    if context is not None:
+        await context.close_connections()
+        log.info("tt-storage closed")
+    return lost
+
+
+@asynccontextmanager
+async def storage(db_url: str | None = None, **kwargs: Any) -> AsyncIterator[None]:
+    """``async with storage(url): …`` — ``init_storage`` on entry, ``close_storage`` on exit."""
+    await init_storage(db_url, **kwargs)
+    try:
+        yield
+    finally:
+        await close_storage()

@@ -1,0 +1,34 @@
+"""``UserSettings``: what the middleware hands every handler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import validate
+
+#: The language of a chat registered without one (the seed's column default).
+DEFAULT_LANG = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class UserSettings:
+    """A chat's settings as loaded (or registered) for one update."""
+
+    chat_id: int
+    lang: str = DEFAULT_LANG
+    file_mode: bool = False
+    #: True on exactly one update per chat: the one that registered it.
+    is_new: bool = False
+    #: False when the database could not be asked and these are fallback values.
+    persisted: bool = True
+
+
+ChatRef = int | UserSettings
+
+
+def chat_ref(value: Any) -> int:
+    """The chat id of a ``UserSettings`` or of a plain id."""
+    if isinstance(value, UserSettings):
+        return validate.chat_id(value.chat_id)
+    return validate.chat_id(value)

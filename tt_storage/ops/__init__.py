@@ -1,0 +1,1 @@
+"""What an operator runs: the tt-storage CLI, adopting a database."""
