@@ -153,18 +153,21 @@ async def fetchrow_resolved(
     conn: asyncpg.Connection, sql: str, *args: Any
 ) -> asyncpg.Record | None:
     """``conn.fetchrow`` of a statement that resolves its chat through the migrated ids (see
-    ``sql._RESOLVED``), re-run if it fails with a foreign-key violation.
+    ``sql._RESOLVED``), re-run if it fails with a foreign-key violation or a deadlock.
 
-    That failure means the chat's row vanished after the statement's snapshot was taken: a
-    ``migrate_chat`` committed meanwhile (the old row is gone, or migration 8's trigger refused
-    to re-create it). The failed statement wrote nothing; the re-run's snapshot sees the
-    migration, so it resolves the old id to the new one.
+    A foreign-key violation means the chat's row vanished after the statement's snapshot was
+    taken: a ``migrate_chat`` committed meanwhile (the old row is gone, or migration 8's trigger
+    refused to re-create it); the re-run's snapshot sees the migration, so it resolves the old
+    id to the new one. A deadlock (seen once in CI among 100 concurrent first downloads of one
+    chat) cancels the victim's whole statement. Either way the failed statement wrote nothing,
+    so outside a transaction running it again is safe.
     """
     for _ in range(RESOLVE_RETRIES):
         try:
             return await conn.fetchrow(sql, *args)
-        except asyncpg.ForeignKeyViolationError:
-            pass
+        except (asyncpg.ForeignKeyViolationError, asyncpg.DeadlockDetectedError):
+            if conn.is_in_transaction():
+                raise  # the transaction is aborted: only its owner can retry it
     return await conn.fetchrow(sql, *args)
 
 
