@@ -3,12 +3,8 @@ the test database (the storage is already initialised, so the dispatcher is neve
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import asyncpg
@@ -27,22 +23,12 @@ from babel.messages.pofile import read_po
 import tt_storage as tt
 from tests.support import events
 from tests.support.bot_session import RecordingSession
+from tests.support.examples import EXAMPLES, load_example
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bot.py"
 ADMIN = 999
 
 
-def _load() -> ModuleType:
-    # examples/ is not a package; registered in sys.modules for pydantic's annotations.
-    spec = importlib.util.spec_from_file_location("tt_storage_example_bot", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load()
+example = load_example("bot.py", "tt_storage_example_bot")
 
 VIDEO = "https://www.tiktok.com/@creator/video/7350000000000000001"
 PHOTO = "https://www.tiktok.com/@creator/photo/7350000000000000002"
@@ -253,7 +239,7 @@ async def test_storage_error_in_a_handler_is_reported_to_the_user(
 
 def po_entries(lang: str) -> dict[str, str]:
     """A catalog read straight from its file with Babel (not through the bot's loader)."""
-    path = EXAMPLE.parent / "locales" / lang / "LC_MESSAGES" / "messages.po"
+    path = EXAMPLES / "locales" / lang / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as source:
         catalog = read_po(source)
     return {str(m.id): str(m.string) for m in catalog if m.id and m.string}

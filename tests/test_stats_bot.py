@@ -5,13 +5,9 @@ checked against what was inserted."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
-import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any, cast
 
 import asyncpg
@@ -22,23 +18,14 @@ from aiogram.types import BufferedInputFile, Update
 
 from tests.support import events
 from tests.support.bot_session import RecordingSession
+from tests.support.examples import EXAMPLES, load_example
 from tt_storage import QuickStats
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "stats_bot.py"
 ADMIN = 777
 HOUR, DAY = 3_600, 86_400
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tt_storage_example_stats_bot", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-stats_bot = _load()
+stats_bot = load_example("stats_bot.py", "tt_storage_example_stats_bot")
 
 
 class StatsBot:
@@ -264,7 +251,7 @@ def test_the_porting_guides_shim_provides_tt_bots_data_functions() -> None:
     module had, and they are tt-storage's."""
     import tt_storage
 
-    guide = (EXAMPLE.parents[1] / "docs" / "PORTING.md").read_text(encoding="utf-8")
+    guide = (EXAMPLES.parent / "docs" / "PORTING.md").read_text(encoding="utf-8")
     shim = guide.split("```python\n", 1)[1].split("```", 1)[0]
     assert shim.startswith("# data/db_service.py")
     namespace: dict[str, Any] = {}
