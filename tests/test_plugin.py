@@ -22,7 +22,7 @@ import tt_storage as tt
 from tests.support import database, events
 from tests.support.bot_session import RecordingSession
 from tests.support.plugin_models import Note
-from tests.support.schema_dump import difference, dump
+from tests.support.schema_dump import difference, schema_of
 from tt_storage import Users, UserSettings
 from tt_storage.core.config import (
     APP,
@@ -69,14 +69,6 @@ async def generate_schemas(url: str) -> None:
             await Tortoise.close_connections()
 
     await in_own_context(work)
-
-
-async def schema_of(url: str) -> list[str]:
-    conn = await database.connect(url)
-    try:
-        return await dump(conn)
-    finally:
-        await conn.close()
 
 
 # --- the configuration ---------------------------------------------------------------------------

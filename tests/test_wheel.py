@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import database
-from tests.support.schema_dump import difference, dump
+from tests.support.schema_dump import difference, schema_of
 
 pytestmark = pytest.mark.slow
 
@@ -195,14 +194,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     ):
         (root / "mybot" / f"{name}.py").write_text(text)
     return Project(root, venv)
-
-
-async def schema_of(url: str) -> list[str]:
-    conn = await database.connect(url)
-    try:
-        return await dump(conn)
-    finally:
-        await conn.close()
 
 
 def test_readme_shows_the_project_verbatim() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from tests.support.database import connect
+
 QUERIES = {
     "column": (
         "SELECT table_name, column_name, ordinal_position, data_type, is_nullable,"
@@ -48,6 +50,15 @@ async def dump(conn: asyncpg.Connection) -> list[str]:
         for row in await conn.fetch(query):
             lines.append(kind + " | " + " | ".join(str(v) for v in row))
     return sorted(lines)
+
+
+async def schema_of(url: str) -> list[str]:
+    """``dump`` of the database at ``url``."""
+    conn = await connect(url)
+    try:
+        return await dump(conn)
+    finally:
+        await conn.close()
 
 
 def difference(a: list[str], b: list[str]) -> str:
