@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import tt_storage
 from tt_storage import AdvisoryLockIsolation, PostgresStorage
 
 from . import bots
+from .suite import Sampled
 
 REDIS_ENV = "TT_STORAGE_BENCH_REDIS_URL"
 IMPLS = ("redis", "pg")
@@ -45,16 +45,9 @@ class Form(StatesGroup):
 
 
 @dataclass
-class FsmRow:
+class FsmRow(Sampled):
     title: str
     samples: dict[str, list[float]]
-
-    def median(self, impl: str) -> float:
-        return statistics.median(self.samples[impl])
-
-    def p90(self, impl: str) -> float:
-        values = sorted(self.samples[impl])
-        return values[min(len(values) - 1, int(0.9 * len(values)))]
 
 
 @dataclass

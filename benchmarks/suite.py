@@ -106,12 +106,9 @@ class Config:
         )
 
 
-@dataclass
-class Row:
-    key: str
-    title: str
-    #: ``op``: µs per operation (lower is better); ``throughput``: updates/s (higher is better).
-    kind: str
+class Sampled:
+    """Per-implementation samples of one benchmark row, and their median and p90."""
+
     samples: dict[str, list[float]]
 
     def median(self, impl: str) -> float:
@@ -120,6 +117,15 @@ class Row:
     def p90(self, impl: str) -> float:
         values = sorted(self.samples[impl])
         return values[min(len(values) - 1, int(0.9 * len(values)))]
+
+
+@dataclass
+class Row(Sampled):
+    key: str
+    title: str
+    #: ``op``: µs per operation (lower is better); ``throughput``: updates/s (higher is better).
+    kind: str
+    samples: dict[str, list[float]]
 
     def time_ratio(self, num: str, den: str) -> float:
         """How many times longer ``num`` takes than ``den`` (per op, or per update)."""
