@@ -179,7 +179,7 @@ async def test_model_columns_are_the_tables(db: asyncpg.Connection) -> None:
 
 
 async def test_private_tortoise_attributes_still_exist(db_url: str) -> None:
-    """The two private Tortoise attributes the library leans on: an upgrade that removes or
+    """The private Tortoise attributes the library leans on: an upgrade that removes or
     renames one fails here, by name, rather than in a hot path."""
     from tortoise.backends.asyncpg.client import AsyncpgDBClient
 
@@ -191,6 +191,18 @@ async def test_private_tortoise_attributes_still_exist(db_url: str) -> None:
     user = Users._init_from_db(**row)
     assert (user.user_id, user.lang, user._saved_in_db) == (1, "en", True)
     # db.connection skips its timer when the pool has an idle connection.
-    client = storage_db.client()
+    client = storage_db.current().client()
     assert isinstance(client, AsyncpgDBClient)
     assert hasattr(client._pool, "get_idle_size")
+    # Storage.bound() makes its context current through the contextvar behind
+    # get_current_context (TortoiseContext's own __enter__ keeps one token per instance, so it
+    # cannot be entered by concurrent updates).
+    from tortoise.context import _current_context, get_current_context
+
+    context = storage_db.current().context
+    assert context is not None
+    token = _current_context.set(context)
+    try:
+        assert get_current_context() is context
+    finally:
+        _current_context.reset(token)

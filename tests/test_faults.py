@@ -24,8 +24,12 @@ from tests.support.database import database_name
 from tests.support.download_bot import DownloadBot, check, music, video
 from tests.support.faults import FreezableProxy, OwnServer, own_server, rebound
 from tests.support.waiting import until
+from tt_storage import default_storage
 from tt_storage.core import db as db_module
-from tt_storage.core.outbox import OutboxEvent, OutboxStats, outbox
+from tt_storage.core.outbox import OutboxEvent, OutboxStats
+
+#: The default storage's outbox (the same object across close and init).
+outbox = default_storage().outbox
 
 pytestmark = pytest.mark.slow
 

@@ -119,7 +119,7 @@ OLD_PATHS = {
     "fsm": "bot.fsm",
     "i18n": "bot.i18n",
     "isolation": "bot.isolation",
-    "lifecycle": "core.lifecycle",
+    "lifecycle": "services.storage",
     "middleware": "bot.middleware",
     "models": "core.models",
     "outbox": "core.outbox",

@@ -15,7 +15,9 @@ import pytest
 import tt_storage as tt
 from tests.support.download_bot import DownloadBot, music, video
 from tests.support.faults import rebound
-from tt_storage.core.outbox import outbox
+
+#: The default storage's outbox (the same object across close and init).
+outbox = tt.default_storage().outbox
 
 pytestmark = pytest.mark.slow
 

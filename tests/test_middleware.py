@@ -15,10 +15,12 @@ import asyncpg
 import pytest
 from aiogram import Dispatcher, Router
 from aiogram.types import TelegramObject, Update
+from tortoise import Tortoise
 
 import tt_storage as tt
 from tests.support import events
 from tests.support.bot_session import RecordingSession
+from tests.support.faults import unbound
 from tt_storage import StorageMiddleware, UserSettings
 from tt_storage.core import db as db_module
 from tt_storage.core.errors import StorageUnavailable
@@ -345,16 +347,23 @@ async def test_data_key_option(db: asyncpg.Connection) -> None:
 
 
 async def test_middleware_on_its_own_in_an_app_running_tortoise(
-    db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+    db_url: str, db: asyncpg.Connection
 ) -> None:
-    # As in an app that calls Tortoise.init itself (tt_storage's models in its config) and never
+    # An app that calls Tortoise.init itself (tt_storage's models in its config) and never
     # init_storage(): the library then runs on Tortoise's `default` connection.
-    monkeypatch.setattr(db_module, "_client", None)
-    async with harness() as h:
-        first = await h.feed(events.message(80, "/start app", lang="uk"))
-        await h.live_cache()  # the LISTEN connection uses the same connection parameters
-        assert await tt.toggle_file_mode(80) is True
-        second = await h.feed(events.message(80, "hi"))
+    async with unbound():
+        context = await Tortoise.init(
+            config=tt.tortoise_config(db_url), _enable_global_fallback=True
+        )
+        try:
+            assert not tt.default_storage().initialized
+            async with harness() as h:
+                first = await h.feed(events.message(80, "/start app", lang="uk"))
+                await h.live_cache()  # the LISTEN connection uses the same connection parameters
+                assert await tt.toggle_file_mode(80) is True
+                second = await h.feed(events.message(80, "hi"))
+        finally:
+            await context.close_connections()
     assert first == UserSettings(80, "uk", False, is_new=True)
     assert second == UserSettings(80, "uk", True)
     stored = await row(db, 80)

@@ -16,9 +16,12 @@ from aiogram.types import Message
 import tt_storage as tt
 from tests.support import events
 from tests.support.bot_session import RecordingSession
-from tt_storage import UserSettings
+from tt_storage import UserSettings, default_storage
 from tt_storage.core.cache import SettingsCache
-from tt_storage.core.outbox import OutboxEvent, outbox
+from tt_storage.core.outbox import OutboxEvent
+
+#: The default storage's outbox (the same object across close and init).
+outbox = default_storage().outbox
 
 OLD = -4_001
 NEW = -1_000_000_004_001

@@ -18,7 +18,6 @@ import tt_storage as tt
 from tests.support import database, servers
 from tests.support.checks import middleware_settings
 from tests.support.waiting import until
-from tt_storage.bot import middleware as middleware_module
 from tt_storage.core import cache, db
 from tt_storage.core.config import connect_kwargs
 
@@ -122,7 +121,7 @@ async def test_services_concurrently(bouncer: Setup) -> None:
     assert sorted(toggled) == [False] * CHATS + [True] * 2 * CHATS  # no lost toggle
 
     # Ten client connections shared few server connections: transaction pooling for real.
-    assert db.client()._pool.get_size() == 10
+    assert db.current().client()._pool.get_size() == 10
     assert await _server_connections(bouncer) <= SERVERS
 
     assert len(await tt.get_stats_by_period(0, "users")) == CHATS * DOWNLOADS
@@ -193,7 +192,6 @@ async def test_settings_cache_stays_off_behind_pgbouncer(
     bouncer: Setup, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.WARNING, "tt_storage")
-    monkeypatch.setattr(middleware_module, "_pooler_warned", False)
     mw = tt.StorageMiddleware()
     try:
         assert (await middleware_settings(mw, 42)).is_new

@@ -118,7 +118,7 @@ async def test_unmigrated_database_is_refused_at_start(
         await conn.close()
         with pytest.raises(tt.StorageError) as behind:
             await tt.init_storage(url)
-        assert not tt.core.lifecycle.is_initialized()
+        assert not tt.default_storage().initialized
         await tt.init_storage(url, migrate=True)  # the fix it names
         await tt.close_storage()
     finally:

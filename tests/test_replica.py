@@ -51,7 +51,8 @@ async def pair(replicated: servers.ReplicatedPair) -> servers.ReplicatedPair:
 async def test_no_replica_means_the_primary(db_url: str, db: asyncpg.Connection) -> None:
     # Before the module's replica is up the library is on the session database, which has no
     # replica: every read helper uses the primary.
-    assert tt.core.db.read_client() is tt.core.db.client()
+    current = tt.core.db.current()
+    assert current.read_client() is current.client()
     assert await tt.core.db.read_fetchval("SELECT pg_is_in_recovery()") is False
 
 

@@ -24,8 +24,7 @@ import tt_storage as tt
 from tests.support import events
 from tests.support.download_bot import DownloadBot
 from tests.support.faults import OwnServer, own_server, rebound, unbound
-from tt_storage.core import config, embedded, lifecycle
-from tt_storage.core import db as db_module
+from tt_storage.core import config, embedded
 from tt_storage.core.config import PoolOptions, redact_url
 from tt_storage.ops import cli
 
@@ -615,12 +614,11 @@ def test_db_url_comes_from_the_environment_only(
 async def test_init_storage_without_url_uses_db_url(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    previous = db_module.options().as_dict()
+    previous = tt.default_storage().options.as_dict()
     await tt.close_storage()
     monkeypatch.setenv("DB_URL", db_url)
     try:
-        await tt.init_storage()
-        assert lifecycle._url == db_url
+        assert (await tt.init_storage()).url == db_url
     finally:
         await tt.close_storage()
         await tt.init_storage(db_url, **previous)

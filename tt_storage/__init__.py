@@ -8,13 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .core.cache import invalidate
 from .core.config import PoolOptions, tortoise_config
 from .core.errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
-from .core.lifecycle import (
-    apply_migrations,
-    close_storage,
-    init_storage,
-    pending_migrations,
-    storage,
-)
+from .core.lifecycle import apply_migrations, pending_migrations
 from .core.models import FSMRecord, Music, Users, Video
 from .core.outbox import OutboxEvent, OutboxStats, flush_outbox, outbox_stats
 from .core.settings import DEFAULT_LANG, UserSettings
@@ -48,6 +42,13 @@ from .services.stats import (
     iter_user_ids,
     iter_user_videos,
 )
+from .services.storage import (
+    Storage,
+    close_storage,
+    default_storage,
+    init_storage,
+    storage,
+)
 from .services.tracking import add_music, add_video, track_download
 from .services.users import (
     create_user,
@@ -73,6 +74,7 @@ __all__ = [
     "PoolOptions",
     "PostgresStorage",
     "QuickStats",
+    "Storage",
     "StorageError",
     "StorageMiddleware",
     "StorageNotInitialized",
@@ -90,6 +92,7 @@ __all__ = [
     "claim_ad_slot",
     "close_storage",
     "create_user",
+    "default_storage",
     "export_user_history",
     "export_users",
     "flush_outbox",

@@ -1,7 +1,8 @@
-"""Deprecated: moved to ``tt_storage.core.lifecycle``."""
+"""Deprecated: moved to ``tt_storage.services.storage`` (init/close) and
+``tt_storage.core.lifecycle`` (migrations)."""
 
 from ._moved import moved
 
-moved(__name__, "tt_storage.core.lifecycle")
+moved(__name__, "tt_storage.services.storage")
 
-from .core.lifecycle import *  # noqa: E402, F403
+from .services.storage import *  # noqa: E402, F403

@@ -21,7 +21,6 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 
 import tt_storage as tt
-from tt_storage.core import db, lifecycle
 
 #: Where the test's own embedded server lives (one per test process).
 OWN_SERVER_DIR = Path(".tt_storage") / f"fault-server-{os.getpid()}"
@@ -142,8 +141,8 @@ def own_server() -> OwnServer:
 async def rebound(url: str, **options: Any) -> AsyncIterator[None]:
     """The library bound to ``url`` (``init_storage(url, **options)``) for the block, then to
     the session's database again, with its original pool options."""
-    previous_url = lifecycle._url
-    previous = db.options().as_dict()
+    default = tt.default_storage()
+    previous_url, previous = default.url, default.options.as_dict()
     await tt.close_storage()
     try:
         await tt.init_storage(url, **options)
@@ -158,8 +157,8 @@ async def rebound(url: str, **options: Any) -> AsyncIterator[None]:
 async def unbound() -> AsyncIterator[None]:
     """The library bound to nothing for the block (as in a fresh process: the CLI, a first
     ``init_storage``), then to the session's database again, with its original pool options."""
-    previous_url = lifecycle._url
-    previous = db.options().as_dict()
+    default = tt.default_storage()
+    previous_url, previous = default.url, default.options.as_dict()
     await tt.close_storage()
     try:
         yield

@@ -31,6 +31,7 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StateType,
 from aiogram.fsm.storage.memory import DisabledEventIsolation, MemoryStorage
 
 from ..core import db, sql, validate
+from ..core.database import Database
 from ..core.errors import StorageError, StorageUnavailable
 from ..services.chats import ChatState
 
@@ -110,7 +111,10 @@ class PostgresStorage(BaseStorage):
         fail_open: bool = True,
         json_dumps: JsonDumps = json.dumps,
         json_loads: JsonLoads = json.loads,
+        database: Database | None = None,
     ) -> None:
+        #: Where the states live; ``None``: the current database at each call.
+        self.database = database
         self.state_ttl = _seconds(state_ttl, "state_ttl")
         self.data_ttl = _seconds(data_ttl, "data_ttl")
         self.cleanup_interval = _seconds(cleanup_interval, "cleanup_interval")
@@ -133,10 +137,14 @@ class PostgresStorage(BaseStorage):
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         if value is None:
-            await db.execute(sql.FSM_CLEAR_STATE, row_key(key))
+            await db.execute(sql.FSM_CLEAR_STATE, row_key(key), database=self.database)
             return
         await db.execute(
-            sql.FSM_SET_STATE, row_key(key), validate.text(value, "state"), self.state_ttl
+            sql.FSM_SET_STATE,
+            row_key(key),
+            validate.text(value, "state"),
+            self.state_ttl,
+            database=self.database,
         )
         self._start_cleaner()
 
@@ -161,12 +169,17 @@ class PostgresStorage(BaseStorage):
     async def _read_state(self, key: StorageKey) -> str | None:
         _prefetched.set(None)
         if not self.prefetch_settings:
-            state: str | None = await db.fetchval(sql.FSM_GET_STATE, row_key(key))
+            state: str | None = await db.fetchval(
+                sql.FSM_GET_STATE, row_key(key), database=self.database
+            )
             return state
         chat = key.chat_id
         in_range = validate.MIN_CHAT_ID <= chat <= validate.MAX_CHAT_ID
         row = await db.fetchrow(
-            sql.FSM_GET_STATE_AND_CHAT, row_key(key), chat if in_range else None
+            sql.FSM_GET_STATE_AND_CHAT,
+            row_key(key),
+            chat if in_range else None,
+            database=self.database,
         )
         assert row is not None  # one row always: the LEFT JOINs hang off a VALUES row
         if in_range:
@@ -186,13 +199,15 @@ class PostgresStorage(BaseStorage):
                 f"Data must be a dict or dict-like object, got {type(data).__name__}"
             )
         if not data:
-            await db.execute(sql.FSM_CLEAR_DATA, row_key(key))
+            await db.execute(sql.FSM_CLEAR_DATA, row_key(key), database=self.database)
             return
-        await db.execute(sql.FSM_SET_DATA, row_key(key), self._dump(data), self.data_ttl)
+        await db.execute(
+            sql.FSM_SET_DATA, row_key(key), self._dump(data), self.data_ttl, database=self.database
+        )
         self._start_cleaner()
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        text = await db.fetchval(sql.FSM_GET_DATA, row_key(key))
+        text = await db.fetchval(sql.FSM_GET_DATA, row_key(key), database=self.database)
         return {} if text is None else self._load(text)
 
     async def update_data(self, key: StorageKey, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -203,7 +218,13 @@ class PostgresStorage(BaseStorage):
             )
         if not data:
             return await self.get_data(key)
-        text = await db.fetchval(sql.FSM_UPDATE_DATA, row_key(key), self._dump(data), self.data_ttl)
+        text = await db.fetchval(
+            sql.FSM_UPDATE_DATA,
+            row_key(key),
+            self._dump(data),
+            self.data_ttl,
+            database=self.database,
+        )
         self._start_cleaner()
         return self._load(text)
 
@@ -228,7 +249,9 @@ class PostgresStorage(BaseStorage):
         """
         if limit is not None and (type(limit) is not int or limit < 1):
             raise ValueError("limit must be a positive int")
-        deleted = await db.execute(sql.FSM_CLEANUP, limit or self.cleanup_batch)
+        deleted = await db.execute(
+            sql.FSM_CLEANUP, limit or self.cleanup_batch, database=self.database
+        )
         return deleted
 
     def _start_cleaner(self) -> None:
@@ -287,9 +310,11 @@ def install_fsm(
     dispatcher: Dispatcher,
     storage: bool | BaseStorage = True,
     isolation: bool | BaseEventIsolation = False,
+    database: Database | None = None,
 ) -> None:
     """Put a ``PostgresStorage`` (or ``storage``) into a dispatcher built without one, and
     ``AdvisoryLockIsolation`` (or ``isolation``) if asked: ``setup_storage(dp, fsm=True)``.
+    The ones made here work on ``database`` (default: the current one at each call).
 
     aiogram reads ``dp.fsm.storage`` per update, so replacing it before the first update is
     clean. A dispatcher given another storage at construction keeps it: ``ValueError``.
@@ -301,7 +326,7 @@ def install_fsm(
                 f"this Dispatcher already has an FSM storage ({type(fsm.storage).__name__}): "
                 "drop fsm= from setup_storage, or build it with Dispatcher() and no storage"
             )
-        fsm.storage = PostgresStorage() if storage is True else storage
+        fsm.storage = PostgresStorage(database=database) if storage is True else storage
     if isolation is not False:
         if type(fsm.events_isolation) is not DisabledEventIsolation:
             raise ValueError(
@@ -311,5 +336,5 @@ def install_fsm(
         if isolation is True:
             from .isolation import AdvisoryLockIsolation
 
-            isolation = AdvisoryLockIsolation()
+            isolation = AdvisoryLockIsolation(database=database)
         fsm.events_isolation = isolation

@@ -24,7 +24,8 @@ from typing import Any
 import asyncpg
 from aiogram.fsm.storage.base import BaseEventIsolation, StorageKey
 
-from ..core import db, lifecycle, sql
+from ..core import db, sql
+from ..core.database import Database
 from ..core.errors import StorageError, StorageTimeout, StorageUnavailable
 from .fsm import row_key
 
@@ -47,12 +48,12 @@ class AdvisoryLockIsolation(BaseEventIsolation):
     """``BaseEventIsolation`` on ``pg_advisory_lock``: one update per key at a time, across
     processes.
 
-    ``db_url``: the server to lock on (default: ``listen_url`` if given to ``init_storage``,
-    else the server of tt-storage's pool). It must be a direct connection: a transaction-mode
-    pooler (pgbouncer) would take and release the lock on different server sessions, so such a
-    URL is refused. ``max_connections``: locks held at once by this process (other keys wait).
-    ``timeout``: seconds to wait for a lock connection, and then for the lock; past it the
-    update fails with ``StorageTimeout``.
+    ``db_url``: the server to lock on (default: ``database``'s ``listen_url`` if it has one,
+    else the server of its pool; ``database`` defaults to the current one when first used). It
+    must be a direct connection: a transaction-mode pooler (pgbouncer) would take and release
+    the lock on different server sessions, so such a URL is refused. ``max_connections``:
+    locks held at once by this process (other keys wait). ``timeout``: seconds to wait for a
+    lock connection, and then for the lock; past it the update fails with ``StorageTimeout``.
     """
 
     def __init__(
@@ -61,12 +62,14 @@ class AdvisoryLockIsolation(BaseEventIsolation):
         *,
         max_connections: int = 10,
         timeout: float = 60.0,
+        database: Database | None = None,
     ) -> None:
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise ValueError("max_connections must be a positive int")
         if max_connections < 1 or not timeout > 0:
             raise ValueError("max_connections and timeout must be positive")
         self.db_url = db_url
+        self.database = database
         self.max_connections = max_connections
         self.timeout = float(timeout)
         self._pool: asyncpg.Pool | None = None
@@ -130,7 +133,7 @@ class AdvisoryLockIsolation(BaseEventIsolation):
         async with self._pool_lock:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
-                    **_server_params(self.db_url),
+                    **_server_params(self.database or db.current(), self.db_url),
                     min_size=0,
                     max_size=self.max_connections,
                     statement_cache_size=0,
@@ -158,8 +161,8 @@ async def _refuse_pooler(conn: asyncpg.Connection) -> None:
         )
 
 
-def _server_params(url: str | None) -> dict[str, Any]:
-    """Connection parameters: ``url``, else ``listen_url``, else those of tt-storage's pool."""
-    params = lifecycle.direct_params(url)
-    params.setdefault("timeout", db.options().connect_timeout)
+def _server_params(database: Database, url: str | None) -> dict[str, Any]:
+    """Connection parameters: ``url``, else ``database``'s ``listen_url``, else its pool's."""
+    params = database.direct_params(url)
+    params.setdefault("timeout", database.options.connect_timeout)
     return params

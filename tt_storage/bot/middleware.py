@@ -8,16 +8,14 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import asyncpg
 from aiogram import BaseMiddleware, Dispatcher
 from aiogram.types import Chat, TelegramObject, Update, User
 
-from ..core import db, lifecycle
+from ..core import db
 from ..core.cache import NotificationListener, SettingsCache
 from ..core.config import PoolOptions, user_apps
+from ..core.database import Database
 from ..core.errors import StorageError
-from ..core.lifecycle import close_storage, init_storage
-from ..core.outbox import outbox
 from ..core.settings import DEFAULT_LANG, UserSettings
 from ..core.validate import MAX_CHAT_ID, MIN_CHAT_ID
 from ..services.chats import get_chat_state, mark_unblocked, migrate_chat
@@ -46,6 +44,10 @@ class StorageMiddleware(BaseMiddleware):
     the new one is not new (``is_new`` False) when the old one was known. An update naming a
     chat id outside BIGINT (not Telegram's) gets ``persisted=False`` settings for its own chat
     and one warning; nothing is migrated or stored.
+
+    It holds its ``storage`` (default: the current one when it is made, normally the process's
+    default) and binds it for each update: the handlers' ``tt_storage.add_video(...)`` … go to
+    that database.
     """
 
     def __init__(
@@ -58,12 +60,14 @@ class StorageMiddleware(BaseMiddleware):
         cache_size: int = 100_000,
         cache_ttl: float = 300.0,
         cache_max_silence: float = 2.0,
+        storage: Database | None = None,
     ) -> None:
+        self.storage = storage if storage is not None else db.current()
         self.pick_language = LanguagePicker(languages, default_lang)
         self.default_lang = default_lang
         self.data_key = data_key
         self.register = register
-        self.cache = SettingsCache(cache_size, cache_ttl, cache_max_silence)
+        self.cache = SettingsCache(cache_size, cache_ttl, cache_max_silence, database=self.storage)
         self._listener: NotificationListener | None = None
         self._outage = False
         # Bumped when an outage starts or ends: only a load that began after the last change
@@ -71,6 +75,10 @@ class StorageMiddleware(BaseMiddleware):
         self._health = 0
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        with self.storage.bound():
+            return await self._handle(handler, event, data)
+
+    async def _handle(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         chat: Chat | None = data.get("event_chat")
         user: User | None = data.get("event_from_user")
         chat_id = chat.id if chat is not None else user.id if user is not None else None
@@ -144,6 +152,7 @@ class StorageMiddleware(BaseMiddleware):
         if _leaving(event) or not self._should_register(event, data):
             return UserSettings(chat_id, lang, persisted=False), False
         link = self.referral(chat, event)
+        outbox = self.storage.outbox
         first = outbox.remembered(chat_id)
         if first is not None:
             # Its first update came in an outage: registered as that update said, and this
@@ -215,6 +224,7 @@ class StorageMiddleware(BaseMiddleware):
         if known is not None:
             return UserSettings(chat_id, known[0], known[1], persisted=False)
         lang = self._pick(user)
+        outbox = self.storage.outbox
         if outbox.enabled and not _leaving(event) and self._should_register(event, data):
             # Should a queued download have to register the chat, it does so with these.
             outbox.remember_chat(chat_id, lang, self.referral(chat, event))
@@ -224,7 +234,7 @@ class StorageMiddleware(BaseMiddleware):
         # Started lazily from the first update, so the middleware also works on its own in an
         # app that runs Tortoise itself.
         if self._listener is None and self.cache.max_entries > 0:
-            self._listener = NotificationListener(self.cache, _listen_connection)
+            self._listener = NotificationListener(self.cache, self.storage.listen_connection)
             self._listener.start()
 
     async def close(self) -> None:
@@ -256,11 +266,11 @@ class StorageMiddleware(BaseMiddleware):
         )
 
         async def on_startup() -> None:
-            await init_storage(db_url, **init_options)
+            await self.storage.init(db_url, **init_options)
 
         async def on_shutdown() -> None:
             await self.close()
-            await close_storage()
+            await self.storage.close()
 
         dispatcher.update.outer_middleware.register(self)
         if track_blocks:
@@ -298,39 +308,6 @@ def _leaving(event: TelegramObject) -> bool:
     return reachable(event.my_chat_member) is False
 
 
-class ListenThroughPooler(asyncpg.InterfaceError):  # type: ignore[misc]
-    """The LISTEN connection would go through pgbouncer, which never delivers notifications."""
-
-
-_pooler_warned = False
-
-
-async def _listen_connection() -> asyncpg.Connection:
-    """A dedicated connection (outside the pool): to ``listen_url`` if given, else with the
-    pool's own parameters. Never through a pooler: there LISTEN "succeeds" on some server
-    connection and no notification ever arrives (a silently stale cache), so the cache stays off.
-    """
-    global _pooler_warned
-    params = lifecycle.direct_params()
-    conn = await asyncpg.connect(**params, timeout=db.options().connect_timeout)
-    try:
-        pooled = await db.through_pooler(conn)
-    except BaseException:
-        conn.terminate()
-        raise
-    if pooled:
-        conn.terminate()
-        if not _pooler_warned:
-            _pooler_warned = True
-            log.warning(
-                "settings cache off: the database URL goes through a pooler (pgbouncer?), "
-                "which does not deliver LISTEN notifications; pass listen_url= with a direct "
-                "server URL to turn it on"
-            )
-        raise ListenThroughPooler("LISTEN through a connection pooler")
-    return conn
-
-
 _MIDDLEWARE_OPTIONS = (
     "languages",
     "default_lang",
@@ -339,6 +316,7 @@ _MIDDLEWARE_OPTIONS = (
     "cache_size",
     "cache_ttl",
     "cache_max_silence",
+    "storage",
 )
 
 
@@ -346,7 +324,7 @@ def _init_storage_options() -> list[str]:
     """The keywords ``init_storage`` accepts besides the URL: its own and the pool options."""
     own = [
         name
-        for name, p in inspect.signature(init_storage).parameters.items()
+        for name, p in inspect.signature(Database.init).parameters.items()
         if name != "db_url" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     ]
     return [*own, *PoolOptions.__dataclass_fields__]
@@ -376,7 +354,9 @@ def setup_storage(
     the dispatcher) and ``track_blocks`` (default ``True``: record blocked/left chats from
     ``my_chat_member``), ``fsm`` (``True`` or a ``PostgresStorage``: aiogram's FSM in this
     database) and ``fsm_isolation`` (``True`` or a ``BaseEventIsolation``: one update per FSM key
-    at a time across processes, on advisory locks).
+    at a time across processes, on advisory locks). ``storage``: the ``Storage`` this dispatcher
+    opens at startup and closes at shutdown (default: the process's default one; give each bot
+    its own to run two bots on two databases in one process).
     """
     _check_options(
         "setup_storage",
@@ -394,8 +374,13 @@ def setup_storage(
     user_apps(options.get("models"))  # a bad `models` fails at this call, not at startup
     key = options.pop("key", "tt_storage")
     track_blocks = options.pop("track_blocks", True)
-    install_fsm(dispatcher, options.pop("fsm", False), options.pop("fsm_isolation", False))
     middleware = StorageMiddleware(**middleware_options)
+    install_fsm(
+        dispatcher,
+        options.pop("fsm", False),
+        options.pop("fsm_isolation", False),
+        middleware.storage,
+    )
     return middleware.setup(
         dispatcher, key=key, track_blocks=track_blocks, db_url=db_url, **options
     )

@@ -19,12 +19,14 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
-from weakref import WeakSet
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from . import sql, validate
+from . import db, sql
+
+if TYPE_CHECKING:
+    from .database import Database
 
 log = logging.getLogger("tt_storage")
 
@@ -49,27 +51,10 @@ class Invalidatable:
         raise NotImplementedError
 
 
-_caches: WeakSet[Invalidatable] = WeakSet()
-
-
-def register(cache: Invalidatable) -> Callable[[], None]:
-    """Have ``cache`` told of every write; returns the function that stops it."""
-    _caches.add(cache)
-    return lambda: _caches.discard(cache)
-
-
 def invalidate(chat_id: int) -> None:
-    """A chat's settings changed: drop them from every cache in this process, at once.
-
-    tt-storage's own writes and ``Users.save()``/``.delete()`` call it themselves. Call it after
-    changing ``lang``, ``file_mode`` or ``blocked_at`` another way in this process
-    (``Users.filter(...).update(...)``, raw SQL): otherwise the change reaches the cache only
-    when its notification arrives (milliseconds later; see the README). ``ValueError`` for a
-    non-int id.
-    """
-    chat_id = validate.chat_id(chat_id, "chat_id")
-    for cache in list(_caches):
-        cache.invalidate(chat_id)
+    """A chat's settings changed: drop them from every cache of the current database (see
+    ``Database.invalidate``: when to call it)."""
+    db.current().invalidate(chat_id)
 
 
 #: How many recent per-chat invalidations are remembered before they are folded into one.
@@ -85,7 +70,11 @@ class SettingsCache(Invalidatable):
     """
 
     def __init__(
-        self, max_entries: int = 100_000, ttl: float = 300.0, max_silence: float = MAX_SILENCE
+        self,
+        max_entries: int = 100_000,
+        ttl: float = 300.0,
+        max_silence: float = MAX_SILENCE,
+        database: Database | None = None,
     ) -> None:
         if max_entries < 0 or ttl < 0:
             raise ValueError("cache max_entries and ttl must be >= 0")
@@ -107,7 +96,8 @@ class SettingsCache(Invalidatable):
         self._floor = 0
         self.hits = 0
         self.misses = 0
-        self._unregister = register(self)
+        # Told of the writes made through ``database`` (default: the current one).
+        self._unregister = (database or db.current()).register(self)
 
     @property
     def live(self) -> bool:

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.connection import get_connection
-from tortoise.exceptions import ConfigurationError, DBConnectionError
+from tortoise.context import TortoiseContext
+from tortoise.context import _current_context as tortoise_context  # private: test_contract
+from tortoise.exceptions import DBConnectionError
 
-from .config import CONNECTION, REPLICA, PoolOptions
-from .errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
+from .errors import StorageError, StorageTimeout, StorageUnavailable
 
-_client: BaseDBAsyncClient | None = None
-_replica: BaseDBAsyncClient | None = None
-_options = PoolOptions()
+if TYPE_CHECKING:
+    from .database import Database
 
 # Errors that mean "the server is not there (now)", as opposed to "this statement is wrong".
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -36,45 +35,59 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-def bind(
-    client: BaseDBAsyncClient | None,
-    options: PoolOptions | None = None,
-    replica: BaseDBAsyncClient | None = None,
-) -> None:
-    """Point the library at ``client`` (``None`` unbinds), admin reads at ``replica`` if given.
-    Called by the lifecycle."""
-    global _client, _options, _replica
-    _client = client
-    _options = options or PoolOptions()
-    _replica = replica if client is not None else None
+# --- which database a statement goes to ----------------------------------------------------------
+# The one bound in this task (``bound``: the middleware binds its own for each update), else
+# the process's default (``init_storage``'s), else one that is not initialised: it uses the
+# application's own Tortoise connection, if the application runs Tortoise itself.
+
+_bound: ContextVar[Database | None] = ContextVar("tt_storage_database", default=None)
+_default: Database | None = None
 
 
-def client() -> BaseDBAsyncClient:
-    """The bound client, else the ``default`` connection of an app that runs Tortoise itself."""
-    if _client is not None:
-        return _client
-    try:
-        return get_connection(CONNECTION)
-    except (ConfigurationError, RuntimeError, KeyError) as exc:
-        raise StorageNotInitialized(
-            "tt-storage has no database: call init_storage() (or setup_storage(dp)) first"
-        ) from exc
+def current() -> Database:
+    """The database this task's statements go to."""
+    database = _bound.get()
+    if database is not None:
+        return database
+    return _default if _default is not None else default()
 
 
-def read_client() -> BaseDBAsyncClient:
-    """Where reads that may lag go: the replica if one is configured, else the primary."""
-    if _replica is not None:
-        return _replica
-    if _client is None:  # an app running Tortoise itself, perhaps with a "replica" connection
-        try:
-            return get_connection(REPLICA)
-        except (ConfigurationError, RuntimeError, KeyError):
-            pass
-    return client()
+def default() -> Database:
+    """The process's default database (made on first use, not initialised)."""
+    global _default
+    if _default is None:
+        from .database import Database
+
+        _default = Database()
+    return _default
 
 
-def options() -> PoolOptions:
-    return _options
+def set_default(database: Database) -> None:
+    """Make ``database`` the default: where statements go in tasks that bound none."""
+    global _default
+    _default = database
+
+
+class bound:  # lowercase: used like a function, `with bound(database):`; a class for speed
+    """Within the block, this task's statements (and those of tasks it creates) go to
+    ``database``, and so do Tortoise's model queries (its context is made current)."""
+
+    __slots__ = ("_database", "_token", "_tortoise")
+    _token: Token[Database | None]
+    _tortoise: Token[TortoiseContext | None] | None
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def __enter__(self) -> None:
+        context = self._database.context
+        self._tortoise = None if context is None else tortoise_context.set(context)
+        self._token = _bound.set(self._database)
+
+    def __exit__(self, *exc: object) -> None:
+        _bound.reset(self._token)
+        if self._tortoise is not None:
+            tortoise_context.reset(self._tortoise)
 
 
 class connection:  # lowercase: used like the function it replaced, `async with connection()`
@@ -85,14 +98,17 @@ class connection:  # lowercase: used like the function it replaced, `async with 
     A class, not a generator-based context manager: this runs around every statement.
     """
 
-    __slots__ = ("_conn", "_wrapper")
+    __slots__ = ("_conn", "_options", "_wrapper")
 
-    def __init__(self, *, replica: bool = False) -> None:
-        self._wrapper = (read_client() if replica else client()).acquire_connection()
+    def __init__(self, *, replica: bool = False, database: Database | None = None) -> None:
+        database = database or current()
+        client = database.read_client() if replica else database.client()
+        self._wrapper = client.acquire_connection()
+        self._options = database.options
         self._conn: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> asyncpg.Connection:
-        wrapper = self._wrapper
+        wrapper, options = self._wrapper, self._options
         pool = getattr(wrapper.client, "_pool", None)
         try:
             if pool is not None and pool.get_idle_size() > 0:
@@ -100,12 +116,12 @@ class connection:  # lowercase: used like the function it replaced, `async with 
                 # asyncio.timeout costs about as much as the rest of this method).
                 conn = await wrapper.__aenter__()
             else:
-                async with asyncio.timeout(_options.acquire_timeout):
+                async with asyncio.timeout(options.acquire_timeout):
                     conn = await wrapper.__aenter__()
         except TimeoutError as exc:
             raise StorageTimeout(
-                f"no database connection within {_options.acquire_timeout:g} s "
-                f"(pool max_size={_options.max_size})"
+                f"no database connection within {options.acquire_timeout:g} s "
+                f"(pool max_size={options.max_size})"
             ) from exc
         except UNAVAILABLE as exc:
             raise StorageUnavailable(f"database unreachable: {type(exc).__name__}") from exc
@@ -117,7 +133,7 @@ class connection:  # lowercase: used like the function it replaced, `async with 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         try:
             if exc is not None:
-                _translate(exc, self._conn)
+                _translate(exc, self._conn, self._options.command_timeout)
         finally:
             try:
                 await self._wrapper.__aexit__(None, None, None)
@@ -127,12 +143,12 @@ class connection:  # lowercase: used like the function it replaced, `async with 
                 pass
 
 
-def _translate(exc: BaseException, conn: asyncpg.Connection | None) -> None:
+def _translate(
+    exc: BaseException, conn: asyncpg.Connection | None, command_timeout: float | None
+) -> None:
     """Raise the ``StorageError`` for a driver error raised while using ``conn``."""
     if isinstance(exc, TimeoutError):  # asyncpg's command_timeout
-        raise StorageTimeout(
-            f"statement did not finish within {_options.command_timeout:g} s"
-        ) from exc
+        raise StorageTimeout(f"statement did not finish within {command_timeout or 0:g} s") from exc
     if isinstance(exc, UNAVAILABLE):
         raise StorageUnavailable(f"database connection lost: {type(exc).__name__}") from exc
     if isinstance(exc, asyncpg.InternalClientError):
@@ -171,24 +187,24 @@ async def fetchrow_resolved(
     return await conn.fetchrow(sql, *args)
 
 
-async def fetchrow(sql: str, *args: Any) -> asyncpg.Record | None:
-    async with connection() as conn:
+async def fetchrow(sql: str, *args: Any, database: Database | None = None) -> asyncpg.Record | None:
+    async with connection(database=database) as conn:
         return await conn.fetchrow(sql, *args)
 
 
-async def fetchval(sql: str, *args: Any) -> Any:
-    async with connection() as conn:
+async def fetchval(sql: str, *args: Any, database: Database | None = None) -> Any:
+    async with connection(database=database) as conn:
         return await conn.fetchval(sql, *args)
 
 
-async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
-    async with connection() as conn:
+async def fetch(sql: str, *args: Any, database: Database | None = None) -> list[asyncpg.Record]:
+    async with connection(database=database) as conn:
         return list(await conn.fetch(sql, *args))
 
 
-async def execute(sql: str, *args: Any) -> int:
+async def execute(sql: str, *args: Any, database: Database | None = None) -> int:
     """Run ``sql``; return the number of rows it touched."""
-    async with connection() as conn:
+    async with connection(database=database) as conn:
         status: str = await conn.execute(sql, *args)
     tail = status.rsplit(" ", 1)[-1]
     return int(tail) if tail.isdigit() else 0
@@ -199,23 +215,27 @@ async def execute(sql: str, *args: Any) -> int:
 # or serves an update (the middleware, the ad rule, settings) reads through these.
 
 
-def read_connection() -> connection:
+def read_connection(database: Database | None = None) -> connection:
     """``connection()`` on the replica when configured, else on the primary."""
-    return connection(replica=True)
+    return connection(replica=True, database=database)
 
 
-async def read_fetchrow(sql: str, *args: Any) -> asyncpg.Record | None:
-    async with read_connection() as conn:
+async def read_fetchrow(
+    sql: str, *args: Any, database: Database | None = None
+) -> asyncpg.Record | None:
+    async with read_connection(database) as conn:
         return await conn.fetchrow(sql, *args)
 
 
-async def read_fetchval(sql: str, *args: Any) -> Any:
-    async with read_connection() as conn:
+async def read_fetchval(sql: str, *args: Any, database: Database | None = None) -> Any:
+    async with read_connection(database) as conn:
         return await conn.fetchval(sql, *args)
 
 
-async def read_fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
-    async with read_connection() as conn:
+async def read_fetch(
+    sql: str, *args: Any, database: Database | None = None
+) -> list[asyncpg.Record]:
+    async with read_connection(database) as conn:
         return list(await conn.fetch(sql, *args))
 
 

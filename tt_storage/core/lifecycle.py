@@ -1,4 +1,4 @@
-"""Start and stop the storage: Tortoise, the pool, migrations, the embedded default."""
+"""Migrations (aerich, serialised across processes) and the checks a database gets when opened."""
 
 from __future__ import annotations
 
@@ -8,21 +8,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from tortoise import Tortoise
 from tortoise.connection import get_connection
-from tortoise.context import TortoiseContext, get_current_context
+from tortoise.context import TortoiseContext
 
 from . import db, sql
-from . import outbox as outbox_defaults
 from .config import (
     APP,
     CONNECTION,
     LEGACY_APP,
-    REPLICA,
-    AppModels,
     PoolOptions,
     connect_kwargs,
     env_db_url,
@@ -30,18 +26,13 @@ from .config import (
     migrations_location,
     packaged_migrations,
     redact_url,
-    user_apps,
 )
-from .config import tortoise_config as build_config
 from .errors import StorageError, StorageTimeout, StorageUnavailable
-from .outbox import OutboxEvent, outbox
+
+if TYPE_CHECKING:
+    from .database import Database
 
 log = logging.getLogger("tt_storage")
-
-_context: TortoiseContext | None = None
-_url: str | None = None
-_replica_url: str | None = None
-_listen_url: str | None = None
 
 
 async def _in_fresh_context(coro_fn: Any, *args: Any) -> Any:
@@ -187,106 +178,8 @@ async def pending_migrations(
     )
 
 
-def is_initialized() -> bool:
-    return _context is not None
-
-
-def listen_url() -> str | None:
-    """The direct server URL the settings cache's LISTEN connection uses, if one was given."""
-    return _listen_url
-
-
-def direct_params(url: str | None = None) -> dict[str, Any]:
-    """``asyncpg.connect`` parameters for a connection of its own, outside the pool: ``url``,
-    else ``listen_url``, else the pool's own server and credentials."""
-    url = url or _listen_url
-    if url is not None:
-        return connect_kwargs(url)
-    client: Any = db.client()
-    return {
-        "host": client.host,
-        "port": client.port,
-        "user": client.user,
-        "password": client.password,
-        "passfile": client.extra.get("passfile"),  # a URL's ?passfile=
-        "database": client.database,
-    }
-
-
-async def init_storage(
-    db_url: str | None = None,
-    replica_url: str | None = None,
-    *,
-    listen_url: str | None = None,
-    migrate: bool = False,
-    models: AppModels | None = None,
-    global_fallback: bool = True,
-    outbox_size: int = outbox_defaults.DEFAULT_SIZE,
-    outbox_retry_delay: float = outbox_defaults.DEFAULT_RETRY_DELAY,
-    outbox_max_retry_delay: float = outbox_defaults.DEFAULT_MAX_RETRY_DELAY,
-    outbox_close_timeout: float = outbox_defaults.DEFAULT_CLOSE_TIMEOUT,
-    **pool_options: Any,
-) -> None:
-    """Connect the library to PostgreSQL.
-
-    ``db_url`` defaults to ``DB_URL``; with neither, the embedded PostgreSQL is started (and
-    migrated). ``replica_url``: a streaming replica for the admin reads (stats, exports, the
-    broadcast id stream); writes and per-update reads stay on ``db_url``. ``listen_url``: a
-    direct server URL for the settings cache's LISTEN connection when ``db_url`` goes through
-    pgbouncer (without it the cache stays off there). ``migrate=True`` applies pending aerich
-    migrations first; without it the database must already have every packaged migration
-    (checked in one query: ``StorageError`` naming the fix otherwise). ``models``: the
-    application's own Tortoise models to run in the same context and pool (``["mybot.models"]``
-    or ``{"label": [...]}``; see ``tortoise_config``). ``pool_options`` are ``PoolOptions``
-    fields (``statement_cache_size=0`` behind pgbouncer in transaction mode).
-    ``global_fallback`` makes Tortoise visible to tasks created before this call (aiogram's
-    polling workers).
-
-    ``outbox_*``: the queue of downloads recorded during an outage (``tt_storage.core.outbox``):
-    how many it holds (0: no queue, tracking calls raise ``StorageUnavailable``), the flusher's
-    first and longest retry delay, and how long ``close_storage()`` tries to write what is left.
-    """
-    global _context, _url, _replica_url, _listen_url
-    options = PoolOptions.from_kwargs(pool_options)
-    user_apps(models)  # a bad `models` fails here, before any server is started
-    url = db_url or env_db_url()
-    if url is None:
-        url, migrate = await _embedded_url(), True
-    if _context is not None:
-        if (url, replica_url, listen_url) == (_url, _replica_url, _listen_url):
-            return
-        raise StorageError("init_storage() was already called with another database")
-    outbox.configure(
-        size=outbox_size,
-        retry_delay=outbox_retry_delay,
-        max_retry_delay=outbox_max_retry_delay,
-        close_timeout=outbox_close_timeout,
-    )
-    config = build_config(url, replica_url, models=models, **options.as_dict())
-    if migrate:
-        # The limits given here; a statement limit only if one was given (index builds).
-        await apply_migrations(
-            url,
-            connect_timeout=options.connect_timeout,
-            command_timeout=pool_options.get("command_timeout"),
-        )
-    fallback = global_fallback and get_current_context() is None
-    context = await Tortoise.init(config=config, _enable_global_fallback=fallback)
-    probe = await _bind(context, options, url, replica_url, check_schema=not migrate)
-    _context, _url, _replica_url, _listen_url = context, url, replica_url, listen_url
-    if outbox.enabled:
-        outbox.start()
-    _log_connected(probe, url, replica_url, options)
-
-
-async def _embedded_url() -> str:
-    from .embedded import embedded_url
-
-    return await asyncio.to_thread(embedded_url)
-
-
 @dataclass(frozen=True, slots=True)
-class _Probe:
+class Probe:
     """What the first connections found."""
 
     version: str
@@ -294,40 +187,28 @@ class _Probe:
     standby: bool | None
 
 
-async def _bind(
-    context: TortoiseContext,
-    options: PoolOptions,
-    url: str,
-    replica_url: str | None,
-    *,
-    check_schema: bool,
-) -> _Probe:
-    """Bind ``db`` to the context's pools and open them now, so a wrong URL, a refused login or
-    an unmigrated database fails here, not on the first update. Unbinds and closes on failure."""
-    client = context.connections.get(CONNECTION)
-    replica = context.connections.get(REPLICA) if replica_url else None
-    db.bind(client, options, replica)
+async def probe(database: Database, url: str, *, replica: bool, check_schema: bool) -> Probe:
+    """Open ``database``'s pools now, so a wrong URL, a refused login or an unmigrated database
+    fails here, not on the first update; what the first connections found."""
     standby = None
     try:
-        async with db.connection() as conn:
+        async with database.connection() as conn:
             version = await conn.fetchval(sql.SERVER_VERSION)
             pooled = await db.through_pooler(conn)
             if check_schema:
                 await _check_schema(conn, url)
-        if replica is not None:
-            async with db.read_connection() as conn:
-                standby = await conn.fetchval("SELECT pg_is_in_recovery()")
+        if replica:
+            async with database.connection(replica=True) as conn:
+                standby = await conn.fetchval(sql.IS_STANDBY)
     except BaseException as exc:
-        db.bind(None)
-        await context.close_connections()
         refused = _refused(exc, url)
         if refused is not None:
             raise refused from exc
         raise
-    return _Probe(version, pooled, standby)
+    return Probe(version, pooled, standby)
 
 
-def _log_connected(probe: _Probe, url: str, replica_url: str | None, options: PoolOptions) -> None:
+def log_connected(probe: Probe, url: str, replica_url: str | None, options: PoolOptions) -> None:
     log.info("tt-storage connected to %s (PostgreSQL %s)", redact_url(url), probe.version)
     if probe.pooled and options.statement_cache_size:
         log.warning(
@@ -382,31 +263,3 @@ def _refused(exc: BaseException, url: str) -> StorageError | None:
             )
         seen = seen.__cause__ or seen.__context__
     return None
-
-
-async def close_storage() -> list[OutboxEvent]:
-    """Write the outbox, close the pool. Safe to call twice. The embedded server stays up until
-    the process exits.
-
-    Returns the queued downloads that could not be written (also logged, one per line, at
-    ERROR): empty unless the database was unreachable for all of ``outbox_close_timeout``.
-    """
-    global _context, _url, _replica_url, _listen_url
-    lost = await outbox.close()
-    context, _context, _url = _context, None, None
-    _replica_url = _listen_url = None
-    db.bind(None)
-    if context is not None:
-        await context.close_connections()
-        log.info("tt-storage closed")
-    return lost
-
-
-@asynccontextmanager
-async def storage(db_url: str | None = None, **kwargs: Any) -> AsyncIterator[None]:
-    """``async with storage(url): …`` — ``init_storage`` on entry, ``close_storage`` on exit."""
-    await init_storage(db_url, **kwargs)
-    try:
-        yield
-    finally:
-        await close_storage()

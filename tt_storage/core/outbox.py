@@ -29,13 +29,16 @@ import itertools
 import logging
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 
 from . import db, sql
 from .errors import StorageError, StorageNotInitialized, StorageUnavailable
 from .settings import DEFAULT_LANG
+
+if TYPE_CHECKING:
+    from .database import Database
 
 log = logging.getLogger("tt_storage.outbox")
 
@@ -122,9 +125,10 @@ class OutboxStats:
 
 
 class Outbox:
-    """A bounded FIFO of downloads, and the task that writes it."""
+    """A bounded FIFO of downloads, and the task that writes it to ``database``."""
 
-    def __init__(self) -> None:
+    def __init__(self, database: Database) -> None:
+        self.database = database
         self.size = DEFAULT_SIZE
         self.retry_delay = DEFAULT_RETRY_DELAY
         self.max_retry_delay = DEFAULT_MAX_RETRY_DELAY
@@ -264,7 +268,7 @@ class Outbox:
     async def _write(self, batch: list[OutboxEvent]) -> int:
         """Write ``batch`` (the head of the queue) in one transaction and dequeue it."""
         try:
-            skip = await _replay(batch, self._chats)
+            skip = await _replay(self.database, batch, self._chats)
         except StorageUnavailable:
             raise
         except StorageError as exc:
@@ -401,14 +405,16 @@ class Outbox:
         return lost
 
 
-async def _replay(batch: list[OutboxEvent], chats: dict[int, tuple[str, str | None]]) -> set[int]:
+async def _replay(
+    database: Database, batch: list[OutboxEvent], chats: dict[int, tuple[str, str | None]]
+) -> set[int]:
     """Write ``batch`` in one transaction; return the positions found already written.
 
     If the commit's outcome is unknown every event of the batch is marked ``maybe_written``.
     """
     committing = False
     try:
-        async with db.connection() as conn:
+        async with database.connection() as conn:
             for attempt in range(db.RESOLVE_RETRIES + 1):
                 try:
                     async with conn.transaction():
@@ -522,19 +528,16 @@ async def _already_written(conn: Any, batch: list[OutboxEvent], target: list[int
     return skip
 
 
-#: The process's outbox (the library binds one database at a time).
-outbox = Outbox()
-
-
 async def flush_outbox() -> int:
-    """Write every queued download now; return how many were written.
+    """Write every queued download of the current database now; return how many were written.
 
     Raises ``StorageUnavailable`` if the database is still unreachable (the rest stays queued
     for the background flusher).
     """
-    return await outbox.flush()
+    return await db.current().outbox.flush()
 
 
 def outbox_stats() -> OutboxStats:
-    """The outbox's counts: queued, flushed, duplicates, dropped, failed, abandoned, pending."""
-    return outbox.stats()
+    """The current database's outbox counts: queued, flushed, duplicates, dropped, failed,
+    abandoned, pending."""
+    return db.current().outbox.stats()

@@ -419,6 +419,7 @@ EXPORT_USERS = (
 # --- the operator CLI (tt_storage/ops/cli.py) -----------------------------------------------------
 
 SERVER_VERSION = "SHOW server_version"
+IS_STANDBY = "SELECT pg_is_in_recovery()"
 
 # $1 index names. Missing ones have no row.
 INDEX_STATE = (

@@ -188,19 +188,16 @@ def mib(n: int) -> str:
 
 @contextlib.asynccontextmanager
 async def connected(url: str | None) -> AsyncIterator[None]:
-    """The library bound to ``url`` for one command (left as it is when the caller — an app or
-    a test running ``run()`` — had already bound it to that database)."""
-    from ..core.lifecycle import close_storage, init_storage, is_initialized
+    """A ``Storage`` of the command's own on ``url``, bound for the block: whatever the caller
+    (an app, a test running ``run()``) has opened is left alone."""
+    from ..services.storage import Storage
 
-    if is_initialized():
-        await init_storage(url)  # a no-op for the same database, StorageError for another
-        yield
-        return
-    await init_storage(url, max_size=2)
+    storage = await Storage().init(url, max_size=2)
     try:
-        yield
+        with storage.bound():
+            yield
     finally:
-        await close_storage()
+        await storage.close()
 
 
 def shown_url(url: str | None) -> str:

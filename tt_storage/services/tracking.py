@@ -7,7 +7,7 @@ from typing import Any
 
 from ..core import db, sql, validate
 from ..core.errors import StorageUnavailable
-from ..core.outbox import Kind, OutboxEvent, outbox
+from ..core.outbox import Kind, OutboxEvent
 from ..core.settings import DEFAULT_LANG, ChatRef, chat_ref
 from .ads import AD_COOLDOWN, AD_EVERY, claim_ad_slot
 from .clock import now
@@ -22,6 +22,8 @@ def _event(kind: Kind, chat: int, at: int, ad: bool, values: tuple[Any, ...]) ->
 
 async def _track(kind: Kind, statement: str, chat: int, ad: bool, *values: Any) -> bool:
     at = now()
+    database = db.current()
+    outbox = database.outbox
     # A chat with queued downloads queues the new one behind them: its writes stay in order
     # (with the outbox full, it is tried directly: out of order beats lost).
     if outbox.holds(chat) and not outbox.full:
@@ -31,7 +33,7 @@ async def _track(kind: Kind, statement: str, chat: int, ad: bool, *values: Any) 
     first = outbox.remembered(chat)
     sent = False
     try:
-        async with db.connection() as conn:
+        async with database.connection() as conn:
             if first is not None:
                 await db.fetchrow_resolved(conn, sql.REGISTER_USER, chat, at, *first)
             sent = True

@@ -1,0 +1,296 @@
+"""One PostgreSQL database as tt-storage uses it: its Tortoise context, pools, options, outbox
+and settings caches, opened by ``init`` and closed by ``close``.
+
+Nothing here is process-wide: two instances on two databases work side by side. Which one a
+statement goes to is ``db.current()``: the one bound in the task, else the default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+from weakref import WeakSet
+
+import asyncpg
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.connection import get_connection
+from tortoise.context import (  # _current_context: private, named in test_contract
+    TortoiseContext,
+    _current_context,
+    get_current_context,
+)
+from tortoise.exceptions import ConfigurationError
+
+from . import db, lifecycle, validate
+from . import outbox as outbox_module
+from .cache import Invalidatable
+from .config import (
+    CONNECTION,
+    REPLICA,
+    AppModels,
+    PoolOptions,
+    connect_kwargs,
+    env_db_url,
+    user_apps,
+)
+from .config import tortoise_config as build_config
+from .errors import StorageError, StorageNotInitialized
+from .outbox import Outbox, OutboxEvent
+
+log = logging.getLogger("tt_storage")
+
+
+class ListenThroughPooler(asyncpg.InterfaceError):  # type: ignore[misc]
+    """The LISTEN connection would go through pgbouncer, which never delivers notifications."""
+
+
+class Database:
+    """The connection-level state of one database; ``tt_storage.Storage`` adds the services."""
+
+    def __init__(self) -> None:
+        self.context: TortoiseContext | None = None
+        self.url: str | None = None
+        self.replica_url: str | None = None
+        self.listen_url: str | None = None
+        self.options = PoolOptions()
+        self.outbox = Outbox(self)
+        self._client: BaseDBAsyncClient | None = None
+        self._replica: BaseDBAsyncClient | None = None
+        self._caches: WeakSet[Invalidatable] = WeakSet()
+        self._pooler_warned = False
+
+    def __repr__(self) -> str:
+        from .config import redact_url
+
+        where = redact_url(self.url) if self.url else "not initialised"
+        return f"<{type(self).__name__} {where}>"
+
+    @property
+    def initialized(self) -> bool:
+        return self.context is not None
+
+    # --- where statements go ----------------------------------------------------------------
+
+    def client(self) -> BaseDBAsyncClient:
+        """The pool's client. The default instance, while not open, uses the ``default``
+        connection of an application that runs Tortoise itself."""
+        if self._client is not None:
+            return self._client
+        if self is not db.default():
+            raise StorageNotInitialized(f"{self!r}: call its init() first")
+        try:
+            return get_connection(CONNECTION)
+        except (ConfigurationError, RuntimeError, KeyError) as exc:
+            raise StorageNotInitialized(
+                "tt-storage has no database: call init_storage() (or setup_storage(dp)) first"
+            ) from exc
+
+    def read_client(self) -> BaseDBAsyncClient:
+        """Where reads that may lag go: the replica if one is configured, else the primary."""
+        if self._replica is not None:
+            return self._replica
+        if self._client is None and self is db.default():  # an app running Tortoise itself
+            try:
+                return get_connection(REPLICA)
+            except (ConfigurationError, RuntimeError, KeyError):
+                pass
+        return self.client()
+
+    def connection(self, *, replica: bool = False) -> db.connection:
+        """A pooled asyncpg connection of this database (``async with``); see ``db.connection``."""
+        return db.connection(replica=replica, database=self)
+
+    def bound(self) -> db.bound:
+        """``with database.bound():`` within the block, this task's statements (the
+        module-level functions', Tortoise's models') go to this database; so do those of tasks
+        created inside it."""
+        return db.bound(self)
+
+    # --- settings caches --------------------------------------------------------------------
+
+    def register(self, cache: Invalidatable) -> Callable[[], None]:
+        """Have ``cache`` told of every settings write through this database; returns the
+        function that stops it."""
+        self._caches.add(cache)
+        return lambda: self._caches.discard(cache)
+
+    def invalidate(self, chat_id: int) -> None:
+        """A chat's settings changed: drop them from this database's caches, at once.
+
+        tt-storage's own writes and ``Users.save()``/``.delete()`` call it themselves. Call it
+        after changing ``lang``, ``file_mode`` or ``blocked_at`` another way in this process
+        (``Users.filter(...).update(...)``, raw SQL): otherwise the change reaches the cache
+        only when its notification arrives (milliseconds later; see the README). ``ValueError``
+        for a non-int id.
+        """
+        chat_id = validate.chat_id(chat_id, "chat_id")
+        for cache in list(self._caches):
+            cache.invalidate(chat_id)
+
+    # --- opening and closing ----------------------------------------------------------------
+
+    async def init(
+        self,
+        db_url: str | None = None,
+        replica_url: str | None = None,
+        *,
+        listen_url: str | None = None,
+        migrate: bool = False,
+        models: AppModels | None = None,
+        global_fallback: bool = True,
+        outbox_size: int = outbox_module.DEFAULT_SIZE,
+        outbox_retry_delay: float = outbox_module.DEFAULT_RETRY_DELAY,
+        outbox_max_retry_delay: float = outbox_module.DEFAULT_MAX_RETRY_DELAY,
+        outbox_close_timeout: float = outbox_module.DEFAULT_CLOSE_TIMEOUT,
+        **pool_options: Any,
+    ) -> Self:
+        """Connect to PostgreSQL; return this instance. The options are ``init_storage``'s.
+
+        Called again with the same URLs: nothing happens; with others: ``StorageError`` (close
+        first). ``global_fallback`` applies only if no other Tortoise context is global yet.
+        """
+        options = PoolOptions.from_kwargs(pool_options)
+        user_apps(models)  # a bad `models` fails here, before any server is started
+        url = db_url or env_db_url()
+        if url is None:
+            url, migrate = await _embedded_url(), True
+        if self.context is not None:
+            if (url, replica_url, listen_url) == (self.url, self.replica_url, self.listen_url):
+                return self
+            raise StorageError(f"{self!r} is already open: close it before opening another")
+        self._pooler_warned = False
+        self.outbox.configure(
+            size=outbox_size,
+            retry_delay=outbox_retry_delay,
+            max_retry_delay=outbox_max_retry_delay,
+            close_timeout=outbox_close_timeout,
+        )
+        config = build_config(url, replica_url, models=models, **options.as_dict())
+        if migrate:
+            # The limits given here; a statement limit only if one was given (index builds).
+            await lifecycle.apply_migrations(
+                url,
+                connect_timeout=options.connect_timeout,
+                command_timeout=pool_options.get("command_timeout"),
+            )
+        context = await _new_context(config, global_fallback)
+        self._client = context.connections.get(CONNECTION)
+        self._replica = context.connections.get(REPLICA) if replica_url else None
+        self.options = options
+        try:
+            probe = await lifecycle.probe(
+                self, url, replica=self._replica is not None, check_schema=not migrate
+            )
+        except BaseException:
+            self._client = self._replica = None
+            self.options = PoolOptions()
+            await context.close_connections()
+            raise
+        self.context, self.url, self.replica_url, self.listen_url = (
+            context,
+            url,
+            replica_url,
+            listen_url,
+        )
+        if self.outbox.enabled:
+            self.outbox.start()
+        lifecycle.log_connected(probe, url, replica_url, options)
+        return self
+
+    async def close(self) -> list[OutboxEvent]:
+        """Write the outbox, close the pools. Safe to call twice; ``init`` may follow. An
+        embedded server stays up until the process exits.
+
+        Returns the queued downloads that could not be written (also logged, one per line, at
+        ERROR): empty unless the database was unreachable for all of ``outbox_close_timeout``.
+        """
+        lost = await self.outbox.close()
+        context, self.context = self.context, None
+        self.url = self.replica_url = self.listen_url = None
+        self._client = self._replica = None
+        self.options = PoolOptions()
+        if context is not None:
+            await context.close_connections()
+            log.info("tt-storage closed")
+        return lost
+
+    async def __aenter__(self) -> Self:
+        """``async with await Storage().init(url) as storage:`` closes it at the end."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- connections of their own ---------------------------------------------------------
+
+    def direct_params(self, url: str | None = None) -> dict[str, Any]:
+        """``asyncpg.connect`` parameters for a connection of its own, outside the pool:
+        ``url``, else ``listen_url``, else the pool's own server and credentials."""
+        url = url or self.listen_url
+        if url is not None:
+            return connect_kwargs(url)
+        client: Any = self.client()
+        return {
+            "host": client.host,
+            "port": client.port,
+            "user": client.user,
+            "password": client.password,
+            "passfile": client.extra.get("passfile"),  # a URL's ?passfile=
+            "database": client.database,
+        }
+
+    async def listen_connection(self) -> asyncpg.Connection:
+        """A dedicated connection for the settings cache's LISTEN (outside the pool): to
+        ``listen_url`` if given, else with the pool's own parameters. Never through a pooler:
+        there LISTEN "succeeds" on some server connection and no notification ever arrives (a
+        silently stale cache), so ``ListenThroughPooler`` keeps the cache off."""
+        params = self.direct_params()
+        conn = await asyncpg.connect(**params, timeout=self.options.connect_timeout)
+        try:
+            pooled = await db.through_pooler(conn)
+        except BaseException:
+            conn.terminate()
+            raise
+        if pooled:
+            conn.terminate()
+            if not self._pooler_warned:
+                self._pooler_warned = True
+                log.warning(
+                    "settings cache off: the database URL goes through a pooler (pgbouncer?), "
+                    "which does not deliver LISTEN notifications; pass listen_url= with a direct "
+                    "server URL to turn it on"
+                )
+            raise ListenThroughPooler("LISTEN through a connection pooler")
+        return conn
+
+
+async def _embedded_url() -> str:
+    from .embedded import embedded_url
+
+    return await asyncio.to_thread(embedded_url)
+
+
+async def _new_context(config: dict[str, Any], global_fallback: bool) -> TortoiseContext:
+    """A Tortoise context of its own for ``config``, never the caller's current one (which
+    ``Tortoise.init`` would re-initialise, closing its pools: e.g. another ``Database``'s).
+
+    Current only while it initialises (Tortoise looks it up then): left current, it would
+    outlive ``close`` in the caller's task. It is reached through the global fallback (if no
+    context is global yet) or ``bound()``.
+    """
+    fallback = global_fallback and get_current_context() is None
+    context = TortoiseContext()
+    token = _current_context.set(context)
+    try:
+        await context.init(config=config, _enable_global_fallback=fallback)
+    finally:
+        _current_context.reset(token)
+    return context
