@@ -386,6 +386,43 @@ async def broadcast(
     raised): its ``last_chat_id`` is where to resume (see the module's notes on what a resume
     may repeat).
     """
+    _check_arguments(
+        rate, retry_delay, max_retries, concurrency, progress_every, batch_size, start_after
+    )
+    run = _Run(
+        bot,
+        send,
+        Pacer(rate),
+        max_retries,
+        float(retry_delay),
+        concurrency,
+        start_after,
+        progress,
+        progress_every,
+    )
+    await _send_to_all(run, concurrency, only_positive, batch_size, start_after)
+    result = run.result()
+    await run.report()
+    log.info(
+        "broadcast done: %d sent, %d blocked, %d migrated, %d failed",
+        result.sent,
+        result.blocked,
+        result.migrated,
+        result.failed,
+    )
+    return result
+
+
+def _check_arguments(
+    rate: float,
+    retry_delay: float,
+    max_retries: int,
+    concurrency: int,
+    progress_every: int,
+    batch_size: int,
+    start_after: int | None,
+) -> None:
+    """``broadcast``'s arguments: ``ValueError`` for the first one out of range."""
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
         raise ValueError("rate must be a positive number")
     if (
@@ -405,17 +442,12 @@ async def broadcast(
     if start_after is not None:
         validate.chat_id(start_after, "start_after")
 
-    run = _Run(
-        bot,
-        send,
-        Pacer(rate),
-        max_retries,
-        float(retry_delay),
-        concurrency,
-        start_after,
-        progress,
-        progress_every,
-    )
+
+async def _send_to_all(
+    run: _Run, concurrency: int, only_positive: bool, batch_size: int, start_after: int | None
+) -> None:
+    """A producer streams the chats after ``start_after``, through a queue of ``concurrency``
+    places, to as many workers; ``run.supervise`` waits for them all (stops them on an error)."""
     queue: asyncio.Queue[tuple[int, int] | None] = asyncio.Queue(maxsize=concurrency)
 
     async def produce() -> None:
@@ -436,13 +468,3 @@ async def broadcast(
 
     producer = asyncio.create_task(produce())
     await run.supervise([producer, *(asyncio.create_task(work()) for _ in range(concurrency))])
-    result = run.result()
-    await run.report()
-    log.info(
-        "broadcast done: %d sent, %d blocked, %d migrated, %d failed",
-        result.sent,
-        result.blocked,
-        result.migrated,
-        result.failed,
-    )
-    return result

@@ -14,7 +14,6 @@ From a shell: ``DB_URL=postgresql://… python -m tt_storage.ops.adopt``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sys
 import time
@@ -38,6 +37,7 @@ from ..core.config import (
 from ..core.errors import StorageError
 from ..core.lifecycle import apply_migrations, failure
 from ..core.models import Music, Users, Video
+from ._watch import run_watched
 
 log = logging.getLogger("tt_storage")
 
@@ -456,30 +456,27 @@ async def _migrate(
 ) -> list[str]:
     """``apply_migrations(url)``, reporting index builds seen from ``conn`` meanwhile."""
     watcher = _BuildWatcher(report)
-    task = asyncio.create_task(
+
+    async def watch() -> None:
+        nonlocal conn
+        if conn is None:
+            return
+        try:
+            rows = await conn.fetch(SELECT_INDEX_BUILDS, list(TABLES), timeout=limits.check_timeout)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            log.warning("adopt: cannot watch the index builds any more: %s", exc)
+            conn = None
+        else:
+            watcher.update(rows)
+
+    task = await run_watched(
         apply_migrations(
             url, connect_timeout=limits.connect_timeout, command_timeout=limits.command_timeout
-        )
+        ),
+        watch,
+        POLL_INTERVAL,
+        last_look=False,
     )
-    try:
-        while not task.done():
-            await asyncio.wait({task}, timeout=POLL_INTERVAL)
-            if task.done() or conn is None:
-                continue
-            try:
-                rows = await conn.fetch(
-                    SELECT_INDEX_BUILDS, list(TABLES), timeout=limits.check_timeout
-                )
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-                log.warning("adopt: cannot watch the index builds any more: %s", exc)
-                conn = None
-            else:
-                watcher.update(rows)
-    except BaseException:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-        raise
     try:
         return task.result()
     except StorageError:

@@ -17,7 +17,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import asdict
 from typing import IO, Any, TextIO
 
@@ -39,6 +39,7 @@ from ..core.config import (
 )
 from ..core.errors import StorageError
 from ..services import analytics
+from ._watch import run_watched
 
 #: The stats bot's windows.
 PERIODS = analytics.PERIODS
@@ -205,14 +206,60 @@ def shown_url(url: str | None) -> str:
     return redact_url(url) if url else "the embedded PostgreSQL"
 
 
+#: The counts (``QuickStats`` fields) in ``stats``' table, after the period and the chat type;
+#: the table's header.
+STATS_COLUMNS = (
+    "new_chats",
+    "videos",
+    "video_chats",
+    "images",
+    "image_chats",
+    "music",
+    "music_chats",
+)
+STATS_HEADER = (
+    "period",
+    "chats",
+    "new chats",
+    "videos",
+    "(chats)",
+    "images",
+    "(chats)",
+    "music",
+    "(chats)",
+)
+
+
 async def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
-    periods = [p.strip() for p in args.periods.split(",") if p.strip()]
+    periods = stats_periods(args.periods)
+    results = await collect_stats(args.url, periods)
+    if args.json:
+        json.dump({"generated_at": int(time.time()), "stats": results}, out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    out.write(
+        f"Quick stats of {shown_url(args.url)} at {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}"
+        " UTC (all = every chat, users = id > 0, groups = id < 0; 'all' period includes rows"
+        " without a timestamp)\n\n"
+    )
+    out.write(render_table(STATS_HEADER, stats_rows(results)) + "\n")
+    return EXIT_OK
+
+
+def stats_periods(text: str) -> list[str]:
+    """``--periods``' names; exits naming the first one that is not a window."""
+    periods = [p.strip() for p in text.split(",") if p.strip()]
     for p in periods:
         if p not in PERIODS:
             raise SystemExit(f"tt-storage: unknown period {p!r} (use {', '.join(PERIODS)})")
+    return periods
+
+
+async def collect_stats(url: str | None, periods: Sequence[str]) -> list[dict[str, Any]]:
+    """The quick stats of each period × chat type, each with its query's time, a bar meanwhile."""
     results: list[dict[str, Any]] = []
     progress = ProgressBar("stats", len(periods) * len(CHAT_TYPES))
-    async with connected(args.url):
+    async with connected(url):
         for p in periods:
             for chat_type in CHAT_TYPES:
                 progress.update(len(results), note=f"{p} {chat_type}")
@@ -228,47 +275,19 @@ async def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
                     }
                 )
     progress.finish(len(results))
-    if args.json:
-        json.dump({"generated_at": int(time.time()), "stats": results}, out, indent=2)
-        out.write("\n")
-        return EXIT_OK
-    header = (
-        "period",
-        "chats",
-        "new chats",
-        "videos",
-        "(chats)",
-        "images",
-        "(chats)",
-        "music",
-        "(chats)",
-    )
-    rows = [
+    return results
+
+
+def stats_rows(results: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """The table's rows: the period named on its first chat type only, the counts grouped."""
+    return [
         (
             r["period"] if r["chat_type"] == "all" else "",
             r["chat_type"],
-            *(
-                f"{r[k]:,}"
-                for k in (
-                    "new_chats",
-                    "videos",
-                    "video_chats",
-                    "images",
-                    "image_chats",
-                    "music",
-                    "music_chats",
-                )
-            ),
+            *(f"{r[k]:,}" for k in STATS_COLUMNS),
         )
         for r in results
     ]
-    out.write(
-        f"Quick stats of {shown_url(args.url)} at {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}"
-        " UTC (all = every chat, users = id > 0, groups = id < 0; 'all' period includes rows"
-        " without a timestamp)\n\n"
-    )
-    out.write(render_table(header, rows) + "\n")
-    return EXIT_OK
 
 
 async def cmd_series(args: argparse.Namespace, out: TextIO) -> int:
@@ -498,8 +517,6 @@ async def rebuild_indexes(conn: asyncpg.Connection, report: Any) -> list[str]:
 
 
 async def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
-    from ..core.lifecycle import apply_migrations
-
     url = await database_url(args)
     where = shown_url(args.url)
     started = time.monotonic()
@@ -509,40 +526,9 @@ async def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
         out.flush()
 
     async with direct_connection(url) as conn:
-        seen = set(await applied_migrations(conn) or [])
-        pending = [m for m in packaged_migrations() if m not in seen]
-        if pending:
-            print(f"{where}: {len(pending)} migration(s) to apply", file=sys.stderr, flush=True)
-        task = asyncio.create_task(apply_migrations(url))
-        try:
-            while not task.done():
-                await asyncio.wait({task}, timeout=MIGRATE_POLL)
-                with contextlib.suppress(*_LOST):
-                    # Each migration is recorded as it is applied: a line per migration, live.
-                    for name in await applied_migrations(conn) or []:
-                        if name not in seen:
-                            seen.add(name)
-                            report(f"applied {name} ({time.monotonic() - started:.1f} s)")
-        except BaseException:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-            raise
-        try:
-            applied = task.result()
-        except Exception as exc:
-            left = [m for m in packaged_migrations() if m not in set(await _applied(conn))]
-            reason = exc if isinstance(exc, StorageError) else f"{type(exc).__name__}: {exc}"
-            print(
-                f"tt-storage migrate: {reason}\n"
-                f"not applied: {', '.join(left) or 'none'}. Applied migrations stay recorded; "
-                "fix the cause and run `tt-storage migrate` again",
-                file=sys.stderr,
-            )
+        applied = await migrate_reporting(conn, url, where, report, started)
+        if applied is None:
             return EXIT_PROBLEM
-        for name in applied:
-            if name not in seen:
-                report(f"applied {name} ({time.monotonic() - started:.1f} s)")
         try:
             rebuilt = await rebuild_indexes(conn, report)
         except _LOST as exc:
@@ -559,18 +545,70 @@ async def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+async def migrate_reporting(
+    conn: asyncpg.Connection, url: str, where: str, report: Callable[[str], None], started: float
+) -> list[str] | None:
+    """Apply the pending migrations, reporting each as aerich records it (seen from ``conn``);
+    the names applied, or ``None`` once the failure is reported on stderr."""
+    from ..core.lifecycle import apply_migrations
+
+    seen = set(await applied_migrations(conn) or [])
+    pending = [m for m in packaged_migrations() if m not in seen]
+    if pending:
+        print(f"{where}: {len(pending)} migration(s) to apply", file=sys.stderr, flush=True)
+
+    async def watch() -> None:
+        with contextlib.suppress(*_LOST):
+            # Each migration is recorded as it is applied: a line per migration, live.
+            for name in await applied_migrations(conn) or []:
+                if name not in seen:
+                    seen.add(name)
+                    report(f"applied {name} ({time.monotonic() - started:.1f} s)")
+
+    task = await run_watched(apply_migrations(url), watch, MIGRATE_POLL, last_look=True)
+    try:
+        applied = task.result()
+    except Exception as exc:
+        await report_migrate_failure(conn, exc)
+        return None
+    for name in applied:
+        if name not in seen:
+            report(f"applied {name} ({time.monotonic() - started:.1f} s)")
+    return applied
+
+
+async def report_migrate_failure(conn: asyncpg.Connection, exc: Exception) -> None:
+    """Why ``migrate`` failed, and the migrations still not applied, on stderr."""
+    left = [m for m in packaged_migrations() if m not in set(await _applied(conn))]
+    reason = exc if isinstance(exc, StorageError) else f"{type(exc).__name__}: {exc}"
+    print(
+        f"tt-storage migrate: {reason}\n"
+        f"not applied: {', '.join(left) or 'none'}. Applied migrations stay recorded; "
+        "fix the cause and run `tt-storage migrate` again",
+        file=sys.stderr,
+    )
+
+
 async def _applied(conn: asyncpg.Connection) -> list[str]:
     with contextlib.suppress(*_LOST):
         return await applied_migrations(conn) or []
     return []
 
 
+#: The tables whose sizes ``doctor`` shows.
+DOCTOR_TABLES = (
+    "users",
+    "videos",
+    "music",
+    "tt_storage_hourly",
+    "tt_storage_hourly_state",
+    "tt_storage_fsm",
+)
+#: ``line(topic, status, text)``: writes one line of ``doctor``'s report.
+DoctorLine = Callable[[str, str, str], None]
+
+
 async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
-    from ..core.lifecycle import pending_migrations
-    from .adopt import expected_indexes
-
-    problems = 0
-
     def line(topic: str, status: str, text: str) -> None:
         out.write(f"{topic:<11} {status:<7} {text}\n")
 
@@ -585,74 +623,99 @@ async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
                 "ok",
                 f"{where}: PostgreSQL {version} ({(time.perf_counter() - t0) * 1000:.0f} ms)",
             )
-            tables = await conn.fetch(
-                sql.TABLE_ESTIMATES,
-                [
-                    "users",
-                    "videos",
-                    "music",
-                    "tt_storage_hourly",
-                    "tt_storage_hourly_state",
-                    "tt_storage_fsm",
-                ],
-            )
-            applied = await applied_migrations(conn)
-            pending: list[str] | None = packaged_migrations()
-            if applied is not None:
-                try:
-                    pending = await pending_migrations(url)
-                except Exception as exc:  # StorageError, or aerich's own plain exceptions
-                    pending = None
-                    problems += 1
-                    line("migrations", "ERROR", f"cannot read aerich's table: {exc}")
-            # The seed's tables and no record of any migration: adopt checks their shape first.
-            seed_shaped = not applied and any(r["name"] == "users" for r in tables)
-            fix = FIX_ADOPT if seed_shaped else FIX_MIGRATE
-            if pending == []:
-                line("migrations", "ok", "none pending")
-            elif pending:
-                problems += 1
-                what = "a tt-bot database not yet adopted" if seed_shaped else "pending"
-                line("migrations", "PENDING", f"{', '.join(pending)} ({what}): run `{fix}`")
-            expected = expected_indexes()
-            found = {r["name"]: r for r in await conn.fetch(sql.INDEX_STATE, list(expected))}
-            missing = [n for n in expected if n not in found]
-            invalid = [n for n, r in found.items() if not r["valid"]]
-            if missing or invalid:
-                problems += 1
-                if missing:
-                    line("indexes", "MISSING", f"{', '.join(missing)}: run `{fix}` (builds them)")
-                if invalid:
-                    line(
-                        "indexes",
-                        "INVALID",
-                        f"{', '.join(invalid)}: an interrupted concurrent build; run `{fix}` "
-                        "(drops and rebuilds them)",
-                    )
-            else:
-                line("indexes", "ok", f"{len(expected)} valid ({', '.join(expected)})")
-            for r in tables:
-                rows = "never analyzed" if r["rows"] < 0 else f"~{r['rows']:,} rows"
-                line(
-                    "table",
-                    "",
-                    f"{r['name']}: {rows}, {mib(r['heap_bytes'])} "
-                    f"({mib(r['total_bytes'])} with indexes)",
-                )
-            if any(r["name"] == "tt_storage_hourly_state" for r in tables):
-                for r in await conn.fetch(sql.ROLLUP_LAG):
-                    folded, last = r["folded_pk"] or 0, r["max_pk"] or 0
-                    line(
-                        "rollup",
-                        "ok",
-                        f"{r['kind']}: folded up to pk_id {folded:,} of {last:,}"
-                        f" ({max(last - folded, 0):,} newer rows counted live)",
-                    )
+            problems = await doctor_checks(conn, url, line)
     except StorageError as exc:
         line("connection", "FAILED", f"{where}: {exc}")
         return EXIT_PROBLEM
     out.write("no problems found\n" if problems == 0 else f"{problems} problem(s)\n")
     return EXIT_OK if problems == 0 else EXIT_PROBLEM
+
+
+async def doctor_checks(conn: asyncpg.Connection, url: str, line: DoctorLine) -> int:
+    """Everything ``doctor`` reports after the connection, in order; the problems found."""
+    tables = await conn.fetch(sql.TABLE_ESTIMATES, list(DOCTOR_TABLES))
+    problems, fix = await doctor_migrations(conn, url, tables, line)
+    problems += await doctor_indexes(conn, fix, line)
+    doctor_tables(tables, line)
+    if any(r["name"] == "tt_storage_hourly_state" for r in tables):
+        await doctor_rollup(conn, line)
+    return problems
+
+
+async def doctor_migrations(
+    conn: asyncpg.Connection, url: str, tables: Sequence[asyncpg.Record], line: DoctorLine
+) -> tuple[int, str]:
+    """The pending migrations' line; the problems found, and the command that fixes them
+    (``adopt`` for the seed's tables without any migration recorded, else ``migrate``)."""
+    from ..core.lifecycle import pending_migrations
+
+    problems = 0
+    applied = await applied_migrations(conn)
+    pending: list[str] | None = packaged_migrations()
+    if applied is not None:
+        try:
+            pending = await pending_migrations(url)
+        except Exception as exc:  # StorageError, or aerich's own plain exceptions
+            pending = None
+            problems += 1
+            line("migrations", "ERROR", f"cannot read aerich's table: {exc}")
+    # The seed's tables and no record of any migration: adopt checks their shape first.
+    seed_shaped = not applied and any(r["name"] == "users" for r in tables)
+    fix = FIX_ADOPT if seed_shaped else FIX_MIGRATE
+    if pending == []:
+        line("migrations", "ok", "none pending")
+    elif pending:
+        problems += 1
+        what = "a tt-bot database not yet adopted" if seed_shaped else "pending"
+        line("migrations", "PENDING", f"{', '.join(pending)} ({what}): run `{fix}`")
+    return problems, fix
+
+
+async def doctor_indexes(conn: asyncpg.Connection, fix: str, line: DoctorLine) -> int:
+    """The indexes' lines: missing or INVALID ones (then 1 problem, fixed by ``fix``), or all
+    valid."""
+    from .adopt import expected_indexes
+
+    expected = expected_indexes()
+    found = {r["name"]: r for r in await conn.fetch(sql.INDEX_STATE, list(expected))}
+    missing = [n for n in expected if n not in found]
+    invalid = [n for n, r in found.items() if not r["valid"]]
+    if missing:
+        line("indexes", "MISSING", f"{', '.join(missing)}: run `{fix}` (builds them)")
+    if invalid:
+        line(
+            "indexes",
+            "INVALID",
+            f"{', '.join(invalid)}: an interrupted concurrent build; run `{fix}` "
+            "(drops and rebuilds them)",
+        )
+    if missing or invalid:
+        return 1
+    line("indexes", "ok", f"{len(expected)} valid ({', '.join(expected)})")
+    return 0
+
+
+def doctor_tables(tables: Sequence[asyncpg.Record], line: DoctorLine) -> None:
+    """A line per table: its estimated rows and its size."""
+    for r in tables:
+        rows = "never analyzed" if r["rows"] < 0 else f"~{r['rows']:,} rows"
+        line(
+            "table",
+            "",
+            f"{r['name']}: {rows}, {mib(r['heap_bytes'])} ({mib(r['total_bytes'])} with indexes)",
+        )
+
+
+async def doctor_rollup(conn: asyncpg.Connection, line: DoctorLine) -> None:
+    """A line per kind of row the hourly rollup counts: how far it has folded them."""
+    for r in await conn.fetch(sql.ROLLUP_LAG):
+        folded, last = r["folded_pk"] or 0, r["max_pk"] or 0
+        line(
+            "rollup",
+            "ok",
+            f"{r['kind']}: folded up to pk_id {folded:,} of {last:,}"
+            f" ({max(last - folded, 0):,} newer rows counted live)",
+        )
 
 
 # --- argument parsing -------------------------------------------------------------------------
@@ -677,7 +740,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--embedded", action="store_true", default=argparse.SUPPRESS, help=embedded_help
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    add_report_commands(sub, common)
+    add_database_commands(sub, common)
+    return parser
 
+
+def add_report_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """``stats``, ``series`` and ``export``: what the database holds."""
     p = sub.add_parser("stats", parents=[common], help="quick stats: 24h/week/month/all × chats")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
@@ -711,6 +782,11 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("-o", "--output", help="file (default: stdout)")
     p.set_defaults(run=cmd_export)
 
+
+def add_database_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """``adopt``, ``migrate`` and ``doctor``: the schema and the database's health."""
     p = sub.add_parser(
         "adopt", parents=[common], help="put an existing tt-bot database under aerich"
     )
@@ -725,7 +801,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", parents=[common], help="connection, migrations, indexes, sizes")
     p.set_defaults(run=cmd_doctor)
-    return parser
 
 
 async def run(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
