@@ -12,8 +12,8 @@ import time
 from urllib.parse import urlsplit
 
 import tt_storage
-from tests.support import database
 
+from . import database
 from .fsm import render_fsm, run_fsm_suite
 from .suite import Config, render, run_suite
 

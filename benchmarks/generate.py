@@ -38,7 +38,9 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from tt_storage.core.config import normalize_db_url, redact_url
+from tt_storage.core.config import redact_url
+
+from .database import asyncpg_dsn
 
 DAY = 86_400
 
@@ -125,10 +127,6 @@ SECONDARY_INDEXES = (
 TABLE_EXISTS = "SELECT to_regclass('public.videos') IS NOT NULL"
 
 
-def dsn(url: str) -> str:
-    return normalize_db_url(url).replace("asyncpg://", "postgresql://", 1)
-
-
 def scrambler(n: int) -> int:
     """A multiplier coprime with ``n``, far from 1, that spreads ranks over the chat indexes."""
     m = 2_654_435_761 % n or 1
@@ -210,7 +208,7 @@ async def generate(
     start = end - days * DAY
     timings: dict[str, float] = {}
     say: Callable[[str], None] = (lambda _m: None) if quiet else (lambda m: print(m, flush=True))
-    conn = await asyncpg.connect(dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         if not await conn.fetchval(TABLE_EXISTS):
             raise SystemExit("no tt-storage schema there: run `aerich upgrade` first")
@@ -224,7 +222,7 @@ async def generate(
     finally:
         await conn.close()
 
-    pool = await asyncpg.create_pool(dsn(url), min_size=jobs, max_size=jobs)
+    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=jobs, max_size=jobs)
     try:
         t0 = time.monotonic()
         bar = Progress("chats", chats, quiet)
@@ -285,7 +283,7 @@ async def generate(
     finally:
         await pool.close()
 
-    conn = await asyncpg.connect(dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await conn.execute("SET maintenance_work_mem = '512MB'")
         t0 = time.monotonic()

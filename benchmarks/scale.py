@@ -29,7 +29,7 @@ from tt_storage.core import sql
 from tt_storage.core.config import redact_url
 from tt_storage.services import analytics
 
-from .generate import dsn
+from .database import asyncpg_dsn
 
 DAY = 86_400
 MONTH = 2_678_400
@@ -166,7 +166,7 @@ async def explain(conn: asyncpg.Connection, title: str, statement: str, *args: A
 async def run(url: str, runs: int, do_explain: bool, cold: bool) -> dict[str, Any]:
     await tt.init_storage(url, max_size=4)
     table = Table()
-    conn = await asyncpg.connect(dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     info: dict[str, Any] = {"url": redact_url(url), "load_before": os.getloadavg()}
     try:
         info["server"] = list(await conn.fetchrow(SERVER))

@@ -1,9 +1,10 @@
 """tt-bot's SQLAlchemy data layer, reproduced from /work/shared/seed/tt-bot-data-layer.txt.
 
-``data/database.py``, ``data/models/*.py`` and ``data/db_service.py`` in one module. Function
-bodies are the seed's, statement for statement (including its bugs: the read-then-write
-``increase_ad_count``, ``get_session()`` handing out a session its own ``async with`` already
-closed, the ``== True`` comparison). Deviations, all for the benchmark only:
+``data/database.py`` and ``data/db_service.py`` in one module; the models (``data/models/*.py``
+and ``Base``) are ``benchmarks.seed_models``. Function bodies are the seed's, statement for
+statement (including its bugs: the read-then-write ``increase_ad_count``, ``get_session()``
+handing out a session its own ``async with`` already closed, the ``== True`` comparison).
+Deviations, all for the benchmark only:
 
 * annotations use ``X | None`` instead of ``Optional[X]`` (ruff's pyupgrade rules);
 * ``initialize_database_components`` takes ``pool_size`` so that all three implementations get
@@ -23,25 +24,16 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    ForeignKey,
-    Integer,
-    String,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-from sqlalchemy.orm import declarative_base, sessionmaker
+from sqlalchemy.orm import sessionmaker
+
+from .seed_models import Base, Music, Users, Video
 
 # --- data/database.py --------------------------------------------------------------------------
 
 engine = None  # SQLAlchemy async engine
 async_session = None  # Session factory
-Base = declarative_base()  # Model base class
 
 
 def get_async_db_url(db_url: str) -> str:
@@ -93,39 +85,6 @@ async def get_session() -> AsyncSession:
         )
     async with async_session() as session:
         return session
-
-
-# --- data/models/users.py, video.py, music.py --------------------------------------------------
-
-
-class Users(Base):
-    __tablename__ = "users"
-    user_id = Column(BigInteger, primary_key=True, unique=True, nullable=False)
-    registered_at = Column(BigInteger, nullable=True)  # Unix timestamp
-    lang = Column(String, default="en", nullable=False)
-    link = Column(String, nullable=True)  # Referral link
-    file_mode = Column(Boolean, default=False, nullable=False)
-    ad_count = Column(Integer, default=0, nullable=False)
-    ad_cooldown = Column(BigInteger, default=0, nullable=False)  # Unix timestamp
-
-
-class Video(Base):
-    __tablename__ = "videos"
-    pk_id = Column(BigInteger, primary_key=True, autoincrement=True, nullable=False)
-    user_id = Column(BigInteger, ForeignKey("users.user_id"), nullable=False)
-    downloaded_at = Column(BigInteger, nullable=True)  # Unix timestamp
-    video_link = Column(String, nullable=False)
-    is_images = Column(Boolean, default=False, nullable=False)  # Slideshow?
-    is_processed = Column(Boolean, default=False, nullable=False)  # Image converted?
-    is_inline = Column(Boolean, default=False, nullable=False)  # Inline query?
-
-
-class Music(Base):
-    __tablename__ = "music"
-    pk_id = Column(BigInteger, primary_key=True, autoincrement=True, nullable=False)
-    user_id = Column(BigInteger, ForeignKey("users.user_id"), nullable=False)
-    downloaded_at = Column(BigInteger, nullable=True)  # Unix timestamp
-    video_id = Column(BigInteger, nullable=False)  # TikTok video ID
 
 
 # --- data/db_service.py ------------------------------------------------------------------------

@@ -28,9 +28,9 @@ from aiogram.types import Update
 
 import tt_storage
 from tt_storage.core.cache import SettingsCache
-from tt_storage.core.config import normalize_db_url
 
 from . import bots, flows, raw, seed
+from .database import asyncpg_dsn
 
 IMPLS = ("raw", "seed", "tt")
 LABELS = {"raw": "(a) raw asyncpg", "seed": "(b) seed SQLAlchemy", "tt": "(c) tt-storage"}
@@ -150,10 +150,6 @@ class Report:
 
 async def _noop(event: Any, data: dict[str, Any]) -> None:
     return None
-
-
-def asyncpg_dsn(url: str) -> str:
-    return normalize_db_url(url).replace("asyncpg://", "postgresql://", 1)
 
 
 def _cpu_model() -> str:

@@ -1,7 +1,7 @@
 """Adopting a database the seed's SQLAlchemy layer made: checked, migrated in place, rows intact.
 
 The legacy schema is the DDL SQLAlchemy itself generates for the seed's three models (as
-reproduced verbatim in benchmarks/seed.py), so users.user_id is BIGSERIAL with a redundant
+reproduced verbatim in benchmarks/seed_models.py), so users.user_id is BIGSERIAL with a redundant
 UNIQUE and nothing has a server default. These tests do not use the ``db`` fixture: they bind
 the library to their own databases and re-bind it to the session database afterwards.
 """
@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
 
 import tt_storage as tt
-from benchmarks.seed import Base  # the seed's models, verbatim (data/models/*.py)
+from benchmarks.seed_models import Base
 from tests.support import database
 from tt_storage.core.config import APP, migration_config, migrations_location
 from tt_storage.ops import adopt
@@ -35,18 +35,22 @@ SEED_DDL = [
     for table in Base.metadata.sorted_tables
 ]
 
-USER_COLUMNS = ("user_id", "registered_at", "lang", "link", "file_mode", "ad_count", "ad_cooldown")
-VIDEO_COLUMNS = ("user_id", "downloaded_at", "video_link", "is_images", "is_processed", "is_inline")
-MUSIC_COLUMNS = ("user_id", "downloaded_at", "video_id")
 
-#: Row count and an md5 over the seed's columns only (adoption adds users.blocked_at).
+def written(table: str) -> tuple[str, ...]:
+    """The seed's columns of ``table`` that tt-bot wrote (not the serial keys), in order."""
+    return tuple(name for name, c in adopt.SEED_COLUMNS[table].items() if not c.generated)
+
+
+USER_COLUMNS = written("users")
+VIDEO_COLUMNS = written("videos")
+MUSIC_COLUMNS = written("music")
+
+#: Row count and an md5 over the seed's columns only (adoption adds users.blocked_at), in the
+#: order of the first (the key).
 CHECKSUMS = {
-    "users": "SELECT count(*), md5(coalesce(string_agg(ROW(user_id, registered_at, lang, link,"
-    " file_mode, ad_count, ad_cooldown)::text, '|' ORDER BY user_id), '')) FROM users",
-    "videos": "SELECT count(*), md5(coalesce(string_agg(ROW(pk_id, user_id, downloaded_at,"
-    " video_link, is_images, is_processed, is_inline)::text, '|' ORDER BY pk_id), '')) FROM videos",
-    "music": "SELECT count(*), md5(coalesce(string_agg(ROW(pk_id, user_id, downloaded_at,"
-    " video_id)::text, '|' ORDER BY pk_id), '')) FROM music",
+    table: f"SELECT count(*), md5(coalesce(string_agg(ROW({', '.join(cols)})::text, '|'"
+    f" ORDER BY {next(iter(cols))}), '')) FROM {table}"
+    for table, cols in adopt.SEED_COLUMNS.items()
 }
 
 INDEX_STATE = (
@@ -78,6 +82,14 @@ async def assert_indexes_valid(conn: asyncpg.Connection) -> None:
     assert {name: state[name] for name in SIX_INDEXES} == {
         name: (tbl, cols, True) for name, (tbl, cols) in SIX_INDEXES.items()
     }
+
+
+def test_the_seeds_columns_are_the_models_less_tt_storages_additions() -> None:
+    """The seed's own models name the columns adopt checks (tt_storage.ops.adopt.SEED_COLUMNS,
+    from tt-storage's models), in the same order: a model column the seed lacks must be one of
+    adopt.ADDED_COLUMNS."""
+    seed = {t.name: [c.name for c in t.columns] for t in Base.metadata.sorted_tables}
+    assert seed == {table: list(cols) for table, cols in adopt.SEED_COLUMNS.items()}
 
 
 def migrations_on_disk() -> list[str]:

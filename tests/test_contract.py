@@ -7,13 +7,21 @@ not in production at the first INSERT that meets it.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import asyncpg
 from tortoise.models import Model
 
 from tt_storage.core import models, sql
+from tt_storage.core.columns import Column, literal
+from tt_storage.core.columns import columns as model_columns
+
+ROOT = Path(__file__).resolve().parent.parent
 
 MODELS: list[type[Model]] = [
     m
@@ -31,9 +39,10 @@ NO_MODEL = {
 }
 
 
-def statements() -> Iterator[tuple[str, str]]:
-    """Every public statement of ``tt_storage.core.sql``, by name (dict entries: ``NAME[key]``)."""
-    for name, value in vars(sql).items():
+def statements(namespace: Mapping[str, object]) -> Iterator[tuple[str, str]]:
+    """Every public statement of ``tt_storage.core.sql``'s ``namespace``, by name (dict entries:
+    ``NAME[key]``)."""
+    for name, value in namespace.items():
         if name.startswith("_") or not name.isupper():
             continue
         if isinstance(value, str):
@@ -43,17 +52,12 @@ def statements() -> Iterator[tuple[str, str]]:
                 yield f"{name}[{key}]", text
 
 
-STATEMENTS = dict(statements())
+STATEMENTS = dict(statements(vars(sql)))
 
 
 def columns(model: type[Model], *, with_generated: bool = True) -> list[str]:
     """The model's columns, in declaration order."""
-    meta = model._meta
-    return [
-        column
-        for field, column in meta.fields_db_projection.items()
-        if with_generated or not (field == meta.pk_attr and meta.fields_map[field].generated)
-    ]
+    return [c.name for c in model_columns(model).values() if with_generated or not c.generated]
 
 
 def split_top_level(text: str) -> list[str]:
@@ -84,9 +88,9 @@ def closing(text: str, open_at: int) -> int:
 INSERT = re.compile(r"INSERT INTO (\w+)(?: AS \w+)? \(")
 
 
-def inserts() -> Iterator[tuple[str, str, list[str], str]]:
+def inserts(texts: Mapping[str, str]) -> Iterator[tuple[str, str, list[str], str]]:
     """(statement name, table, column list, what follows the list) for every INSERT."""
-    for name, text in STATEMENTS.items():
+    for name, text in texts.items():
         for m in INSERT.finditer(text):
             end = closing(text, m.end() - 1)
             yield name, m.group(1), split_top_level(text[m.end() : end]), text[end + 1 :]
@@ -114,7 +118,7 @@ def test_every_insert_names_every_column_of_its_model() -> None:
     """A database adopted from the seed has no server defaults, so every INSERT names every
     column; a model field added without its SQL fails here."""
     seen = set()
-    for name, table, cols, _ in inserts():
+    for name, table, cols, _ in inserts(STATEMENTS):
         if table not in BY_TABLE:
             assert table in NO_MODEL, f"{name}: INSERT into unknown table {table}"
             continue
@@ -123,31 +127,88 @@ def test_every_insert_names_every_column_of_its_model() -> None:
     assert seen == set(BY_TABLE)
 
 
-def literal(value: object) -> str:
-    return "NULL" if value is None else str(value).lower()
+#: Tables whose INSERTs write constants that are not the defaults: an FSM row's empty part is
+#: ``'{}'`` data or a ``'-infinity'`` expiry (NULL is "never expires").
+NOT_DEFAULTS = {"tt_storage_fsm"}
+
+_LITERAL = r"NULL|true|false|-?\d+|'(?:[^']|'')*'"
+#: A constant: bare, or the ELSE of a CASE (what a condition that does not hold leaves).
+CONSTANT = re.compile(rf"({_LITERAL})|CASE WHEN .* ELSE ({_LITERAL}) END")
 
 
-def test_literal_defaults_in_inserts_are_the_models() -> None:
-    """Where an INSERT writes a constant for a column, it is that column's model default."""
-    checked = 0
-    for name, table, cols, rest in inserts():
+def constants(texts: Mapping[str, str]) -> dict[tuple[str, str, str], str]:
+    """(statement, table, column) -> the constant an INSERT into a model's table writes there."""
+    found = {}
+    for name, table, cols, rest in inserts(texts):
         values = re.match(r"\s*(?:VALUES|SELECT)\s*\(?", rest)
-        if table not in BY_TABLE or values is None:
+        if table not in BY_TABLE or table in NOT_DEFAULTS or values is None:
             continue
         body = rest[values.end() :]
         if rest[values.end() - 1] == "(":
             body = body[: closing(rest, values.end() - 1) - values.end()]
         else:
             body = re.split(r"\s+FROM\s+", body, maxsplit=1)[0]
-        fields = {col: f for f, col in BY_TABLE[table]._meta.fields_db_projection.items()}
         for col, value in zip(cols, split_top_level(body), strict=True):
-            if not re.fullmatch(r"NULL|true|false|-?\d+", value):
-                continue
-            field = BY_TABLE[table]._meta.fields_map[fields[col]]
-            expected = literal(None if field.null and field.default is None else field.default)
-            assert value == expected, f"{name}: {col} = {value}, the model's default is {expected}"
-            checked += 1
-    assert checked > 0
+            if constant := CONSTANT.fullmatch(value):
+                found[name, table, col] = constant.group(1) or constant.group(2)
+    return found
+
+
+def test_constants_in_inserts_are_the_model_defaults() -> None:
+    """Where an INSERT writes a constant for a column, it is what the ORM writes: the field's
+    default (NULL for a nullable field without one)."""
+    found = constants(STATEMENTS)
+    for (name, table, col), value in found.items():
+        meta = BY_TABLE[table]._meta
+        field = next(f for n, f in meta.fields_map.items() if (f.source_field or n) == col)
+        expected = literal(field.default)
+        assert value == expected, f"{name}: {col} = {value}, the model's default is {expected}"
+    assert {"REGISTER_USER", "TRACK_VIDEO", "ADD_VIDEO", "OUTBOX_REGISTER"} <= {
+        name for name, _, _ in found
+    }
+
+
+#: Other defaults for the users columns the INSERTs are not given (none is the real one).
+OTHER_DEFAULTS = {
+    "link": "it's",
+    "file_mode": True,
+    "ad_count": 7,
+    "ad_cooldown": 9,
+    "blocked_at": 11,
+}
+
+
+def test_constants_in_inserts_follow_the_model() -> None:
+    """The users INSERTs' constants are built from the model: with other defaults declared,
+    every one of them is the new default (a constant typed into the SQL would stay)."""
+    code = (
+        "import importlib, json\n"
+        "from tests.test_contract import statements\n"
+        "from tt_storage.core import models, sql\n"
+        f"for name, value in {OTHER_DEFAULTS!r}.items():\n"
+        "    field = models.Users._meta.fields_map[name]\n"
+        "    field.default = field.db_default = value\n"
+        "print(json.dumps(dict(statements(vars(importlib.reload(sql))))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    before = {k: v for k, v in constants(STATEMENTS).items() if k[1] == "users"}
+    after = {k: v for k, v in constants(json.loads(done.stdout)).items() if k[1] == "users"}
+    assert after.keys() == before.keys()
+    assert {col for _, _, col in after} == OTHER_DEFAULTS.keys()
+    for (name, _, col), value in after.items():
+        assert value == literal(OTHER_DEFAULTS[col]), f"{name}: {col} = {value}"
+
+
+def test_orm_and_server_defaults_agree() -> None:
+    """A row gets the same values whether the ORM, the server or the hand-written SQL (built
+    from ``db_default``) fills them in."""
+    for model in MODELS:
+        for name, field in model._meta.fields_map.items():
+            if field.has_db_default():
+                assert field.default == field.db_default, f"{model.__name__}.{name}"
 
 
 def test_select_lists_name_model_columns() -> None:
@@ -168,14 +229,31 @@ async def test_every_table_of_the_migrations_has_a_model(db: asyncpg.Connection)
     assert tables - {"aerich"} == set(BY_TABLE) | NO_MODEL
 
 
+def server_default(table: str, column: Column) -> str | None:
+    """``column``'s default as ``information_schema.columns.column_default`` shows it."""
+    if column.generated:
+        return f"nextval('{table}_{column.name}_seq'::regclass)"
+    if column.default is not None and column.type == "character varying":
+        return f"{column.default}::character varying"
+    return column.default
+
+
 async def test_model_columns_are_the_tables(db: asyncpg.Connection) -> None:
+    """Every column the migrations build is a model's, with its type, nullability and server
+    default (``tt_storage.core.columns``, which the SQL and the adoption checks read)."""
     for table, model in BY_TABLE.items():
         rows = await db.fetch(
-            "SELECT column_name FROM information_schema.columns"
-            " WHERE table_schema = 'public' AND table_name = $1",
+            "SELECT column_name, data_type, is_nullable = 'YES' AS nullable, column_default"
+            " FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1",
             table,
         )
-        assert {r["column_name"] for r in rows} == set(columns(model)), table
+        found = {
+            r["column_name"]: (r["data_type"], r["nullable"], r["column_default"]) for r in rows
+        }
+        assert found == {
+            c.name: (c.type, c.nullable, server_default(table, c))
+            for c in model_columns(model).values()
+        }, table
 
 
 async def test_private_tortoise_attributes_still_exist(db_url: str) -> None:

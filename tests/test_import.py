@@ -194,3 +194,38 @@ def test_python_m_an_old_path_still_runs_it() -> None:
     assert done.returncode == 0, done.stderr
     assert "python -m tt_storage.ops.adopt" in done.stdout
     assert "python -m tt_storage.adopt is now python -m tt_storage.ops.adopt" in done.stderr
+
+
+#: What the tests may import of benchmarks/ outside tests/test_benchmarks.py (which runs the
+#: benchmarks): the parts that are no benchmark, shared with the tests.
+SHARED_WITH_TESTS = ("benchmarks.database", "benchmarks.seed_models")
+
+
+def absolute_imports(path: Path) -> set[str]:
+    """The dotted names the module at ``path`` imports absolutely (``from a.b import c``: a.b.c)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_benchmarks_never_import_the_tests_and_the_tests_only_their_shared_parts() -> None:
+    root = PACKAGE.parent
+    wrong = [
+        f"{path.relative_to(root)}: {name}"
+        for path in sorted((root / "benchmarks").rglob("*.py"))
+        for name in absolute_imports(path)
+        if name.split(".")[0] == "tests"
+    ]
+    wrong += [
+        f"{path.relative_to(root)}: {name}"
+        for path in sorted((root / "tests").rglob("*.py"))
+        if path.name != "test_benchmarks.py"
+        for name in absolute_imports(path)
+        if name.split(".")[0] == "benchmarks"
+        and not any(name.startswith(shared + ".") for shared in SHARED_WITH_TESTS)
+    ]
+    assert wrong == []

@@ -18,7 +18,7 @@ def _on_disk() -> list[str]:
 async def test_concurrent_starters_migrate_once(admin_url: str) -> None:
     # Webhook workers all starting with migrate=True: one applies, the others wait and find
     # nothing pending (without the advisory lock they would race on aerich's table and DDL).
-    url = await database.create_database(admin_url)
+    url = await database.create_database(admin_url, "tt_storage_test")
     try:
         results = await asyncio.gather(*(tt_storage.apply_migrations(url) for _ in range(4)))
         applied = [name for result in results for name in result]

@@ -1,38 +1,10 @@
-"""The schema `aerich upgrade` builds: the seed's columns exactly, plus the indexes."""
+"""The schema `aerich upgrade` builds: keys and indexes. (Its columns are the models':
+tests/test_contract.py; the seed's are those, less tt-storage's additions: tests/test_adoption.py.)
+"""
 
 from __future__ import annotations
 
 import asyncpg
-
-EXPECTED_COLUMNS = {
-    # table: {column: (data_type, is_nullable, default)}
-    "users": {
-        "user_id": ("bigint", "NO", None),
-        "registered_at": ("bigint", "YES", None),
-        "lang": ("character varying", "NO", "'en'::character varying"),
-        "link": ("character varying", "YES", None),
-        "file_mode": ("boolean", "NO", "false"),
-        "ad_count": ("integer", "NO", "0"),
-        "ad_cooldown": ("bigint", "NO", "0"),
-        # Added by tt-storage (migration 3): nullable, so adopting a seed database is instant.
-        "blocked_at": ("bigint", "YES", None),
-    },
-    "videos": {
-        "pk_id": ("bigint", "NO", "nextval('videos_pk_id_seq'::regclass)"),
-        "user_id": ("bigint", "NO", None),
-        "downloaded_at": ("bigint", "YES", None),
-        "video_link": ("character varying", "NO", None),
-        "is_images": ("boolean", "NO", "false"),
-        "is_processed": ("boolean", "NO", "false"),
-        "is_inline": ("boolean", "NO", "false"),
-    },
-    "music": {
-        "pk_id": ("bigint", "NO", "nextval('music_pk_id_seq'::regclass)"),
-        "user_id": ("bigint", "NO", None),
-        "downloaded_at": ("bigint", "YES", None),
-        "video_id": ("bigint", "NO", None),
-    },
-}
 
 INDEXES = {
     "idx_users_registered_at": ("users", "(registered_at)"),
@@ -44,22 +16,6 @@ INDEXES = {
     # Migration 4: slideshows per chat from the index alone (get_user_stats, all-time stats).
     "idx_videos_user_images": ("videos", "(user_id) WHERE (is_images = true)"),
 }
-
-
-async def test_columns_are_the_seeds_plus_blocked_at(db: asyncpg.Connection) -> None:
-    rows = await db.fetch(
-        "SELECT table_name, column_name, data_type, is_nullable, column_default "
-        "FROM information_schema.columns WHERE table_schema = 'public' "
-        "AND table_name IN ('users', 'videos', 'music')"
-    )
-    found: dict[str, dict[str, tuple[str, str, str | None]]] = {}
-    for r in rows:
-        found.setdefault(r["table_name"], {})[r["column_name"]] = (
-            r["data_type"],
-            r["is_nullable"],
-            r["column_default"],
-        )
-    assert found == EXPECTED_COLUMNS
 
 
 async def test_primary_and_foreign_keys(db: asyncpg.Connection) -> None:
@@ -97,18 +53,6 @@ async def test_user_id_is_not_generated(db: asyncpg.Connection) -> None:
 
 async def test_fsm_table_and_its_cleanup_index(db: asyncpg.Connection) -> None:
     """Migration 7: aiogram FSM storage (tt_storage.bot.fsm)."""
-    rows = await db.fetch(
-        "SELECT column_name, data_type, is_nullable, column_default "
-        "FROM information_schema.columns WHERE table_schema = 'public' "
-        "AND table_name = 'tt_storage_fsm'"
-    )
-    assert {r["column_name"]: (r["data_type"], r["is_nullable"]) for r in rows} == {
-        "key": ("character varying", "NO"),
-        "state": ("character varying", "YES"),
-        "data": ("jsonb", "NO"),
-        "state_expires_at": ("timestamp with time zone", "YES"),
-        "data_expires_at": ("timestamp with time zone", "YES"),
-    }
     indexes = await db.fetch(
         "SELECT c.relname AS name, i.indisvalid AS valid, i.indisprimary AS pk,"
         " pg_get_indexdef(i.indexrelid) AS def FROM pg_index i"

@@ -1,35 +1,36 @@
-"""Test databases: one fresh, migrated database per session on a real PostgreSQL server."""
+"""Test databases: one fresh, migrated database per session on a real PostgreSQL server.
+
+Making and dropping databases is the benchmarks' too: it lives in ``benchmarks/database.py``
+(the benchmarks never import the tests).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
+from benchmarks.database import (
+    LOCAL_ADMIN,
+    answers,
+    connect,
+    create_database,
+    database_name,
+    drop_database,
+    with_database,
+)
 
-from tt_storage.core.config import normalize_db_url
+# admin_url, and the helpers of benchmarks.database the tests use through this module.
+__all__ = [
+    "admin_url",
+    "connect",
+    "create_database",
+    "database_name",
+    "drop_database",
+    "with_database",
+]
 
 ADMIN_ENV = "TT_STORAGE_TEST_DB_URL"
-LOCAL_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def asyncpg_dsn(url: str) -> str:
-    """``url`` as a DSN plain asyncpg accepts."""
-    return normalize_db_url(url).replace("asyncpg://", "postgresql://", 1)
-
-
-async def answers(url: str) -> bool:
-    """Whether a PostgreSQL server answers at ``url`` (within 3 s)."""
-    try:
-        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError):
-        return False
-    await conn.close()
-    return True
-
 
 #: Where the test suite's own embedded server keeps its data (apart from the demo's).
 EMBEDDED_TEST_DIR = Path(".tt_storage") / "test-server"
@@ -50,38 +51,3 @@ async def admin_url() -> str:
     if not url and await answers(LOCAL_ADMIN):
         return LOCAL_ADMIN
     return await embedded_admin_url()
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def database_name(url: str) -> str:
-    """The database ``url`` names (a socket URL's ``?host=`` is not part of it)."""
-    return urlsplit(url).path.lstrip("/")
-
-
-async def create_database(admin: str, prefix: str = "tt_storage_test") -> str:
-    """Create an empty database with a unique name; return its URL."""
-    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(asyncpg_dsn(admin))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return with_database(admin, name)
-
-
-async def drop_database(admin: str, url: str) -> None:
-    name = database_name(url)
-    conn = await asyncpg.connect(asyncpg_dsn(admin))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def connect(url: str) -> asyncpg.Connection:
-    """A plain asyncpg connection, for checking what the library wrote."""
-    return await asyncpg.connect(asyncpg_dsn(url))

@@ -10,7 +10,6 @@ from tortoise.indexes import Index, PartialIndex
 from tortoise.models import Model
 from tortoise.signals import post_delete, post_save
 
-from . import cache
 from .config import APP
 
 
@@ -142,7 +141,8 @@ class ChatMigration(Model):
 
 # ORM writes of a chat (``user.save()``, ``user.delete()``) drop its cached settings in this
 # process at once, like tt-storage's own writes; the trigger's NOTIFY still tells the others.
-# ``Users.filter(...).update()`` sends no signal: see ``tt_storage.invalidate``.
+# ``Users.filter(...).update()`` sends no signal: see ``tt_storage.invalidate``. (``cache`` is
+# imported on use: it imports ``sql``, which builds its statements from these models.)
 @post_save(Users)
 async def _saved(
     _sender: type[Users],
@@ -151,6 +151,8 @@ async def _saved(
     _using_db: BaseDBAsyncClient | None,
     _update_fields: list[str] | None,
 ) -> None:
+    from . import cache
+
     cache.invalidate(instance.user_id)
 
 
@@ -158,4 +160,6 @@ async def _saved(
 async def _deleted(
     _sender: type[Users], instance: Users, _using_db: BaseDBAsyncClient | None
 ) -> None:
+    from . import cache
+
     cache.invalidate(instance.user_id)

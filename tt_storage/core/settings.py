@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import validate
+from .models import Users
 
-#: The language of a chat registered without one (the seed's column default).
-DEFAULT_LANG = "en"
+#: The language of a chat registered without one (the model's column default).
+DEFAULT_LANG: str = Users._meta.fields_map["lang"].default
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +18,8 @@ class UserSettings:
 
     chat_id: int
     lang: str = DEFAULT_LANG
-    file_mode: bool = False
+    #: A new chat's file mode (the model's column default).
+    file_mode: bool = Users._meta.fields_map["file_mode"].default
     #: True on exactly one update per chat: the one that registered it.
     is_new: bool = False
     #: False when the database could not be asked and these are fallback values.

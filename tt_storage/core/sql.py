@@ -1,11 +1,28 @@
 """Every hand-written statement, named, once. Parameters only: never formatted into the text.
 
 Every INSERT names all its columns: a database adopted from the seed has no server defaults.
+The values of the columns an INSERT is not given are the models' defaults (``_user_row``).
 """
 
 from __future__ import annotations
 
+from .columns import columns
+from .models import Users
+
 _USER_COLUMNS = "user_id, registered_at, lang, link, file_mode, ad_count, ad_cooldown, blocked_at"
+_USERS = columns(Users)
+
+
+def _default(column: str) -> str:
+    """What the server would fill in for ``users.<column>``, as an SQL literal."""
+    return _USERS[column].omitted_value()
+
+
+def _user_row(**given: str) -> str:
+    """The values of an INSERT into ``_USER_COLUMNS``: the ``given`` ones by column, the model's
+    default for every other column."""
+    return ", ".join(given.get(name) or _default(name) for name in _USER_COLUMNS.split(", "))
+
 
 # The settings cache's heartbeat on its LISTEN connection: the cheapest round trip there is.
 PING = "SELECT 1"
@@ -30,7 +47,7 @@ SELECT_SETTINGS = "SELECT lang, file_mode, blocked_at FROM users WHERE user_id =
 REGISTER_USER = (
     "WITH chat AS (SELECT " + _RESOLVED + " AS id) "
     "INSERT INTO users AS u (" + _USER_COLUMNS + ") "
-    "SELECT id, $2, $3, $4, false, 0, 0, NULL FROM chat "
+    "SELECT " + _user_row(user_id="id", registered_at="$2", lang="$3", link="$4") + " FROM chat "
     "ON CONFLICT (user_id) DO UPDATE SET registered_at = u.registered_at "
     "RETURNING " + _USER_COLUMNS + ", (xmax = 0) AS inserted"
 )
@@ -124,11 +141,25 @@ CLAIM_AD_SLOT = (
 # download, so the row can never be lost to the foreign key.
 # $1 id, $2 now, $3 default lang, $4 apply the ad rule, $5 every, $6 cooldown.
 _CHAT = "chat AS (SELECT " + _RESOLVED + " AS id), "
+# A chat registered with the ad rule on is shown an ad at once: its counter and cooldown start as
+# after one (RECORD_AD_SHOW). Without the rule, the defaults.
+_NEW_AD_COUNT = "CASE WHEN $4::boolean THEN 1 ELSE " + _default("ad_count") + " END"
+_NEW_AD_COOLDOWN = (
+    "CASE WHEN $4::boolean THEN $2::bigint + $6::bigint ELSE " + _default("ad_cooldown") + " END"
+)
 _REGISTER_FOR_DOWNLOAD = (
-    _CHAT + "reg AS (INSERT INTO users (" + _USER_COLUMNS + ") SELECT id, $2, $3, NULL, false,"
-    " CASE WHEN $4::boolean THEN 1 ELSE 0 END,"
-    " CASE WHEN $4::boolean THEN $2::bigint + $6::bigint ELSE 0 END, NULL FROM chat"
-    " ON CONFLICT (user_id) DO NOTHING RETURNING $4::boolean AS show), "
+    _CHAT
+    + "reg AS (INSERT INTO users ("
+    + _USER_COLUMNS
+    + ") SELECT "
+    + _user_row(
+        user_id="id",
+        registered_at="$2",
+        lang="$3",
+        ad_count=_NEW_AD_COUNT,
+        ad_cooldown=_NEW_AD_COOLDOWN,
+    )
+    + " FROM chat ON CONFLICT (user_id) DO NOTHING RETURNING $4::boolean AS show), "
     "cur AS (SELECT user_id, (ad_count >= $5 OR ad_cooldown < $2) AS show"
     " FROM users WHERE user_id = (SELECT id FROM chat) AND $4 FOR NO KEY UPDATE), "
     "ad AS (UPDATE users u SET"
@@ -156,8 +187,9 @@ TRACK_VIDEO = (
 # Without the ad rule (groups, inline, music): no row lock on the chat, a third less work.
 # $1 id, $2 now, $3 default lang; same result columns as TRACK_VIDEO, `show` always false.
 _REGISTER_UNKNOWN = (
-    _CHAT + "reg AS (INSERT INTO users (" + _USER_COLUMNS + ") SELECT id, $2, $3, NULL, false,"
-    " 0, 0, NULL FROM chat ON CONFLICT (user_id) DO NOTHING RETURNING 1), "
+    _CHAT + "reg AS (INSERT INTO users (" + _USER_COLUMNS + ") "
+    "SELECT " + _user_row(user_id="id", registered_at="$2", lang="$3") + " FROM chat"
+    " ON CONFLICT (user_id) DO NOTHING RETURNING 1), "
 )
 _PLAIN_RESULT = (
     "SELECT EXISTS (SELECT 1 FROM reg) AS registered, false AS show, (SELECT id FROM chat) AS chat"
@@ -233,8 +265,9 @@ OUTBOX_RESOLVE = (
 # Chats first seen during an outage: $1 ids (sorted), $2 first download times, $3 langs, $4 links.
 OUTBOX_REGISTER = (
     "INSERT INTO users (" + _USER_COLUMNS + ") "
-    "SELECT c.id, c.at, c.lang, c.link, false, 0, 0, NULL"
-    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS c(id, at, lang, link)"
+    "SELECT "
+    + _user_row(user_id="c.id", registered_at="c.at", lang="c.lang", link="c.link")
+    + " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS c(id, at, lang, link)"
     " ORDER BY c.id ON CONFLICT (user_id) DO NOTHING"
 )
 

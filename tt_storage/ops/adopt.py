@@ -25,6 +25,7 @@ import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.indexes import Index
 
+from ..core.columns import Column, columns
 from ..core.config import (
     APP,
     CONNECTION,
@@ -52,48 +53,23 @@ PROGRESS_INTERVAL = 2.0
 #: Transactions open longer than this are reported: concurrent index builds wait for them.
 LONG_TRANSACTION = 60.0
 
-_BIGINT = ("bigint",)
-_INTEGER = ("integer", "bigint")
-_TEXT = ("character varying", "text")
-_BOOLEAN = ("boolean",)
+#: Columns tt-storage's migrations add to a seed database (migration 3): not in the seed, so
+#: not checked. Every other column of the three models is the seed's.
+ADDED_COLUMNS = {"users": {"blocked_at"}}
 
+#: Types a seed database may have for a column besides the model's own, as good for every value
+#: tt-storage writes (a wider integer; TEXT made by hand for SQLAlchemy's ``String``).
+ALSO_ACCEPTED = {"integer": ("bigint",), "character varying": ("text",)}
 
-@dataclass(frozen=True, slots=True)
-class _Column:
-    types: tuple[str, ...]
-    nullable: bool
-    #: The database fills it in (the serial keys): tt-storage never names it in an INSERT.
-    filled_by_database: bool = False
-    #: tt-storage writes explicit values: it must not be GENERATED ALWAYS.
-    written: bool = True
-
-
-#: The seed's columns (``data/models/*.py``) and what tt-storage's statements need of them.
-SEED_COLUMNS: dict[str, dict[str, _Column]] = {
-    "users": {
-        "user_id": _Column(_BIGINT, nullable=False),
-        "registered_at": _Column(_BIGINT, nullable=True),
-        "lang": _Column(_TEXT, nullable=False),
-        "link": _Column(_TEXT, nullable=True),
-        "file_mode": _Column(_BOOLEAN, nullable=False),
-        "ad_count": _Column(_INTEGER, nullable=False),
-        "ad_cooldown": _Column(_BIGINT, nullable=False),
-    },
-    "videos": {
-        "pk_id": _Column(_BIGINT, nullable=False, filled_by_database=True, written=False),
-        "user_id": _Column(_BIGINT, nullable=False),
-        "downloaded_at": _Column(_BIGINT, nullable=True),
-        "video_link": _Column(_TEXT, nullable=False),
-        "is_images": _Column(_BOOLEAN, nullable=False),
-        "is_processed": _Column(_BOOLEAN, nullable=False),
-        "is_inline": _Column(_BOOLEAN, nullable=False),
-    },
-    "music": {
-        "pk_id": _Column(_BIGINT, nullable=False, filled_by_database=True, written=False),
-        "user_id": _Column(_BIGINT, nullable=False),
-        "downloaded_at": _Column(_BIGINT, nullable=True),
-        "video_id": _Column(_BIGINT, nullable=False),
-    },
+#: The seed's columns (``data/models/*.py``), as the models declare them: type, nullability and
+#: whether the database fills them in (the serial keys, which tt-storage never writes).
+SEED_COLUMNS: dict[str, dict[str, Column]] = {
+    model._meta.db_table: {
+        name: column
+        for name, column in columns(model).items()
+        if name not in ADDED_COLUMNS.get(model._meta.db_table, ())
+    }
+    for model in (Users, Video, Music)
 }
 
 # --- catalog statements (parameters only) ------------------------------------------------------
@@ -242,26 +218,27 @@ async def _inspect(conn: asyncpg.Connection) -> _Found:
     return found
 
 
-def _column_problems(table: str, columns: dict[str, asyncpg.Record]) -> list[str]:
+def _column_problems(table: str, found: dict[str, asyncpg.Record]) -> list[str]:
     problems: list[str] = []
     for name, want in SEED_COLUMNS[table].items():
-        col = columns.get(name)
+        col = found.get(name)
         where = f"{table}.{name}"
         if col is None:
             problems.append(f"{where} is missing")
             continue
-        if col["type"] not in want.types:
-            problems.append(f"{where} is {col['type']}, expected {' or '.join(want.types)}")
+        types = (want.type, *ALSO_ACCEPTED.get(want.type, ()))
+        if col["type"] not in types:
+            problems.append(f"{where} is {col['type']}, expected {' or '.join(types)}")
         elif col["max_length"] is not None:
             problems.append(f"{where} is limited to {col['max_length']} characters")
         if col["nullable"] != want.nullable:
             state = "allows NULL" if col["nullable"] else "is NOT NULL"
             problems.append(f"{where} {state}, expected {'NULL' if want.nullable else 'NOT NULL'}")
-        if want.filled_by_database and not col["has_default"]:
+        if want.generated and not col["has_default"]:
             problems.append(f"{where} has no default (a sequence or identity must fill it in)")
-        if want.written and col["generated_always"]:
+        if not want.generated and col["generated_always"]:
             problems.append(f"{where} is GENERATED ALWAYS: tt-storage writes its values")
-    for name, col in columns.items():
+    for name, col in found.items():
         # tt-storage's INSERTs leave out any column but the seed's (and its own additions).
         if name in SEED_COLUMNS[table] or col["nullable"] or col["has_default"]:
             continue
