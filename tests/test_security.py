@@ -80,6 +80,15 @@ class _Scanner(ast.NodeVisitor):
         for node in ast.walk(tree):
             self._collect(node, self.anywhere)
         self._resolving: set[str] = set()
+        # Functions the module declares as rendering its models' defaults as SQL literals
+        # (``MODEL_LITERALS = ("_user_row", ...)``): their text is fixed by the models, so a
+        # call of one with constant arguments is constant too.
+        declared = self.module.get("MODEL_LITERALS")
+        self.renderers = (
+            {e.value for e in declared.elts if isinstance(e, ast.Constant)}
+            if isinstance(declared, ast.Tuple)
+            else set()
+        )
 
     @staticmethod
     def _collect(node: ast.AST, into: dict[str, ast.expr]) -> None:
@@ -120,10 +129,13 @@ class _Scanner(ast.NodeVisitor):
         if isinstance(node, ast.IfExp):
             return all(self.constant(n, bound) for n in (node.test, node.body, node.orelse))
         if isinstance(node, ast.Call):
-            # A str method on constant text with constant arguments: ", ".join(...), .split().
+            # A str method on constant text, or a declared renderer of model defaults, with
+            # constant arguments: ", ".join(...), .split(), _user_row(lang="$3").
             return (
-                isinstance(node.func, ast.Attribute)
-                and self.constant(node.func.value, bound)
+                (
+                    (isinstance(node.func, ast.Attribute) and self.constant(node.func.value, bound))
+                    or (isinstance(node.func, ast.Name) and node.func.id in self.renderers)
+                )
                 and all(self.constant(a, bound) for a in node.args)
                 and all(self.constant(k.value, bound) for k in node.keywords)
             )
@@ -251,6 +263,11 @@ BAD = {
     "concatenation": 'def f(uid):\n    return "DELETE FROM users WHERE user_id = " + str(uid)',
     "concatenated table": 'def f(table):\n    return "SELECT count(*) FROM " + table',
     "in a call": "async def f(conn, name):\n    await conn.execute(f'DROP TABLE {name}')",
+    "a model renderer given a value": (
+        'MODEL_LITERALS = ("_row",)\n'
+        "def f(uid):\n    return 'INSERT INTO users (a, b) SELECT ' + _row(a=uid) + ' FROM x'"
+    ),
+    "an undeclared renderer": ("S = 'INSERT INTO users (a, b) SELECT ' + _row(a='$1') + ' FROM x'"),
     "format in a comprehension": (
         "def f(ids):\n    return [f'SELECT * FROM users WHERE user_id = {i}' for i in ids]"
     ),
@@ -274,6 +291,10 @@ GOOD = {
         "    raise ValueError(f'{name} must be an int')\n"
         "    log.info('applied migrations: %s', exc)\n"
         "    return f'{table} is partitioned: CREATE INDEX CONCURRENTLY cannot build it'"
+    ),
+    "a declared model renderer": (
+        'MODEL_LITERALS = ("_row",)\n'
+        "S = 'INSERT INTO users (a, b) SELECT ' + _row(a='$1') + ' FROM x'"
     ),
     "parameters": (
         "async def f(conn, uid):\n"
@@ -457,14 +478,14 @@ async def test_password_never_in_logs_errors_or_reprs(
     # The password is really checked: a wrong one is refused.
     wrong = role.url(spelling, "not-" + role.password)
     with pytest.raises(tt.StorageError, match="password authentication failed") as refused:
-        await tt.apply_migrations(wrong)
+        await tt.ops.apply_migrations(wrong)
     shown = [exception_text(refused.value)]
     # Every spelling connects: migrations, the adoption check, a session, writes and reads, as
     # that role, with DEBUG logs everywhere.
-    assert len(await tt.apply_migrations(url)) > 3
-    assert await tt.pending_migrations(url) == []
+    assert len(await tt.ops.apply_migrations(url)) > 3
+    assert await tt.ops.pending_migrations(url) == []
     progress: list[str] = []
-    assert await tt.adopt_database(url, progress=progress.append) == []
+    assert await tt.ops.adopt_database(url, progress=progress.append) == []
     async with rebound(url, max_size=2, connect_timeout=3):
         await tt.add_video(1, "https://t/x", False)
         assert await tt.get_user_settings(1) == ("en", False)
@@ -478,11 +499,11 @@ async def test_password_never_in_logs_errors_or_reprs(
         finally:
             await bot.close()
         public = [
-            repr(tt.tortoise_config(url)),
-            json.dumps(tt.tortoise_config(url), default=repr),
+            repr(tt.ops.tortoise_config(url)),
+            json.dumps(tt.ops.tortoise_config(url), default=repr),
             repr(config.migration_config(url)),
             repr(PoolOptions()),
-            repr(tt.outbox_stats()),
+            repr(tt.ops.outbox_stats()),
             *progress,
         ]
     # A wrong port, a wrong host, a wrong password at init; the CLI, which prints the URL
@@ -526,9 +547,9 @@ async def test_a_keyword_value_string_is_refused_without_its_password(
     async with unbound():
         for call in (
             tt.init_storage(dsn),
-            tt.apply_migrations(dsn),
-            tt.pending_migrations(dsn),
-            tt.adopt_database(dsn),
+            tt.ops.apply_migrations(dsn),
+            tt.ops.pending_migrations(dsn),
+            tt.ops.adopt_database(dsn),
         ):
             with pytest.raises(tt.StorageError, match=r"keyword/value .* postgresql://") as refused:
                 await call
@@ -553,9 +574,9 @@ async def test_url_parameters_asyncpg_would_reject_are_a_storage_error(
         url = f"postgresql://u@127.0.0.1:1/db?{query}"
         name = query.partition("=")[0]
         with pytest.raises(tt.StorageError, match=f"parameter.* {name} not supported"):
-            tt.tortoise_config(url)
+            tt.ops.tortoise_config(url)
         with pytest.raises(tt.StorageError, match=f"parameter.* {name} not supported") as e:
-            await tt.apply_migrations(url)
+            await tt.ops.apply_migrations(url)
         shown.append(exception_text(e.value))
     assert all(secret not in text for text in [*shown, all_logs.text.getvalue()])
 

@@ -18,6 +18,11 @@ def _default(column: str) -> str:
     return _USERS[column].omitted_value()
 
 
+#: The functions here that render the models' defaults as SQL literals: all that goes into a
+#: statement besides constant text (tests/test_security.py holds every statement to that).
+MODEL_LITERALS = ("_default", "_user_row")
+
+
 def _user_row(**given: str) -> str:
     """The values of an INSERT into ``_USER_COLUMNS``: the ``given`` ones by column, the model's
     default for every other column."""
