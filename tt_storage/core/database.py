@@ -177,28 +177,38 @@ class Database:
                 command_timeout=pool_options.get("command_timeout"),
             )
         context = await _new_context(config, global_fallback)
+        probe = await self._attach(context, options, url, replica_url, check_schema=not migrate)
+        self.url, self.replica_url, self.listen_url = url, replica_url, listen_url
+        if self.outbox.enabled:
+            self.outbox.start()
+        lifecycle.log_connected(probe, url, replica_url, options)
+        return self
+
+    async def _attach(
+        self,
+        context: TortoiseContext,
+        options: PoolOptions,
+        url: str,
+        replica_url: str | None,
+        *,
+        check_schema: bool,
+    ) -> lifecycle.Probe:
+        """Take ``context``'s pools and open them (``lifecycle.probe``); on failure leave this
+        instance closed and the context's pools too."""
         self._client = context.connections.get(CONNECTION)
         self._replica = context.connections.get(REPLICA) if replica_url else None
         self.options = options
         try:
             probe = await lifecycle.probe(
-                self, url, replica=self._replica is not None, check_schema=not migrate
+                self, url, replica=self._replica is not None, check_schema=check_schema
             )
         except BaseException:
             self._client = self._replica = None
             self.options = PoolOptions()
             await context.close_connections()
             raise
-        self.context, self.url, self.replica_url, self.listen_url = (
-            context,
-            url,
-            replica_url,
-            listen_url,
-        )
-        if self.outbox.enabled:
-            self.outbox.start()
-        lifecycle.log_connected(probe, url, replica_url, options)
-        return self
+        self.context = context
+        return probe
 
     async def close(self) -> list[OutboxEvent]:
         """Write the outbox, close the pools. Safe to call twice; ``init`` may follow. An
