@@ -65,7 +65,7 @@ async def amain(args: argparse.Namespace) -> str:
     _progress(f"benchmark database {urlsplit(url).path.lstrip('/')} (dropped at the end)")
     try:
         _progress("migrations")
-        await tt_storage.apply_migrations(url)
+        await tt_storage.ops.apply_migrations(url)
         await tt_storage.init_storage(url, min_size=1, max_size=config.pool_size)
         try:
             report = None if args.fsm_only else await run_suite(url, config, _progress)

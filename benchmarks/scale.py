@@ -118,8 +118,8 @@ async def warm_rollup() -> None:
     settle, analytics.ROLLUP_SETTLE = analytics.ROLLUP_SETTLE, 0
     try:
         for _ in range(50):
-            await tt.refresh_rollup()  # observe, then fold what was observed
-            folded = await tt.refresh_rollup()
+            await tt.admin.refresh_rollup()  # observe, then fold what was observed
+            folded = await tt.admin.refresh_rollup()
             if folded == 0:
                 return
     finally:
@@ -133,9 +133,9 @@ async def stream_ids(limit: int) -> tuple[float, int, float]:
     n = 0
     t0 = time.perf_counter()
     kwargs: dict[str, Any] = {"only_positive": False}
-    if "include_blocked" in inspect.signature(tt.iter_user_ids).parameters:
+    if "include_blocked" in inspect.signature(tt.admin.iter_user_ids).parameters:
         kwargs["include_blocked"] = True  # every chat, blocked ones too: a full 1M
-    async for _ in tt.iter_user_ids(**kwargs):
+    async for _ in tt.admin.iter_user_ids(**kwargs):
         n += 1
         if n % 5_000 == 0:
             peak = max(peak, proc.memory_info().rss)
@@ -177,22 +177,24 @@ async def run(url: str, runs: int, do_explain: bool, cold: bool) -> dict[str, An
         for chat_type in ("all", "users", "groups"):
             table.add(
                 f"get_quick_stats(24 h, {chat_type})",
-                await timed(functools.partial(tt.get_quick_stats, DAY, chat_type), runs),
+                await timed(functools.partial(tt.admin.get_quick_stats, DAY, chat_type), runs),
                 "≤ 100 ms" if chat_type == "all" else "",
             )
-        table.add("get_quick_stats(week, all)", await timed(lambda: tt.get_quick_stats(WEEK), runs))
+        table.add(
+            "get_quick_stats(week, all)", await timed(lambda: tt.admin.get_quick_stats(WEEK), runs)
+        )
         table.add(
             "get_quick_stats(month, all)",
-            await timed(lambda: tt.get_quick_stats(MONTH), max(3, runs // 2)),
+            await timed(lambda: tt.admin.get_quick_stats(MONTH), max(3, runs // 2)),
         )
         table.add(
             "get_quick_stats(all time, all)",
-            await timed(lambda: tt.get_quick_stats(0), max(3, runs // 2)),
+            await timed(lambda: tt.admin.get_quick_stats(0), max(3, runs // 2)),
             "≤ 2 s",
         )
         table.add(
             "get_quick_stats(all time, groups)",
-            await timed(lambda: tt.get_quick_stats(0, "groups"), max(3, runs // 2)),
+            await timed(lambda: tt.admin.get_quick_stats(0, "groups"), max(3, runs // 2)),
         )
 
         # --- series: cold (rows counted live), then warm (rollup folded) -----------------------
@@ -202,7 +204,7 @@ async def run(url: str, runs: int, do_explain: bool, cold: bool) -> dict[str, An
             try:
                 table.add(
                     "get_time_series(videos, month, day) — cold rollup",
-                    await timed(lambda: tt.get_time_series("videos", MONTH, "day"), 3, 0),
+                    await timed(lambda: tt.admin.get_time_series("videos", MONTH, "day"), 3, 0),
                     "",
                     "no rollup yet: every row counted",
                 )
@@ -233,7 +235,9 @@ async def run(url: str, runs: int, do_explain: bool, cold: bool) -> dict[str, An
             label = {DAY: "24 h", WEEK: "week", MONTH: "month", 0: "all"}[period]
             table.add(
                 f"get_time_series({kind}, {label}, {bucket})",
-                await timed(functools.partial(tt.get_time_series, kind, period, bucket), runs),
+                await timed(
+                    functools.partial(tt.admin.get_time_series, kind, period, bucket), runs
+                ),
                 target,
             )
 
@@ -261,9 +265,13 @@ async def run(url: str, runs: int, do_explain: bool, cold: bool) -> dict[str, An
 
         # --- seed stats, reused as they are ----------------------------------------------------
         table.add("get_referral_stats()", await timed(tt.get_referral_stats, max(3, runs // 2)))
-        table.add("get_file_mode_count()", await timed(tt.get_file_mode_count, max(3, runs // 2)))
-        table.add("get_language_stats()", await timed(tt.get_language_stats, max(3, runs // 2)))
-        table.add("get_top_users()", await timed(tt.get_top_users, 3))
+        table.add(
+            "get_file_mode_count()", await timed(tt.admin.get_file_mode_count, max(3, runs // 2))
+        )
+        table.add(
+            "get_language_stats()", await timed(tt.admin.get_language_stats, max(3, runs // 2))
+        )
+        table.add("get_top_users()", await timed(tt.admin.get_top_users, 3))
 
         # --- streams ---------------------------------------------------------------------------
         results = [await stream_ids(1_000_000) for _ in range(3)]
@@ -276,7 +284,7 @@ async def run(url: str, runs: int, do_explain: bool, cold: bool) -> dict[str, An
         writer = NullWriter()
         base = writer.peak
         t0 = time.perf_counter()
-        n = await tt.export_users(writer)
+        n = await tt.admin.export_users(writer)
         table.add(
             f"export_users: {n:,} rows CSV",
             [time.perf_counter() - t0],
@@ -287,7 +295,7 @@ async def run(url: str, runs: int, do_explain: bool, cold: bool) -> dict[str, An
         writer = NullWriter()
         base = writer.peak
         t0 = time.perf_counter()
-        n = await tt.export_user_history(heavy[0], writer)
+        n = await tt.admin.export_user_history(heavy[0], writer)
         table.add(
             f"export_user_history: heaviest chat, {n:,} rows",
             [time.perf_counter() - t0],

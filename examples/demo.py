@@ -674,7 +674,7 @@ async def run(n_chats: int, concurrency: int, seed: int | None, url: str | None)
         )
         print(
             "  languages, all chats:                "
-            + ", ".join(f"{lang} {n}" for lang, n in await tt.get_language_stats())
+            + ", ".join(f"{lang} {n}" for lang, n in await tt.admin.get_language_stats())
         )
         print(
             "  top referrals, all chats:            "

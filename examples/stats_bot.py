@@ -142,7 +142,7 @@ def graph_period_keyboard(kind: str) -> InlineKeyboardMarkup:
 # --- texts -------------------------------------------------------------------------------------
 
 
-def quick_stats_text(stats: tt.QuickStats) -> str:
+def quick_stats_text(stats: tt.admin.QuickStats) -> str:
     return (
         f"Chats: <b>{stats.new_chats}</b>\n"
         f"Videos: <b>{stats.videos}</b> from <b>{stats.video_chats}</b> chats\n"
@@ -154,7 +154,7 @@ def quick_stats_text(stats: tt.QuickStats) -> str:
 async def period_text(title: str, period: int) -> str:
     """Private chats and groups for one window, both counted at once."""
     users, groups = await asyncio.gather(
-        tt.get_quick_stats(period, "users"), tt.get_quick_stats(period, "groups")
+        tt.admin.get_quick_stats(period, "users"), tt.admin.get_quick_stats(period, "groups")
     )
     return f"<b>{title}</b>\n{quick_stats_text(users)}\n\n<b>Groups</b>\n{quick_stats_text(groups)}"
 
@@ -254,7 +254,7 @@ async def on_stats(call: CallbackQuery, callback_data: StatsCallback) -> None:
     if callback_data.chat_type not in CHAT_TYPES or callback_data.period not in PERIODS:
         await call.answer()
         return
-    stats = await tt.get_quick_stats(PERIODS[callback_data.period], callback_data.chat_type)
+    stats = await tt.admin.get_quick_stats(PERIODS[callback_data.period], callback_data.chat_type)
     title = f"{CHAT_TYPES[callback_data.chat_type]}, {PERIOD_NAMES[callback_data.period]}"
     await edit(
         call,
@@ -282,7 +282,7 @@ async def on_graph(call: CallbackQuery, callback_data: GraphCallback, bot: Bot) 
         return
     await call.answer("Drawing…")
     bucket = GRAPH_BUCKETS[period]
-    series = await tt.get_time_series(kind, PERIODS[period], bucket)
+    series = await tt.admin.get_time_series(kind, PERIODS[period], bucket)
     title = f"{GRAPH_KINDS[kind][2:]} per {bucket}, {PERIOD_NAMES[period][2:].lower()}"
     png = await asyncio.to_thread(render_graph, series, bucket, title)
     total = sum(n for _, n in series)
@@ -338,7 +338,7 @@ async def on_history(call: CallbackQuery, callback_data: HistoryCallback, bot: B
         await call.answer()
         return
     out = io.StringIO()
-    rows = await tt.export_user_history(callback_data.user_id, out)
+    rows = await tt.admin.export_user_history(callback_data.user_id, out)
     if rows == 0:
         await call.answer("❌ No downloads")
         return

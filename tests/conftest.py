@@ -19,7 +19,7 @@ async def db_url(admin_url: str) -> AsyncIterator[str]:
     """A fresh database, built by the real aerich migrations, with the library bound to it."""
     url = await database.create_database(admin_url, "tt_storage_test")
     try:
-        await tt_storage.apply_migrations(url)
+        await tt_storage.ops.apply_migrations(url)
         await tt_storage.init_storage(url, max_size=20)
         yield url
         await tt_storage.close_storage()

@@ -287,7 +287,7 @@ async def test_seed_database_is_adopted_with_rows_intact(
         music_count = await conn.fetchval("SELECT count(*) FROM music")
 
     lines: list[str] = []
-    applied = await tt.adopt_database(url, progress=lines.append)
+    applied = await tt.ops.adopt_database(url, progress=lines.append)
 
     assert applied == migrations_on_disk()
     assert len(applied) >= 2
@@ -461,12 +461,12 @@ async def check_writes(
 async def test_adoption_is_idempotent(new_db: Callable[[], Awaitable[str]]) -> None:
     url = await new_db()
     await make_legacy(url)
-    first = await tt.adopt_database(url)
+    first = await tt.ops.adopt_database(url)
     assert first == migrations_on_disk()
     async with connected(url) as conn:
         before = await checksums(conn)
     lines: list[str] = []
-    assert await tt.adopt_database(url, progress=lines.append) == []
+    assert await tt.ops.adopt_database(url, progress=lines.append) == []
     assert "nothing to apply" in lines
     assert any("already under aerich" in line for line in lines)
     async with connected(url) as conn:
@@ -507,7 +507,7 @@ async def leave_invalid_index(url: str) -> None:
 async def test_interrupted_index_build_is_rebuilt(new_db: Callable[[], Awaitable[str]]) -> None:
     url = await new_db()
     await make_legacy(url)
-    applied = await tt.adopt_database(url)
+    applied = await tt.ops.adopt_database(url)
     index_migration = next(name for name in applied if name.startswith("1_"))
     await leave_invalid_index(url)
     async with connected(url) as conn:
@@ -515,12 +515,12 @@ async def test_interrupted_index_build_is_rebuilt(new_db: Callable[[], Awaitable
 
     # The index migration is recorded: aerich would never look again. Adoption says so.
     with pytest.raises(tt.StorageError, match="idx_videos_time is INVALID"):
-        await tt.adopt_database(url)
+        await tt.ops.adopt_database(url)
 
     # As the message says: forget the index migration, and it drops and rebuilds the index.
     async with connected(url) as conn:
         await conn.execute("DELETE FROM aerich WHERE version = $1", index_migration)
-    assert await tt.adopt_database(url) == [index_migration]
+    assert await tt.ops.adopt_database(url) == [index_migration]
     async with connected(url) as conn:
         await assert_indexes_valid(conn)
         assert await checksums(conn) == before
@@ -534,7 +534,7 @@ async def test_invalid_index_on_a_never_adopted_database_is_rebuilt(
     await make_legacy(url)
     # (on a different column list even: an INVALID index is dropped, whatever it was)
     await interrupt_index_build(url, "idx_videos_user_time", "videos", "(user_id)")
-    assert await tt.adopt_database(url) == migrations_on_disk()
+    assert await tt.ops.adopt_database(url) == migrations_on_disk()
     async with connected(url) as conn:
         state = await index_state(conn)
     assert state["idx_videos_user_time"] == ("videos", "(user_id, downloaded_at)", True)
@@ -576,7 +576,7 @@ async def test_wrong_shape_is_refused_untouched(
         await create_seed_schema(conn)
         await conn.execute(ddl)
     with pytest.raises(tt.StorageError, match=message) as caught:
-        await tt.adopt_database(url)
+        await tt.ops.adopt_database(url)
     assert "nothing was changed" in str(caught.value)
     async with connected(url) as conn:
         assert await conn.fetchval("SELECT to_regclass('aerich')") is None
@@ -591,7 +591,7 @@ async def test_several_differences_are_all_named(new_db: Callable[[], Awaitable[
         await conn.execute("ALTER TABLE users DROP COLUMN ad_count")
         await conn.execute("ALTER TABLE videos ALTER COLUMN video_link TYPE bytea USING 'x'")
     with pytest.raises(tt.StorageError) as caught:
-        await tt.adopt_database(url)
+        await tt.ops.adopt_database(url)
     assert "users.ad_count is missing" in str(caught.value)
     assert "videos.video_link is bytea, expected character varying or text" in str(caught.value)
 
@@ -602,21 +602,21 @@ async def test_empty_database_just_gets_the_schema(new_db: Callable[[], Awaitabl
     def broken_progress(line: str) -> None:
         raise RuntimeError("a UI glitch must not stop a migration")
 
-    assert await tt.adopt_database(url, progress=broken_progress) == migrations_on_disk()
+    assert await tt.ops.adopt_database(url, progress=broken_progress) == migrations_on_disk()
     async with connected(url) as conn:
         assert await checksums(conn) == {
             t: (0, "d41d8cd98f00b204e9800998ecf8427e") for t in CHECKSUMS
         }
         await assert_indexes_valid(conn)
-    assert await tt.adopt_database(url) == []
+    assert await tt.ops.adopt_database(url) == []
 
 
 async def test_without_a_url_or_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DB_URL", raising=False)
     with pytest.raises(tt.StorageError, match="needs the existing database's URL"):
-        await tt.adopt_database()
+        await tt.ops.adopt_database()
     with pytest.raises(tt.StorageUnavailable, match="cannot connect"):
-        await tt.adopt_database("postgresql://postgres:secret@127.0.0.1:1/nothing")
+        await tt.ops.adopt_database("postgresql://postgres:secret@127.0.0.1:1/nothing")
 
 
 def test_migrations_run_without_a_statement_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -717,7 +717,7 @@ async def test_writes_are_not_blocked_while_indexes_build(
         await asyncio.sleep(0.3)  # the writer is up to speed before the adoption starts
         lines: list[str] = []
         t0 = time.perf_counter()
-        applied = await tt.adopt_database(url, progress=lines.append)
+        applied = await tt.ops.adopt_database(url, progress=lines.append)
         adopted = time.perf_counter() - t0
         await asyncio.sleep(0.2)
     finally:

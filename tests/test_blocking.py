@@ -58,10 +58,15 @@ async def test_user_ids_skip_blocked_chats_unless_asked(db: asyncpg.Connection) 
     assert await tt.get_user_ids(True, True) == [1, 2, 3, 4]
     assert await tt.get_user_ids(False) == [-5, 1, 3, 4]
     assert await tt.get_user_ids(only_positive=False, include_blocked=True) == [-6, -5, 1, 2, 3, 4]
-    assert [c async for c in tt.iter_user_ids(True, 1)] == [1, 3, 4]
-    assert [c async for c in tt.iter_user_ids(batch_size=2, include_blocked=True)] == [1, 2, 3, 4]
-    assert [c async for c in tt.iter_user_ids(start_after=1, batch_size=1)] == [3, 4]
-    assert [c async for c in tt.iter_user_ids(False, start_after=-6)] == [-5, 1, 3, 4]
+    assert [c async for c in tt.admin.iter_user_ids(True, 1)] == [1, 3, 4]
+    assert [c async for c in tt.admin.iter_user_ids(batch_size=2, include_blocked=True)] == [
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert [c async for c in tt.admin.iter_user_ids(start_after=1, batch_size=1)] == [3, 4]
+    assert [c async for c in tt.admin.iter_user_ids(False, start_after=-6)] == [-5, 1, 3, 4]
     with pytest.raises(ValueError):
         await tt.get_user_ids(True, "yes")  # type: ignore[arg-type]
 

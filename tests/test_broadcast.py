@@ -26,7 +26,7 @@ from aiohttp import web
 import tt_storage as tt
 from tests.support.bot_session import TOKEN, RecordingSession, _Queued
 from tests.support.waiting import until
-from tt_storage import BroadcastResult, broadcast
+from tt_storage.admin.broadcast import BroadcastResult, broadcast
 
 BLOCKED = "Forbidden: bot was blocked by the user"
 FAST = 1000.0  # messages/s where pacing is not what a test is about

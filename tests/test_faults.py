@@ -182,7 +182,7 @@ async def test_black_holed_statement_is_bounded(db_url: str) -> None:
 
 async def test_outage_writes_are_queued_then_written_in_order(own: OwnServer, own_db: str) -> None:
     await tt.create_user(5, "en")
-    before = tt.outbox_stats()
+    before = tt.ops.outbox_stats()
     await own.stop()
     try:
         started = int(time.time())
@@ -199,10 +199,10 @@ async def test_outage_writes_are_queued_then_written_in_order(own: OwnServer, ow
         ]
         assert all(started <= e.downloaded_at <= started + 1 for e in queued)
         with pytest.raises(tt.StorageUnavailable):
-            await tt.flush_outbox()
+            await tt.ops.flush_outbox()
     finally:
         await own.start()
-    await tt.flush_outbox()  # or the background flusher did already
+    await tt.ops.flush_outbox()  # or the background flusher did already
     assert outbox.stats().pending == 0
     conn = await connect(own, own_db)
     try:
@@ -229,7 +229,7 @@ async def test_outage_writes_are_queued_then_written_in_order(own: OwnServer, ow
         await conn.close()
     # The rule continues from there: download 3 since the last ad (count 2) -> cooldown 0: ad.
     assert await tt.track_download(5, "https://t/4", False, ad=True) is True
-    figures = delta(before, tt.outbox_stats())
+    figures = delta(before, tt.ops.outbox_stats())
     assert figures == {
         "queued": 4,
         "flushed": 4,
@@ -248,7 +248,7 @@ async def test_unknown_outcome_that_was_written_is_not_written_twice(
     delivering to the client): the call times out, the download is queued as maybe written,
     and the replay finds its row instead of writing it again."""
     await raw.execute("TRUNCATE users, videos, music RESTART IDENTITY CASCADE")
-    before = tt.outbox_stats()
+    before = tt.ops.outbox_stats()
     async with FreezableProxy(db_url) as proxy:
         url = proxy.url(database_name(db_url))
         # One connection, its statements already prepared: otherwise the prepare round trip
@@ -269,7 +269,7 @@ async def test_unknown_outcome_that_was_written_is_not_written_twice(
     # The server's decision stands: download 2 showed no ad (count 2). Had it decided on an ad,
     # that would stand too, though the caller was told False (documented).
     assert await raw.fetchval("SELECT ad_count FROM users WHERE user_id = 8") == 2
-    figures = delta(before, tt.outbox_stats())
+    figures = delta(before, tt.ops.outbox_stats())
     assert (figures["queued"], figures["duplicates"], figures["flushed"]) == (1, 1, 0)
 
 
@@ -294,7 +294,7 @@ async def test_unknown_outcome_of_a_killed_statement_is_written(
             # The replay waits for this transaction's lock on the chat.
             [event] = outbox.pending()
             assert event.maybe_written
-        await tt.flush_outbox()
+        await tt.ops.flush_outbox()
         assert event.outcome == "written"
         assert await conn.fetchval("SELECT count(*) FROM videos WHERE user_id = 9") == 1
         assert await conn.fetchval("SELECT ad_count FROM users WHERE user_id = 9") == 1
@@ -311,7 +311,7 @@ async def test_an_event_the_database_refuses_does_not_block_the_queue(
     await tt.create_user(30, "en")
     await tt.create_user(31, "en")
     await db.execute("UPDATE users SET ad_count = 2147483647 WHERE user_id = 31")
-    before = tt.outbox_stats()
+    before = tt.ops.outbox_stats()
     events_ = [
         OutboxEvent("video", 30, 1_700_000_000, True, "https://t/1"),
         OutboxEvent("video", 31, 1_700_000_001, True, "https://t/2"),
@@ -319,9 +319,9 @@ async def test_an_event_the_database_refuses_does_not_block_the_queue(
     ]
     async with outbox._lock:  # all three in one batch
         assert all(outbox.add(event) for event in events_)
-    await tt.flush_outbox()
+    await tt.ops.flush_outbox()
     assert [e.outcome for e in events_] == ["written", "failed", "written"]
-    figures = delta(before, tt.outbox_stats())
+    figures = delta(before, tt.ops.outbox_stats())
     assert (figures["queued"], figures["flushed"], figures["failed"]) == (3, 2, 1)
     assert [r[0] for r in await db.fetch("SELECT video_link FROM videos")] == ["https://t/1"]
     assert await db.fetchval("SELECT count(*) FROM music") == 1
@@ -350,7 +350,7 @@ async def test_a_chat_with_queued_writes_queues_new_ones_behind_them(
         assert [e.video_link for e in outbox.pending()] == ["https://t/a", "https://t/b"]
     finally:
         outbox._lock.release()
-    await tt.flush_outbox()
+    await tt.ops.flush_outbox()
     conn = await connect(own, own_db)
     try:
         assert await conn.fetchval("SELECT ad_count FROM users WHERE user_id = 10") == 2
@@ -366,7 +366,7 @@ async def test_overflow_is_counted_and_logged_once_per_burst(
     own: OwnServer, own_db: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="tt_storage")
-    before = tt.outbox_stats()
+    before = tt.ops.outbox_stats()
     outbox.size = 3
     await own.stop()
     try:
@@ -374,8 +374,8 @@ async def test_overflow_is_counted_and_logged_once_per_burst(
             await tt.add_video(12, f"https://t/{n}", False)
     finally:
         await own.start()
-    await tt.flush_outbox()
-    figures = delta(before, tt.outbox_stats())
+    await tt.ops.flush_outbox()
+    figures = delta(before, tt.ops.outbox_stats())
     assert (figures["queued"], figures["flushed"], figures["dropped"]) == (3, 3, 4)
     full = [r for r in caplog.records if "outbox full" in r.getMessage()]
     assert len(full) == 1 and full[0].levelno == logging.WARNING
@@ -413,7 +413,7 @@ async def test_close_storage_reports_what_it_could_not_write(
     own: OwnServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = await own.create_database()
-    before = tt.outbox_stats()
+    before = tt.ops.outbox_stats()
     caplog.set_level(logging.INFO, logger="tt_storage")
     async with rebound(url, max_size=2, **{**FAST, "outbox_close_timeout": 1.0}):
         await own.stop()
@@ -436,7 +436,7 @@ async def test_close_storage_reports_what_it_could_not_write(
     ]
     assert "2 queued tracking writes could not be written" in errors[0]
     assert "link='https://t/lost'" in errors[1] and "video_id=6" in errors[2]
-    assert delta(before, tt.outbox_stats())["abandoned"] == 2
+    assert delta(before, tt.ops.outbox_stats())["abandoned"] == 2
 
 
 async def test_a_chat_first_seen_in_an_outage_keeps_its_language_and_referral(
@@ -451,7 +451,7 @@ async def test_a_chat_first_seen_in_an_outage_keeps_its_language_and_referral(
             await bot.feed(video(16, 1, lang="uk"))
         finally:
             await own.start()
-        await tt.flush_outbox()
+        await tt.ops.flush_outbox()
     finally:
         await bot.close()
     conn = await connect(own, own_db)
@@ -507,7 +507,7 @@ async def test_a_referral_comes_only_from_the_first_update_seen_in_an_outage(
                 await bot.feed(events.message(18, "hi", lang="uk"))
                 await bot.feed(events.message(18, "/start promo", lang="en"))
                 await bot.feed(video(18, 1, lang="en"))
-            await tt.flush_outbox()
+            await tt.ops.flush_outbox()
         finally:
             await bot.close()
     assert tuple(await db.fetchrow("SELECT lang, link FROM users WHERE user_id = 18")) == (
@@ -698,18 +698,18 @@ async def run_scenario(
             queued[event.video_link] = event
         return real_add(event)
 
-    before = tt.outbox_stats()
+    before = tt.ops.outbox_stats()
     bot = DownloadBot(languages=["en", "uk"])
     outbox.add = recording_add  # type: ignore[method-assign]
     try:
         order, errors = await stream(bot, fault)
         await until(lambda: outbox.stats().pending == 0, within=15)
-        assert await tt.flush_outbox() == 0
+        assert await tt.ops.flush_outbox() == 0
     finally:
         del outbox.add
         await bot.close()
     assert errors == []
-    figures = delta(before, tt.outbox_stats())
+    figures = delta(before, tt.ops.outbox_stats())
     conn = await connect(own, url)
     try:
         result = await check(conn, bot, order, queued)

@@ -31,7 +31,9 @@ def modules_after(code: str) -> set[str]:
     [
         "import tt_storage",
         "import tt_storage.ops.cli",
-        "from tt_storage import init_storage, get_user_settings, add_video, Users, tortoise_config",
+        "from tt_storage import init_storage, get_user_settings, add_video, Users, Storage",
+        "from tt_storage.ops import tortoise_config, apply_migrations",
+        "from tt_storage.admin import get_quick_stats, iter_user_ids",
         "import tt_storage.ops.cli; tt_storage.ops.cli.build_parser().format_help()",
     ],
 )
@@ -41,9 +43,12 @@ def test_no_aiogram_until_an_aiogram_name_is_used(code: str) -> None:
     assert "aiogram" not in loaded
 
 
-@pytest.mark.parametrize("name", ["setup_storage", "broadcast"])
-def test_an_aiogram_facing_name_loads_it_on_use(name: str) -> None:
-    assert "aiogram" in modules_after(f"from tt_storage import {name}")
+@pytest.mark.parametrize(
+    "code",
+    ["from tt_storage import setup_storage", "from tt_storage.admin.broadcast import broadcast"],
+)
+def test_an_aiogram_facing_name_loads_it_on_use(code: str) -> None:
+    assert "aiogram" in modules_after(code)
 
 
 def test_lazy_names_are_the_real_objects() -> None:
@@ -53,12 +58,35 @@ def test_lazy_names_are_the_real_objects() -> None:
 
     assert tt_storage.StorageMiddleware is StorageMiddleware
     assert tt_storage.setup_storage is setup_storage
-    assert tt_storage.broadcast is tt_storage.admin.broadcast.broadcast
     assert set(tt_storage.__all__) <= set(dir(tt_storage))
     for name in tt_storage.__all__:
         assert getattr(tt_storage, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         _ = tt_storage.nothing
+
+
+def test_admin_and_operator_names_moved_to_their_rooms_with_a_warning() -> None:
+    import tt_storage
+
+    moved = dict(tt_storage._MOVED)
+    for room in tt_storage._MOVED_TO_ROOMS:
+        moved |= dict.fromkeys(importlib.import_module(f"tt_storage.{room}").__all__, room)
+    assert len(moved) == 24  # the admin and operator names of 0.2's top level
+    assert not set(moved) & set(tt_storage.__all__)
+    for name, room in moved.items():
+        with pytest.warns(
+            DeprecationWarning, match=f"tt_storage.{name} moved to tt_storage.{room}"
+        ):
+            old = getattr(tt_storage, name)
+        assert old is getattr(importlib.import_module(f"tt_storage.{room}"), name)
+    for room in ("admin", "ops"):
+        module = importlib.import_module(f"tt_storage.{room}")
+        for name in module.__all__:
+            assert getattr(module, name) is not None, (room, name)
+    # The rooms are attributes of the package without an import of their own.
+    code = "import tt_storage; print(tt_storage.admin.get_quick_stats.__module__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "tt_storage.services.analytics"
 
 
 #: Each room of the package imports only from the rooms below it.
@@ -162,17 +190,18 @@ def test_an_old_path_gives_the_same_names_and_keeps_the_broadcast_function() -> 
         warnings.simplefilter("ignore", DeprecationWarning)
         importlib.import_module("tt_storage.broadcast")
         old_config = importlib.import_module("tt_storage.config")
-    # The submodule import must not replace the function of the same name on the package.
-    assert callable(tt_storage.broadcast)
-    assert tt_storage.broadcast.__module__ == "tt_storage.admin.broadcast"
+        # The submodule import must not replace the (moved) function of the same name.
+        assert callable(tt_storage.broadcast)
+        assert tt_storage.broadcast.__module__ == "tt_storage.admin.broadcast"
     assert old_config.migration_config is migration_config
 
 
 @pytest.mark.parametrize(
     "code",
     [
-        "import tt_storage; tt_storage.setup_storage; tt_storage.broadcast; "
-        "tt_storage.adopt_database; tt_storage.PostgresStorage; tt_storage.AdvisoryLockIsolation",
+        "import tt_storage; tt_storage.setup_storage; tt_storage.ops.adopt_database; "
+        "tt_storage.PostgresStorage; tt_storage.AdvisoryLockIsolation",
+        "import tt_storage.admin.broadcast; tt_storage.admin.get_quick_stats",
         "import tt_storage.ops.cli, tt_storage.bot.i18n, tt_storage.core.routing",
     ],
 )

@@ -40,7 +40,7 @@ async def test_ten_thousand_updates_from_a_thousand_new_chats(db: asyncpg.Connec
     ]
     # Shuffled (fixed seed): a chat's updates, its first ones too, often run side by side.
     random.Random(1).shuffle(updates)
-    before = tt.outbox_stats()
+    before = tt.ops.outbox_stats()
     bot = DownloadBot(languages=["en", "uk"])
     errors: list[BaseException] = []
     started = time.monotonic()
@@ -54,7 +54,7 @@ async def test_ten_thousand_updates_from_a_thousand_new_chats(db: asyncpg.Connec
     finally:
         await bot.close()
     seconds = time.monotonic() - started
-    stats = tt.outbox_stats()
+    stats = tt.ops.outbox_stats()
 
     downloads = list(bot.answered.values())
     users = await db.fetch("SELECT user_id, ad_count, ad_cooldown FROM users")
@@ -120,7 +120,7 @@ async def test_downloads_on_an_exhausted_pool_are_queued_not_lost(
     await raw.execute("TRUNCATE users, videos, music RESTART IDENTITY CASCADE")
     chats = [8_000_000 + n for n in range(200)]
     options = {"acquire_timeout": 0.5, "outbox_retry_delay": 0.05, "outbox_max_retry_delay": 0.3}
-    before = tt.outbox_stats()
+    before = tt.ops.outbox_stats()
     async with rebound(db_url, max_size=2, **options):
         await tt.create_user(1, "en")
         bot = DownloadBot(cache_size=0)
@@ -139,7 +139,7 @@ async def test_downloads_on_an_exhausted_pool_are_queued_not_lost(
         finally:
             await bot.close()
     figures = {
-        name: getattr(tt.outbox_stats(), name) - getattr(before, name)
+        name: getattr(tt.ops.outbox_stats(), name) - getattr(before, name)
         for name in ("queued", "flushed", "duplicates", "dropped")
     }
     found = await raw.fetchval("SELECT count(*) FROM videos")

@@ -353,7 +353,7 @@ async def test_middleware_on_its_own_in_an_app_running_tortoise(
     # init_storage(): the library then runs on Tortoise's `default` connection.
     async with unbound():
         context = await Tortoise.init(
-            config=tt.tortoise_config(db_url), _enable_global_fallback=True
+            config=tt.ops.tortoise_config(db_url), _enable_global_fallback=True
         )
         try:
             assert not tt.default_storage().initialized

@@ -373,7 +373,7 @@ async def test_many_downloads_racing_the_migration_are_all_kept(db: asyncpg.Conn
         calls.insert(CALLS // 2, tt.migrate_chat(old, new))
         outcome = await asyncio.gather(*calls, return_exceptions=True)
         raised += sum(isinstance(o, BaseException) for o in outcome)
-        await tt.flush_outbox()  # a call that waited too long for the pool was queued, not lost
+        await tt.ops.flush_outbox()  # a call that waited too long for the pool was queued, not lost
         counts = dict(
             await db.fetch(
                 "SELECT user_id, count(*) FROM videos WHERE video_link LIKE $1 GROUP BY user_id",
@@ -427,7 +427,7 @@ async def test_queued_downloads_of_a_migrated_group_go_to_the_new_id(
     async with outbox._lock:  # queued, not flushed before the migration
         assert all(outbox.add(event) for event in events)
         assert await tt.migrate_chat(OLD, NEW)
-    await tt.flush_outbox()
+    await tt.ops.flush_outbox()
     assert [event.outcome for event in events] == ["written", "written"]
     assert await _row(db, OLD) is None
     assert await _history(db, NEW) == (4, 2)
@@ -446,7 +446,7 @@ async def test_a_replay_held_by_the_migration_lands_under_the_new_id(
         migration = asyncio.create_task(tt.migrate_chat(OLD, NEW))
         await _until_waiting(db, 1, on="advisory")
         assert outbox.add(event)
-        flushed = asyncio.create_task(tt.flush_outbox())
+        flushed = asyncio.create_task(tt.ops.flush_outbox())
         await _until_waiting(db, 1)
     assert await asyncio.wait_for(migration, 10) is True
     await asyncio.wait_for(flushed, 10)

@@ -37,9 +37,9 @@ BOUND = 5.0
 
 Call = Callable[[str], Awaitable[Any]]
 CALLS: dict[str, Call] = {
-    "pending_migrations": lambda url: tt.pending_migrations(url, **LIMITS),
-    "apply_migrations": lambda url: tt.apply_migrations(url, **LIMITS),
-    "adopt_database": lambda url: tt.adopt_database(url, **LIMITS),
+    "pending_migrations": lambda url: tt.ops.pending_migrations(url, **LIMITS),
+    "apply_migrations": lambda url: tt.ops.apply_migrations(url, **LIMITS),
+    "adopt_database": lambda url: tt.ops.adopt_database(url, **LIMITS),
     "init_storage(migrate=True)": lambda url: tt.init_storage(url, migrate=True, **LIMITS),
 }
 
@@ -74,8 +74,8 @@ async def test_stopped_server_is_storage_unavailable(own: OwnServer) -> None:
         assert not isinstance(exc, tt.StorageTimeout), (name, exc)
         assert "unreachable" in str(exc) and "FileNotFoundError" in str(exc), (name, exc)
     # Up again: every call works.
-    assert await tt.pending_migrations(url, **LIMITS) == []
-    assert await tt.adopt_database(url, **LIMITS) == []
+    assert await tt.ops.pending_migrations(url, **LIMITS) == []
+    assert await tt.ops.adopt_database(url, **LIMITS) == []
 
 
 async def test_black_holed_network_is_storage_timeout_within_connect_timeout(
@@ -101,7 +101,7 @@ async def test_network_black_holed_while_migrating_is_storage_timeout(
         await holder.execute("SELECT pg_advisory_lock($1)", lifecycle.MIGRATION_LOCK_KEY)
         async with FreezableProxy(db_url) as proxy:
             task = asyncio.create_task(
-                tt.apply_migrations(proxy.url(database_name(db_url)), **LIMITS)
+                tt.ops.apply_migrations(proxy.url(database_name(db_url)), **LIMITS)
             )
             async with asyncio.timeout(10):
                 while not await raw.fetchval(  # noqa: ASYNC110 - polling the server
@@ -133,7 +133,7 @@ async def test_statement_stuck_on_a_lock_is_storage_timeout(
         print(f"aerich table locked: {name} {type(exc).__name__} after {seconds:.2f} s")
         assert isinstance(exc, tt.StorageTimeout), (name, exc)
         assert seconds < BOUND, (name, seconds)
-    assert await tt.pending_migrations(db_url) == []
+    assert await tt.ops.pending_migrations(db_url) == []
 
 
 async def test_limits_default_to_init_storages() -> None:
@@ -141,11 +141,11 @@ async def test_limits_default_to_init_storages() -> None:
     statement limit unless given one (a concurrent index build on a big table takes minutes)."""
     import inspect
 
-    defaults = tt.PoolOptions()
-    for function in (tt.apply_migrations, tt.pending_migrations, tt.adopt_database):
+    defaults = tt.ops.PoolOptions()
+    for function in (tt.ops.apply_migrations, tt.ops.pending_migrations, tt.ops.adopt_database):
         parameters = inspect.signature(function).parameters
         assert parameters["connect_timeout"].default == defaults.connect_timeout
-    assert inspect.signature(tt.pending_migrations).parameters["command_timeout"].default == (
+    assert inspect.signature(tt.ops.pending_migrations).parameters["command_timeout"].default == (
         defaults.command_timeout
     )
-    assert inspect.signature(tt.apply_migrations).parameters["command_timeout"].default is None
+    assert inspect.signature(tt.ops.apply_migrations).parameters["command_timeout"].default is None

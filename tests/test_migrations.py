@@ -20,11 +20,11 @@ async def test_concurrent_starters_migrate_once(admin_url: str) -> None:
     # nothing pending (without the advisory lock they would race on aerich's table and DDL).
     url = await database.create_database(admin_url, "tt_storage_test")
     try:
-        results = await asyncio.gather(*(tt_storage.apply_migrations(url) for _ in range(4)))
+        results = await asyncio.gather(*(tt_storage.ops.apply_migrations(url) for _ in range(4)))
         applied = [name for result in results for name in result]
         assert sorted(applied) == _on_disk()
         assert sum(1 for result in results if result) == 1
-        assert await tt_storage.pending_migrations(url) == []
+        assert await tt_storage.ops.pending_migrations(url) == []
         conn = await database.connect(url)
         try:
             rows = await conn.fetch("SELECT version FROM aerich ORDER BY id")
@@ -38,10 +38,10 @@ async def test_concurrent_starters_migrate_once(admin_url: str) -> None:
 async def test_unreachable_server_is_a_storage_error() -> None:
     # Port 1 on loopback: nothing listens there, the connect is refused at once.
     with pytest.raises(tt_storage.StorageUnavailable):
-        await tt_storage.apply_migrations("postgresql://postgres@127.0.0.1:1/nowhere")
+        await tt_storage.ops.apply_migrations("postgresql://postgres@127.0.0.1:1/nowhere")
 
 
 async def test_missing_database_is_a_storage_error(admin_url: str) -> None:
     missing = database.with_database(admin_url, "tt_storage_no_such_database")
     with pytest.raises(tt_storage.StorageError):
-        await tt_storage.apply_migrations(missing)
+        await tt_storage.ops.apply_migrations(missing)

@@ -54,7 +54,7 @@ async def setup(admin_url: str, db_url: str) -> AsyncIterator[Setup]:
         pytest.skip("pgbouncer is not installed and could not be installed (apt-get as root)")
     direct_url = await database.create_database(admin_url, "tt_storage_pgb")
     try:
-        await tt.apply_migrations(direct_url)
+        await tt.ops.apply_migrations(direct_url)
         name = urlsplit(direct_url).path.lstrip("/")
         with servers.pgbouncer(path, connect_kwargs(admin_url), name, SERVERS) as bouncer:
             try:
@@ -108,7 +108,7 @@ async def test_services_concurrently(bouncer: Setup) -> None:
         for _ in range(5):
             await tt.get_stats_by_period(0)
             await tt.get_other_stats()
-            assert len([c async for c in tt.iter_user_ids(batch_size=4)]) == CHATS
+            assert len([c async for c in tt.admin.iter_user_ids(batch_size=4)]) == CHATS
 
     results = await asyncio.gather(
         *(download(c, n) for c in chats for n in range(DOWNLOADS)),
@@ -126,7 +126,7 @@ async def test_services_concurrently(bouncer: Setup) -> None:
 
     assert len(await tt.get_stats_by_period(0, "users")) == CHATS * DOWNLOADS
     assert await tt.get_user_ids() == chats
-    assert [c async for c in tt.iter_user_ids(batch_size=3)] == chats
+    assert [c async for c in tt.admin.iter_user_ids(batch_size=3)] == chats
     assert await tt.get_referral_stats() == [("pgb", CHATS)]
     file_mode, languages, _ = await tt.get_other_stats()
     assert (file_mode, languages) == (CHATS, [("en", CHATS)])  # toggled three times: on
@@ -144,7 +144,7 @@ async def test_streamed_history_leaves_no_prepared_statement(
     for n in range(5):
         await tt.add_video(1, f"https://t/1/{n}", False)
     for _ in range(4):
-        assert len([row async for row in tt.iter_user_videos(1, prefetch=2)]) == 5
+        assert len([row async for row in tt.admin.iter_user_videos(1, prefetch=2)]) == 5
 
     # Hold every server connection at once and look at its prepared statements: a named one
     # left behind would collide with the same name from another bot process.

@@ -111,7 +111,7 @@ async def test_unmigrated_database_is_refused_at_start(
     try:
         with pytest.raises(tt.StorageError) as empty:
             await tt.init_storage(url)
-        await tt.apply_migrations(url)
+        await tt.ops.apply_migrations(url)
         last = packaged_migrations()[-1]
         conn = await database.connect(url)
         await conn.execute("DELETE FROM aerich WHERE version = $1", last)
@@ -155,7 +155,7 @@ async def test_missing_database_and_refused_login_say_so(admin_url: str, db_url:
 async def make_legacy(url: str) -> None:
     """A database as the 0.1 code left it: tt-storage's rows under the label "models" (their
     models state naming "models.Users"), and an application's own "models" app row."""
-    await tt.apply_migrations(url)
+    await tt.ops.apply_migrations(url)
     conn = await database.connect(url)
     try:
         await conn.execute(
@@ -197,8 +197,8 @@ async def test_legacy_database_keeps_working(
     reference = await schema_of(url)
     async with library_on(url, db_url):  # the start-up check accepts the old label
         await tt.register_user(5, "en")
-    assert await tt.pending_migrations(url) == []
-    assert await tt.apply_migrations(url) == []
+    assert await tt.ops.pending_migrations(url) == []
+    assert await tt.ops.apply_migrations(url) == []
     assert await aerich_rows(url) == relabelled()  # the application's own row untouched
     after = await schema_of(url)
     assert (
@@ -246,7 +246,7 @@ async def test_aerich_migrate_sees_no_change(
         url = await fresh()
         if legacy:
             await make_legacy(url)
-        await tt.apply_migrations(url)
+        await tt.ops.apply_migrations(url)
 
         async def migrate(url: str = url) -> str | None:
             config = migration_config(url)
@@ -263,14 +263,14 @@ async def test_aerich_migrate_sees_no_change(
 
 async def test_generate_schemas_first_converges(fresh: Callable[[], Awaitable[str]]) -> None:
     ours_first, theirs_first = await fresh(), await fresh()
-    await tt.apply_migrations(ours_first)
+    await tt.ops.apply_migrations(ours_first)
     await generate_schemas(ours_first)
     await generate_schemas(theirs_first)  # users/videos/music made by Tortoise, not by us
-    await tt.apply_migrations(theirs_first)
+    await tt.ops.apply_migrations(theirs_first)
     assert difference(await schema_of(ours_first), await schema_of(theirs_first)) == ""
     # A re-run of both changes nothing.
     await generate_schemas(theirs_first)
-    assert await tt.apply_migrations(theirs_first) == []
+    assert await tt.ops.apply_migrations(theirs_first) == []
     assert difference(await schema_of(ours_first), await schema_of(theirs_first)) == ""
 
 
@@ -280,7 +280,7 @@ async def test_table_in_another_shape_is_refused(fresh: Callable[[], Awaitable[s
     try:
         await conn.execute('CREATE TABLE "users" (user_id BIGINT PRIMARY KEY, lang INTEGER)')
         with pytest.raises(tt.StorageError) as refused:
-            await tt.apply_migrations(url)
+            await tt.ops.apply_migrations(url)
         assert "users.lang is integer" in str(refused.value)
         assert "users.file_mode is missing" in str(refused.value)
         recorded = await conn.fetchval("SELECT to_regclass('aerich') IS NOT NULL")
@@ -301,7 +301,7 @@ async def test_blocked_at_in_another_shape_is_refused(fresh: Callable[[], Awaita
             " ad_count INT NOT NULL, ad_cooldown BIGINT NOT NULL, blocked_at TEXT)"
         )
         with pytest.raises(tt.StorageError) as refused:
-            await tt.apply_migrations(url)
+            await tt.ops.apply_migrations(url)
         assert "users.blocked_at already exists as text" in str(refused.value)
     finally:
         await conn.close()

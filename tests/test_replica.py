@@ -27,7 +27,7 @@ async def replicated(db_url: str) -> AsyncIterator[servers.ReplicatedPair]:
         conn = await pair.primary.connect()
         await conn.execute(f'CREATE DATABASE "{DATABASE}"')
         await conn.close()
-        await tt.apply_migrations(pair.primary.url(DATABASE))
+        await tt.ops.apply_migrations(pair.primary.url(DATABASE))
         await pair.wait_for_replay()
         await tt.close_storage()
         try:
@@ -85,7 +85,7 @@ async def test_admin_reads_come_from_the_standby(pair: servers.ReplicatedPair) -
     assert len(await tt.get_stats_by_period(0)) == 9
     assert len(await tt.get_stats_by_period(0, "groups")) == 3
     assert await tt.get_user_ids() == [11, 12]
-    assert [c async for c in tt.iter_user_ids(False, batch_size=1)] == [-13, 11, 12]
+    assert [c async for c in tt.admin.iter_user_ids(False, batch_size=1)] == [-13, 11, 12]
     user, videos, images = await tt.get_user_stats(11)
     assert user is not None and (user.lang, videos, images) == ("uk", 3, 1)
     assert [link for _, link in await tt.get_user_videos(11)] == [

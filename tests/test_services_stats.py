@@ -211,18 +211,20 @@ async def test_get_referral_stats_unicode_and_ties(db: asyncpg.Connection) -> No
 
 
 async def test_get_file_mode_count(db: asyncpg.Connection) -> None:
-    assert await tt.get_file_mode_count() == 0
+    assert await tt.admin.get_file_mode_count() == 0
     await add_users(db, 1, 2, 3, -4, -5)
-    assert await tt.get_file_mode_count() == 0  # file mode on only (tt-bot 5.4.5 counts it so too)
+    assert (
+        await tt.admin.get_file_mode_count() == 0
+    )  # file mode on only (tt-bot 5.4.5 counts it so too)
     await tt.update_user_mode(1, True)
     await tt.update_user_mode(-4, True)
-    assert await tt.get_file_mode_count() == 2
+    assert await tt.admin.get_file_mode_count() == 2
     await tt.toggle_file_mode(1)
-    assert await tt.get_file_mode_count() == 1
+    assert await tt.admin.get_file_mode_count() == 1
 
 
 async def test_get_language_stats(db: asyncpg.Connection) -> None:
-    assert await tt.get_language_stats() == []
+    assert await tt.admin.get_language_stats() == []
     langs = ["ar", "en", "hi", "id", "ru", "so", "uk", "vi", "pt-br", "zh-hans", "de", "عربي"]
     chat = 1
     expected = []
@@ -230,29 +232,29 @@ async def test_get_language_stats(db: asyncpg.Connection) -> None:
         await add_users(db, *range(chat, chat + n), lang=lang)
         chat += n
         expected.append((lang, n))
-    stats = await tt.get_language_stats()
+    stats = await tt.admin.get_language_stats()
     assert stats == expected[::-1]  # all of them, most used first
     assert len(stats) == 12
 
 
 async def test_get_top_users(db: asyncpg.Connection) -> None:
-    assert await tt.get_top_users() == []
+    assert await tt.admin.get_top_users() == []
     # chat k has k downloads; chat -13 ties with chat 12 (ties: lower id first).
     await add_users(db, *range(1, 13), -13, 99)
     for k in range(1, 13):
         await add_videos(db, k, k, images=k % 2 == 0)
     await add_videos(db, -13, 12, at=None)
-    top = await tt.get_top_users()
+    top = await tt.admin.get_top_users()
     assert top == [(-13, 12), (12, 12)] + [(k, k) for k in range(11, 3, -1)]
-    assert await tt.get_top_users(3) == [(-13, 12), (12, 12), (11, 11)]
-    assert await tt.get_top_users(0) == []
-    assert len(await tt.get_top_users(100)) == 13  # chat 99 has no downloads: not listed
+    assert await tt.admin.get_top_users(3) == [(-13, 12), (12, 12), (11, 11)]
+    assert await tt.admin.get_top_users(0) == []
+    assert len(await tt.admin.get_top_users(100)) == 13  # chat 99 has no downloads: not listed
 
 
 @pytest.mark.parametrize("limit", [-1, None, "10", 2.0, True])
 async def test_get_top_users_rejects_limit(raw: asyncpg.Connection, limit: Any) -> None:
     with pytest.raises(ValueError):
-        await tt.get_top_users(limit)
+        await tt.admin.get_top_users(limit)
 
 
 async def test_get_other_stats(db: asyncpg.Connection) -> None:
@@ -270,9 +272,9 @@ async def test_get_other_stats(db: asyncpg.Connection) -> None:
     assert languages == [("ru", 9), ("en", 6), ("uk", 1)]
     assert top == [(k, k) for k in range(15, 5, -1)]
     assert (file_mode, languages, top) == (
-        await tt.get_file_mode_count(),
-        await tt.get_language_stats(),
-        await tt.get_top_users(),
+        await tt.admin.get_file_mode_count(),
+        await tt.admin.get_language_stats(),
+        await tt.admin.get_top_users(),
     )
 
 
@@ -303,22 +305,24 @@ async def test_iter_user_ids_pages(db: asyncpg.Connection) -> None:
     await add_users(db, *positives, *negatives, *extra)
     assert len(positives + negatives + extra) == 25
     for batch_size in (1, 2, 3, 7, 18, 19, 20, 24, 25, 26, 1000):
-        every = [c async for c in tt.iter_user_ids(only_positive=False, batch_size=batch_size)]
+        every = [
+            c async for c in tt.admin.iter_user_ids(only_positive=False, batch_size=batch_size)
+        ]
         assert every == sorted(positives + negatives + extra), batch_size
-        only = [c async for c in tt.iter_user_ids(batch_size=batch_size)]
+        only = [c async for c in tt.admin.iter_user_ids(batch_size=batch_size)]
         assert only == sorted(positives + extra), batch_size  # 19 of them
 
 
 async def test_iter_user_ids_empty_table(db: asyncpg.Connection) -> None:
-    assert [c async for c in tt.iter_user_ids()] == []
-    assert [c async for c in tt.iter_user_ids(False, batch_size=1)] == []
+    assert [c async for c in tt.admin.iter_user_ids()] == []
+    assert [c async for c in tt.admin.iter_user_ids(False, batch_size=1)] == []
 
 
 async def test_iter_user_ids_sees_rows_added_while_paging(db: asyncpg.Connection) -> None:
     # No long transaction: a chat registered ahead of the cursor is still delivered.
     await add_users(db, 1, 2, 3)
     seen = []
-    async for chat in tt.iter_user_ids(batch_size=2):
+    async for chat in tt.admin.iter_user_ids(batch_size=2):
         seen.append(chat)
         if chat == 1:
             await tt.create_user(10, "en")
@@ -328,7 +332,7 @@ async def test_iter_user_ids_sees_rows_added_while_paging(db: asyncpg.Connection
 @pytest.mark.parametrize("batch_size", [0, -1, None, 1.5, "10", True])
 async def test_iter_user_ids_rejects_batch_size(raw: asyncpg.Connection, batch_size: Any) -> None:
     with pytest.raises(ValueError):
-        _ = [c async for c in tt.iter_user_ids(batch_size=batch_size)]
+        _ = [c async for c in tt.admin.iter_user_ids(batch_size=batch_size)]
 
 
 # --- get_user_videos / iter_user_videos ---------------------------------------------------------
@@ -380,7 +384,7 @@ async def test_get_user_videos_unicode_and_long_links(db: asyncpg.Connection) ->
 async def test_iter_user_videos_streams(db: asyncpg.Connection) -> None:
     expected = await _history(db)
     for prefetch in (1, 2, 3, 1000):
-        stream = tt.iter_user_videos(1, prefetch=prefetch)
+        stream = tt.admin.iter_user_videos(1, prefetch=prefetch)
         assert hasattr(stream, "__anext__")
         assert [item async for item in stream] == expected, prefetch
 
@@ -389,7 +393,7 @@ async def test_iter_user_videos_large_history(db: asyncpg.Connection) -> None:
     await add_users(db, 5)
     await add_videos(db, 5, 2500, at=1000)
     count = 0
-    async for at, link in tt.iter_user_videos(5, prefetch=100):
+    async for at, link in tt.admin.iter_user_videos(5, prefetch=100):
         count += 1
         assert at == 1000 and link == f"https://t/{count}"  # ties: insertion order
     assert count == 2500
@@ -401,7 +405,7 @@ async def test_iter_user_videos_early_exit_returns_the_connection(db: asyncpg.Co
     for _ in range(30):
         # An async generator, which the AsyncIterator it is declared as does not say.
         videos = cast(
-            AsyncGenerator[tuple[int | None, str], None], tt.iter_user_videos(1, prefetch=1)
+            AsyncGenerator[tuple[int | None, str], None], tt.admin.iter_user_videos(1, prefetch=1)
         )
         async with aclosing(videos) as stream:
             async for first in stream:

@@ -322,7 +322,7 @@ ID_CALLS: dict[str, Callable[[Any], Awaitable[Any]]] = {
     "increase_ad_count": lambda c: tt.increase_ad_count(c),
     "claim_ad_slot": lambda c: tt.claim_ad_slot(c),
     "get_user_videos": lambda c: tt.get_user_videos(c),
-    "iter_user_videos": lambda c: _drain(tt.iter_user_videos(c)),
+    "iter_user_videos": lambda c: _drain(tt.admin.iter_user_videos(c)),
 }
 
 

@@ -19,7 +19,7 @@ from aiogram.types import BufferedInputFile, Update
 from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tests.support.examples import EXAMPLES, load_example
-from tt_storage import QuickStats
+from tt_storage.admin import QuickStats
 
 ADMIN = 777
 HOUR, DAY = 3_600, 86_400

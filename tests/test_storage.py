@@ -18,7 +18,7 @@ from tt_storage.core import db
 
 async def _migrated(fresh: Callable[[], Awaitable[str]]) -> str:
     url = await fresh()
-    await tt.apply_migrations(url)
+    await tt.ops.apply_migrations(url)
     return url
 
 

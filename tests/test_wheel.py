@@ -122,7 +122,7 @@ asyncio.run(main())
 GENERATE = """\
 import asyncio
 from tortoise import Tortoise
-from tt_storage import tortoise_config
+from tt_storage.ops import tortoise_config
 from mybot.db import MODELS
 
 

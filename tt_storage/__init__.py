@@ -1,16 +1,20 @@
-"""tt-storage: the Tortoise ORM data layer of tt-bot, as a plugin for aiogram 3 bots."""
+"""tt-storage: the Tortoise ORM data layer of tt-bot, as a plugin for aiogram 3 bots.
+
+The top level is what a bot needs: ``setup_storage``/``Storage``, the seed's functions, the
+settings type, the models and the errors. The admin side (analytics, exports, broadcast) is in
+``tt_storage.admin``, the operator side (migrations, adoption, the outbox, Tortoise config) in
+``tt_storage.ops``.
+"""
 
 import importlib
 import sys
 import types
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from .core.cache import invalidate
-from .core.config import PoolOptions, tortoise_config
 from .core.errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
-from .core.lifecycle import apply_migrations, pending_migrations
 from .core.models import FSMRecord, Music, Users, Video
-from .core.outbox import OutboxEvent, OutboxStats, flush_outbox, outbox_stats
 from .core.settings import DEFAULT_LANG, UserSettings
 from .services.ads import (
     AD_COOLDOWN,
@@ -20,35 +24,16 @@ from .services.ads import (
     record_ad_show,
     should_show_ad,
 )
-from .services.analytics import (
-    QuickStats,
-    export_user_history,
-    export_users,
-    get_quick_stats,
-    get_time_series,
-    refresh_rollup,
-)
 from .services.chats import mark_blocked, mark_unblocked, migrate_chat
 from .services.stats import (
-    get_file_mode_count,
-    get_language_stats,
     get_other_stats,
     get_referral_stats,
     get_stats_by_period,
-    get_top_users,
     get_user_ids,
     get_user_stats,
     get_user_videos,
-    iter_user_ids,
-    iter_user_videos,
 )
-from .services.storage import (
-    Storage,
-    close_storage,
-    default_storage,
-    init_storage,
-    storage,
-)
+from .services.storage import Storage, close_storage, default_storage, init_storage, storage
 from .services.tracking import add_music, add_video, track_download
 from .services.users import (
     create_user,
@@ -65,15 +50,9 @@ __all__ = [
     "AD_EVERY",
     "DEFAULT_LANG",
     "AdvisoryLockIsolation",
-    "BlockTracker",
-    "BroadcastResult",
     "FSMRecord",
     "Music",
-    "OutboxEvent",
-    "OutboxStats",
-    "PoolOptions",
     "PostgresStorage",
-    "QuickStats",
     "Storage",
     "StorageError",
     "StorageMiddleware",
@@ -85,25 +64,13 @@ __all__ = [
     "Video",
     "add_music",
     "add_video",
-    "adopt_database",
-    "apply_migrations",
-    "blocking_router",
-    "broadcast",
     "claim_ad_slot",
     "close_storage",
     "create_user",
     "default_storage",
-    "export_user_history",
-    "export_users",
-    "flush_outbox",
-    "get_file_mode_count",
-    "get_language_stats",
     "get_other_stats",
-    "get_quick_stats",
     "get_referral_stats",
     "get_stats_by_period",
-    "get_time_series",
-    "get_top_users",
     "get_user",
     "get_user_ids",
     "get_user_settings",
@@ -112,59 +79,80 @@ __all__ = [
     "increase_ad_count",
     "init_storage",
     "invalidate",
-    "iter_user_ids",
-    "iter_user_videos",
     "mark_blocked",
     "mark_unblocked",
     "migrate_chat",
-    "outbox_stats",
-    "pending_migrations",
     "record_ad_show",
-    "refresh_rollup",
     "register_user",
     "setup_block_tracking",
     "setup_storage",
     "should_show_ad",
     "storage",
     "toggle_file_mode",
-    "tortoise_config",
     "track_download",
     "update_user_lang",
     "update_user_mode",
 ]
 
 if TYPE_CHECKING:
-    from .admin.broadcast import BroadcastResult, broadcast
-    from .bot.blocking import BlockTracker, blocking_router, setup_block_tracking
+    from .bot.blocking import setup_block_tracking
     from .bot.fsm import PostgresStorage
     from .bot.isolation import AdvisoryLockIsolation
     from .bot.middleware import StorageMiddleware, setup_storage
-    from .ops.adopt import adopt_database
 
-#: Names imported on first use. The aiogram-facing ones: ``import aiogram`` costs seconds, which
-#: the CLI, cron jobs and migration scripts need not pay. ``adopt_database``: so that
-#: ``python -m tt_storage.ops.adopt`` runs that module exactly once.
+#: Names imported on first use: ``import aiogram`` costs seconds, which the CLI, cron jobs and
+#: migration scripts need not pay.
 _LAZY = {
-    "adopt_database": "ops.adopt",
-    "BlockTracker": "bot.blocking",
-    "blocking_router": "bot.blocking",
     "setup_block_tracking": "bot.blocking",
-    "BroadcastResult": "admin.broadcast",
-    "broadcast": "admin.broadcast",
     "StorageMiddleware": "bot.middleware",
     "setup_storage": "bot.middleware",
     "PostgresStorage": "bot.fsm",
     "AdvisoryLockIsolation": "bot.isolation",
 }
 
+#: Top-level names of 0.2 that are admin or operator APIs now: still here, with a warning,
+#: until the next release. Those not listed are in these rooms' ``__all__``.
+_MOVED = {
+    "broadcast": "admin.broadcast",
+    "BroadcastResult": "admin.broadcast",
+    "BlockTracker": "bot.blocking",
+    "blocking_router": "bot.blocking",
+}
+_MOVED_TO_ROOMS = ("admin", "ops")
+
+
+def _moved_to(name: str) -> str | None:
+    """Where the old top-level ``name`` lives now, if it moved."""
+    if name in _MOVED:
+        return _MOVED[name]
+    for room in _MOVED_TO_ROOMS:
+        if name in importlib.import_module(f".{room}", __name__).__all__:
+            return room
+    return None
+
+
+#: The rooms, reachable as attributes (``tt_storage.admin.get_quick_stats``) without an import.
+_ROOMS = {"admin", "bot", "core", "ops", "services"}
+
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _ROOMS:
+        return importlib.import_module(f".{name}", __name__)
+    moved = _moved_to(name)
+    if moved is not None:
+        warnings.warn(
+            f"tt_storage.{name} moved to tt_storage.{moved}: import it from there "
+            "(the top-level name goes away in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(f".{moved}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
@@ -174,7 +162,7 @@ def __dir__() -> list[str]:
 class _Package(types.ModuleType):
     def __setattr__(self, name: str, value: Any) -> None:
         # Importing the deprecated module path ``tt_storage.broadcast`` binds the module on the
-        # package, over the function of the same name: keep the function there instead.
+        # package, over the (moved) function of the same name: keep the function reachable.
         if name == "broadcast" and isinstance(value, types.ModuleType):
             return
         super().__setattr__(name, value)

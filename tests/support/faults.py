@@ -60,7 +60,7 @@ class OwnServer:
         finally:
             await admin.close()
         url = self.url(name)
-        await tt.apply_migrations(url)
+        await tt.ops.apply_migrations(url)
         return url
 
     def _pg_ctl(self, *args: str) -> None:
