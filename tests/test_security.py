@@ -660,11 +660,7 @@ async def test_embedded_server_listens_on_a_unix_socket_only(own: OwnServer) -> 
     postmaster = psutil.Process(int(lines[0]))
     assert postmaster.net_connections(kind="inet") == []
     # What embedded_url() hands the library: the socket directory, no host name, no port.
-    previous = embedded._server
-    try:
-        url = embedded.embedded_url(own.root)
-    finally:
-        embedded._server = previous
+    url = embedded.embedded_url(own.root)  # the same server: one per data directory
     assert url == f"asyncpg://postgres@/{embedded.EMBEDDED_DATABASE}?host={own.socket_dir}"
 
 

