@@ -151,7 +151,7 @@ OLD_PATHS = {
     "middleware": "bot.middleware",
     "models": "core.models",
     "outbox": "core.outbox",
-    "settings": "core.settings",
+    "settings": "core.user_settings",
 }
 
 

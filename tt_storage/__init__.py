@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .core.cache import invalidate
 from .core.errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
 from .core.models import FSMRecord, Music, Users, Video
-from .core.settings import DEFAULT_LANG, UserSettings
+from .core.user_settings import DEFAULT_LANG, UserSettings
 from .services.ads import (
     AD_COOLDOWN,
     AD_EVERY,

@@ -1,7 +1,7 @@
-"""Deprecated: moved to ``tt_storage.core.settings``."""
+"""Deprecated: moved to ``tt_storage.core.user_settings``."""
 
 from ._moved import moved
 
-moved(__name__, "tt_storage.core.settings")
+moved(__name__, "tt_storage.core.user_settings")
 
-from .core.settings import *  # noqa: E402, F403
+from .core.user_settings import *  # noqa: E402, F403

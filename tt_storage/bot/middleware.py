@@ -16,7 +16,7 @@ from ..core.cache import NotificationListener, SettingsCache
 from ..core.config import PoolOptions, user_apps
 from ..core.database import Database
 from ..core.errors import StorageError
-from ..core.settings import DEFAULT_LANG, UserSettings
+from ..core.user_settings import DEFAULT_LANG, UserSettings
 from ..core.validate import MAX_CHAT_ID, MIN_CHAT_ID
 from ..services.chats import get_chat_state, mark_unblocked, migrate_chat
 from ..services.users import register_user

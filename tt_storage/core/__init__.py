@@ -1,1 +1,2 @@
-"""The data layer every other part stands on: configuration, pools, models, SQL, lifecycle."""
+"""The data layer every other part stands on: configuration, one database's state (``Database``),
+where statements go (``db``), models, SQL, migrations, the settings cache, the outbox."""

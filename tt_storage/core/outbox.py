@@ -35,7 +35,7 @@ import asyncpg
 
 from . import db, sql
 from .errors import StorageError, StorageNotInitialized, StorageUnavailable
-from .settings import DEFAULT_LANG
+from .user_settings import DEFAULT_LANG
 
 if TYPE_CHECKING:
     from .database import Database

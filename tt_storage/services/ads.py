@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..core import db, sql
-from ..core.settings import ChatRef, chat_ref
+from ..core.user_settings import ChatRef, chat_ref
 from .clock import now
 
 #: An ad is due once this many downloads passed since the last one…

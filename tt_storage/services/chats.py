@@ -6,7 +6,7 @@ import logging
 from typing import NamedTuple
 
 from ..core import cache, db, sql, validate
-from ..core.settings import ChatRef, chat_ref
+from ..core.user_settings import ChatRef, chat_ref
 from .clock import now
 
 log = logging.getLogger("tt_storage")

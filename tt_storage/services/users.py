@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..core import cache, db, sql, validate
 from ..core.models import Users
-from ..core.settings import DEFAULT_LANG, ChatRef, chat_ref
+from ..core.user_settings import DEFAULT_LANG, ChatRef, chat_ref
 from .clock import now
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aiogram import Dispatcher
 from aiogram.types import ErrorEvent, TelegramObject, User
 
-from ...core.settings import UserSettings
+from ...core.user_settings import UserSettings
 from ..middleware import StorageMiddleware
 from ..registration import LanguagePicker
 

@@ -16,7 +16,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(f"SettingsManager needs aiogram-i18n: {EXTRA_HINT}") from exc
 
-from ...core.settings import UserSettings
+from ...core.user_settings import UserSettings
 from ...services.users import update_user_lang
 
 

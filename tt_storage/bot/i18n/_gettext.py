@@ -8,7 +8,7 @@ from aiogram import Dispatcher, Router
 from aiogram.types import TelegramObject
 from aiogram.utils.i18n import I18n, I18nMiddleware
 
-from ...core.settings import UserSettings
+from ...core.user_settings import UserSettings
 from ...services.users import update_user_lang
 from . import DATA_KEY, check_order, pick_locale, settings_from
 
