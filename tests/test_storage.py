@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from aiogram import Dispatcher
+from aiogram import Bot, Dispatcher
 from aiogram.types import Message
 
 import tt_storage as tt
@@ -161,3 +161,25 @@ async def test_two_bots_on_two_databases_in_one_process(two: tuple[Storage, Stor
     assert sorted(await _videos(urls[1])) == [(200 + i, f"https://t/2/{i}") for i in range(5)]
     # emit_shutdown closed them; the fixture's close is then a no-op.
     assert not first.initialized and not second.initialized
+
+
+async def test_admin_side_on_an_explicit_instance(two: tuple[Storage, Storage]) -> None:
+    """The admin functions have no method of their own: ``bound()`` sends broadcast's reads
+    and writes (the id stream, marking 403s blocked) to the instance."""
+    from tt_storage.admin.broadcast import broadcast
+
+    async def send(bot: Bot, chat_id: int) -> None:
+        await bot.send_message(chat_id, "news")
+
+    first, second = two
+    for chat in (1, 2, 3):
+        await second.register_user(chat)
+    await first.register_user(4)
+    session = RecordingSession()
+    session.add_error(403, "Forbidden: bot was blocked by the user", chat_id=2)
+    with second.bound():
+        result = await broadcast(session.bot(), send, rate=1000.0, concurrency=2)
+    assert (result.sent, result.blocked) == (2, 1)
+    assert sorted(session.texts(1) + session.texts(3)) == ["news", "news"]
+    assert await second.get_user_ids() == [1, 3]
+    assert await first.get_user_ids() == [4]
