@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import asyncpg
 import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.types import Message
@@ -45,7 +46,7 @@ async def _videos(url: str | None) -> list[tuple[int, str]]:
 
 
 async def test_methods_write_to_their_own_database(
-    db_url: str, two: tuple[Storage, Storage]
+    db_url: str, db: asyncpg.Connection, two: tuple[Storage, Storage]
 ) -> None:
     first, second = two
     await first.add_video(1, "https://t/one", False)

@@ -305,32 +305,12 @@ class _Run:
                 await self.attempt(target)
                 return Outcome.SENT, migrated
             except TelegramRetryAfter as exc:
-                log.warning(
-                    "broadcast: flood limit, pausing %d s (chat %d, attempt %d)",
-                    exc.retry_after,
-                    target,
-                    attempt + 1,
-                )
-                error = describe(exc, self.bot)
-                self.pacer.pause(exc.retry_after)
+                error = self.flood(exc, target, attempt)
             except TelegramMigrateToChat as exc:
-                new_id = exc.migrate_to_chat_id
-                log.info("broadcast: chat %d is now supergroup %d", target, new_id)
-                try:
-                    await migrate_chat(target, new_id)
-                except StorageError as problem:
-                    log.warning("broadcast: could not migrate chat %d: %s", target, problem)
                 error = describe(exc, self.bot)
-                target, migrated = new_id, True
+                target, migrated = await self.follow(target, exc.migrate_to_chat_id), True
             except TelegramForbiddenError as exc:
-                if not is_block(exc):
-                    log.info("broadcast: chat %d failed: %s", target, describe(exc, self.bot))
-                    return Outcome.FAILED, migrated
-                try:
-                    await mark_blocked(target)
-                except StorageError as problem:
-                    log.warning("broadcast: could not mark chat %d blocked: %s", target, problem)
-                return Outcome.BLOCKED, migrated
+                return await self.forbidden(exc, target), migrated
             except TelegramUnauthorizedError:
                 raise
             except Exception as exc:  # the send function's own errors too: one chat fails
@@ -339,16 +319,8 @@ class _Run:
                     log.warning("broadcast: chat %d failed: %s", target, error)
                     return Outcome.FAILED, migrated
                 if attempt < self.max_retries and not self.stopping:
-                    delay = min(self.retry_delay * 2**transient, MAX_RETRY_DELAY)
+                    await self.back_off(target, error, transient, attempt)
                     transient += 1
-                    log.info(
-                        "broadcast: chat %d: %s; retrying in %.3g s (attempt %d)",
-                        target,
-                        error,
-                        delay,
-                        attempt + 1,
-                    )
-                    await asyncio.sleep(delay)
         log.warning(
             "broadcast: chat %d failed: no success in %d attempts (last: %s)",
             target,
@@ -356,6 +328,50 @@ class _Run:
             error,
         )
         return Outcome.FAILED, migrated
+
+    def flood(self, exc: TelegramRetryAfter, target: int, attempt: int) -> str:
+        """A 429: every send pauses for ``retry_after``; the same chat is tried again."""
+        log.warning(
+            "broadcast: flood limit, pausing %d s (chat %d, attempt %d)",
+            exc.retry_after,
+            target,
+            attempt + 1,
+        )
+        self.pacer.pause(exc.retry_after)
+        return describe(exc, self.bot)
+
+    async def follow(self, target: int, new_id: int) -> int:
+        """The group became supergroup ``new_id``: move it (best effort) and send there."""
+        log.info("broadcast: chat %d is now supergroup %d", target, new_id)
+        try:
+            await migrate_chat(target, new_id)
+        except StorageError as problem:
+            log.warning("broadcast: could not migrate chat %d: %s", target, problem)
+        return new_id
+
+    async def forbidden(self, exc: TelegramForbiddenError, target: int) -> Outcome:
+        """A 403, never retried: blocked or removed (marked so), else failed."""
+        if not is_block(exc):
+            log.info("broadcast: chat %d failed: %s", target, describe(exc, self.bot))
+            return Outcome.FAILED
+        try:
+            await mark_blocked(target)
+        except StorageError as problem:
+            log.warning("broadcast: could not mark chat %d blocked: %s", target, problem)
+        return Outcome.BLOCKED
+
+    async def back_off(self, target: int, error: str, transient: int, attempt: int) -> None:
+        """Wait before retrying a transient error: ``retry_delay``, doubling, at most
+        ``MAX_RETRY_DELAY``."""
+        delay = min(self.retry_delay * 2**transient, MAX_RETRY_DELAY)
+        log.info(
+            "broadcast: chat %d: %s; retrying in %.3g s (attempt %d)",
+            target,
+            error,
+            delay,
+            attempt + 1,
+        )
+        await asyncio.sleep(delay)
 
 
 async def broadcast(
