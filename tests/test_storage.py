@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import pytest
 from aiogram import Bot, Dispatcher
+from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 import tt_storage as tt
@@ -130,36 +132,56 @@ async def test_open_twice_and_close(two: tuple[Storage, Storage]) -> None:
 
 async def test_two_bots_on_two_databases_in_one_process(two: tuple[Storage, Storage]) -> None:
     """Each dispatcher holds its own Storage (opened at its startup): the same handler code,
-    calling the module-level functions, writes to its bot's database."""
+    calling the module-level functions, writes to its bot's database, and aiogram's FSM (which
+    reads the state before the middleware runs) reads and writes there too."""
     first, second = two
     urls = [first.url, second.url]
     await first.close()
     await second.close()
     bots = []
+    again: list[int] = []
     for n, storage in enumerate((first, second)):
         dp = Dispatcher()
 
-        @dp.message()
-        async def download(message: Message, user_settings: UserSettings) -> None:
-            await tt.add_video(user_settings.chat_id, message.text or "", False)
+        @dp.message(StateFilter("downloaded"))
+        async def repeat(message: Message) -> None:
+            again.append(message.chat.id)
 
-        middleware = tt.setup_storage(dp, urls[n], storage=storage, max_size=2)
+        @dp.message()
+        async def download(
+            message: Message, user_settings: UserSettings, state: FSMContext
+        ) -> None:
+            await tt.add_video(user_settings.chat_id, message.text or "", False)
+            await state.set_state("downloaded")
+
+        middleware = tt.setup_storage(dp, urls[n], storage=storage, fsm=True, max_size=2)
         assert middleware.storage is storage
         session = RecordingSession()
-        bot = session.bot()
-        await dp.emit_startup(bot=bot)
-        bots.append((dp, bot))
+        await dp.emit_startup(bot=session.bot())
+        bots.append((dp, session.bot()))
+
+    async def chat(n: int, chat_id: int) -> None:
+        dp, bot = bots[n]
+        for text in (f"https://t/{n}/{chat_id}", "again"):
+            await dp.feed_update(bot, events.message(chat_id, text))
+
     try:
-        (dp1, bot1), (dp2, bot2) = bots
-        await asyncio.gather(
-            *(dp1.feed_update(bot1, events.message(100 + i, f"https://t/1/{i}")) for i in range(5)),
-            *(dp2.feed_update(bot2, events.message(200 + i, f"https://t/2/{i}")) for i in range(5)),
-        )
+        await asyncio.gather(*(chat(n, 100 * (n + 1) + i) for n in (0, 1) for i in range(5)))
     finally:
         for dp, bot in bots:
             await dp.emit_shutdown(bot=bot)
-    assert sorted(await _videos(urls[0])) == [(100 + i, f"https://t/1/{i}") for i in range(5)]
-    assert sorted(await _videos(urls[1])) == [(200 + i, f"https://t/2/{i}") for i in range(5)]
+    for n, url in enumerate(urls):
+        ids = [100 * (n + 1) + i for i in range(5)]
+        assert sorted(await _videos(url)) == [(i, f"https://t/{n}/{i}") for i in ids]
+        assert url is not None
+        conn = await database.connect(url)
+        try:
+            states = await conn.fetch("SELECT state FROM tt_storage_fsm ORDER BY key")
+        finally:
+            await conn.close()
+        assert [r["state"] for r in states] == ["downloaded"] * 5
+    # Every second message found its chat's state: read from its bot's database.
+    assert sorted(again) == [100, 101, 102, 103, 104, 200, 201, 202, 203, 204]
     # emit_shutdown closed them; the fixture's close is then a no-op.
     assert not first.initialized and not second.initialized
 
