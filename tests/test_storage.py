@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import pytest
@@ -37,14 +38,18 @@ async def two(fresh: Callable[[], Awaitable[str]]) -> AsyncIterator[tuple[Storag
         await second.close()
 
 
-async def _videos(url: str | None) -> list[tuple[int, str]]:
+async def _rows(url: str | None, query: str) -> list[tuple[Any, ...]]:
+    """``query``'s rows in the database at ``url``, read behind the library's back."""
     assert url is not None
     conn = await database.connect(url)
     try:
-        rows = await conn.fetch("SELECT user_id, video_link FROM videos ORDER BY pk_id")
+        return [tuple(r) for r in await conn.fetch(query)]
     finally:
         await conn.close()
-    return [(r["user_id"], r["video_link"]) for r in rows]
+
+
+async def _videos(url: str | None) -> list[tuple[Any, ...]]:
+    return await _rows(url, "SELECT user_id, video_link FROM videos ORDER BY pk_id")
 
 
 async def test_methods_write_to_their_own_database(
@@ -173,13 +178,8 @@ async def test_two_bots_on_two_databases_in_one_process(two: tuple[Storage, Stor
     for n, url in enumerate(urls):
         ids = [100 * (n + 1) + i for i in range(5)]
         assert sorted(await _videos(url)) == [(i, f"https://t/{n}/{i}") for i in ids]
-        assert url is not None
-        conn = await database.connect(url)
-        try:
-            states = await conn.fetch("SELECT state FROM tt_storage_fsm ORDER BY key")
-        finally:
-            await conn.close()
-        assert [r["state"] for r in states] == ["downloaded"] * 5
+        states = await _rows(url, "SELECT state FROM tt_storage_fsm ORDER BY key")
+        assert states == [("downloaded",)] * 5
     # Every second message found its chat's state: read from its bot's database.
     assert sorted(again) == [100, 101, 102, 103, 104, 200, 201, 202, 203, 204]
     # emit_shutdown closed them; the fixture's close is then a no-op.

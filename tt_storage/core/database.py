@@ -34,6 +34,7 @@ from .config import (
     PoolOptions,
     connect_kwargs,
     env_db_url,
+    redact_url,
     user_apps,
 )
 from .config import tortoise_config as build_config
@@ -63,8 +64,6 @@ class Database:
         self._pooler_warned = False
 
     def __repr__(self) -> str:
-        from .config import redact_url
-
         where = redact_url(self.url) if self.url else "not initialised"
         return f"<{type(self).__name__} {where}>"
 

@@ -148,7 +148,8 @@ def _translate(
 ) -> None:
     """Raise the ``StorageError`` for a driver error raised while using ``conn``."""
     if isinstance(exc, TimeoutError):  # asyncpg's command_timeout
-        raise StorageTimeout(f"statement did not finish within {command_timeout or 0:g} s") from exc
+        limit = "its time limit" if command_timeout is None else f"{command_timeout:g} s"
+        raise StorageTimeout(f"statement did not finish within {limit}") from exc
     if isinstance(exc, UNAVAILABLE):
         raise StorageUnavailable(f"database connection lost: {type(exc).__name__}") from exc
     if isinstance(exc, asyncpg.InternalClientError):

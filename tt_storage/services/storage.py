@@ -47,9 +47,8 @@ def _stream_method(
         self: Storage, /, *args: P.args, **kwargs: P.kwargs
     ) -> AsyncGenerator[R, None]:
         # Bound step by step, not around the loop: a generator's context change would leak
-        # into its consumer between items.
-        with db.bound(self):
-            stream = fn(*args, **kwargs)
+        # into its consumer between items. (Calling ``fn`` runs none of its body.)
+        stream = fn(*args, **kwargs)
         try:
             while True:
                 with db.bound(self):
@@ -123,9 +122,7 @@ def default_storage() -> Storage:
     """The process's default ``Storage``: what ``init_storage`` opens and the module-level
     functions use in tasks that bound no other (not opened until then)."""
     default = db.default()
-    if not isinstance(default, Storage):  # only if core was imported without the package
-        default = Storage()
-        db.set_default(default)
+    assert isinstance(default, Storage), "set when tt_storage.services.storage is imported"
     return default
 
 
@@ -180,9 +177,9 @@ async def storage(db_url: str | None = None, **options: Any) -> AsyncIterator[St
         await close_storage()
 
 
-# The default exists from import on: a plain ``Database`` made by core in its place would lack
-# the methods, and replacing it later would strand what it held.
-default_storage()
+# The default exists from import on (``import tt_storage`` imports this module): a plain
+# ``Database`` made by core in its place would lack the methods.
+db.set_default(Storage())
 
 #: The old module ``tt_storage.lifecycle`` is this one now: its migration functions stay here.
 apply_migrations = lifecycle.apply_migrations
