@@ -6,6 +6,7 @@ checks (``tt_storage.ops.adopt``) read them from here.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,14 @@ PG_TYPES = {
     "VARCHAR": "character varying",
     "JSONB": "jsonb",
     "TIMESTAMPTZ": "timestamp with time zone",
+    "DOUBLE PRECISION": "double precision",
+    "TEXT": "text",
+    "BIGINT[]": "ARRAY",
 }
+
+
+#: A length (``VARCHAR(100)``): ``information_schema`` names the type without it.
+_LENGTH = re.compile(r"\(\d+\)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +103,7 @@ def _target(field: ForeignKeyFieldInstance[Any]) -> type[Model]:
 def _column(name: str, field: Field[Any], typed_by: Field[Any]) -> Column:
     return Column(
         name=name,
-        type=PG_TYPES[typed_by.get_for_dialect("postgres", "SQL_TYPE")],
+        type=PG_TYPES[_LENGTH.sub("", typed_by.get_for_dialect("postgres", "SQL_TYPE"))],
         nullable=field.null,
         generated=field.pk and field.generated,
         default=literal(field.db_default) if field.has_db_default() else None,

@@ -1,4 +1,4 @@
-"""The seed's three tables, column for column (schema only, no behaviour)."""
+"""The seed's three tables, column for column, and tt-storage's own (schema only, no behaviour)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.contrib.postgres.fields import ArrayField
 from tortoise.indexes import Index, PartialIndex
 from tortoise.models import Model
 from tortoise.signals import post_delete, post_save
@@ -137,6 +138,84 @@ class ChatMigration(Model):
             "tt-storage: chat old_id became new_id (group -> supergroup) at migrated_at"
             " (epoch seconds); writes for old_id go to new_id."
         )
+
+
+class Campaign(Model):
+    """A broadcast campaign (``tt_storage.admin.campaigns``): what to send, to whom, how fast.
+
+    ``state``: scheduled -> running (the recipients are fixed into chunks then) -> done;
+    paused, cancelled and failed (``error`` says why) on the way. Exactly one of the copy
+    source (``from_chat_id`` + ``message_id``) and ``sender`` (a registered callable's name).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    bot_id = fields.BigIntField()
+    name = fields.CharField(max_length=100)
+    from_chat_id = fields.BigIntField(null=True)
+    message_id = fields.BigIntField(null=True)
+    sender: str | None = fields.CharField(max_length=100, null=True)
+    #: private (chats with id > 0) or all (groups too).
+    audience = fields.CharField(max_length=10)
+    #: Only chats whose ``users.lang`` is one of these; NULL: every language.
+    languages: list[str] | None = fields.JSONField(null=True)
+    #: Messages per second for the bot (shared by every worker, ``BotBudget``).
+    rate = fields.FloatField()
+    state = fields.CharField(max_length=10)
+    start_at = fields.BigIntField()
+    created_at = fields.BigIntField()
+    started_at = fields.BigIntField(null=True)
+    finished_at = fields.BigIntField(null=True)
+    total = fields.BigIntField(default=0)
+    error: str | None = fields.TextField(null=True)
+
+    class Meta:
+        table = "tt_storage_campaigns"
+        table_description = "tt-storage: broadcast campaigns (admin.campaigns)."
+
+
+class CampaignChunk(Model):
+    """Up to ``CHUNK_SIZE`` recipients of a campaign, fixed when it starts, in id order.
+
+    A worker leases a chunk (``worker`` token, ``lease_until``), sends to ``chat_ids`` from
+    ``position`` on, and records each outcome with the position in one UPDATE that also renews
+    the lease: a dead worker's chunk is taken over from the first chat it had not recorded.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
+        f"{APP}.Campaign", related_name=False, on_delete=fields.CASCADE
+    )
+    campaign_id: int
+    chunk = fields.IntField()
+    chat_ids: list[int] = ArrayField(element_type="bigint")
+    position = fields.IntField(default=0)
+    worker: str | None = fields.CharField(max_length=64, null=True)
+    #: Epoch seconds (fractional) after which another worker may take the chunk over.
+    lease_until = fields.FloatField(default=0)
+    sent = fields.IntField(default=0)
+    blocked = fields.IntField(default=0)
+    migrated = fields.IntField(default=0)
+    failed = fields.IntField(default=0)
+    skipped = fields.IntField(default=0)
+    done = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "tt_storage_campaign_chunks"
+        table_description = "tt-storage: a campaign's recipients, one leased chunk a row."
+        unique_together = (("campaign", "chunk"),)
+
+
+class BotBudget(Model):
+    """One bot's send schedule, shared by every campaign worker of that bot: the next free
+    send slot and a pause after a 429 (epoch seconds, fractional)."""
+
+    bot_id = fields.BigIntField(primary_key=True, generated=False)
+    next_at = fields.FloatField(default=0)
+    paused_until = fields.FloatField(default=0)
+
+    class Meta:
+        table = "tt_storage_bot_budget"
+        table_description = "tt-storage: per-bot send slots and 429 pauses for campaigns."
 
 
 # ORM writes of a chat (``user.save()``, ``user.delete()``) drop its cached settings in this

@@ -598,3 +598,154 @@ RELABEL_MIGRATIONS = (
 APPLIED_MIGRATIONS = (
     "SELECT version FROM aerich WHERE app = ANY ($1::text[]) AND version = ANY ($2::text[])"
 )
+
+# --- broadcast campaigns (tt_storage.services.campaigns, tt_storage.admin.campaigns) -------------
+# States: scheduled -> running -> done; paused, cancelled, failed on the way. Times are epoch
+# seconds; the lease and budget columns are fractional.
+
+_CAMPAIGN_COLUMNS = (
+    "bot_id, name, from_chat_id, message_id, sender, audience, languages, rate, state, start_at,"
+    " created_at, started_at, finished_at, total, error"
+)
+_CHUNK_COLUMNS = (
+    "campaign_id, chunk, chat_ids, position, worker, lease_until, sent, blocked, migrated,"
+    " failed, skipped, done"
+)
+
+# $1 bot, $2 name, $3/$4 the message to copy (or NULL), $5 the sender's name (or NULL),
+# $6 audience, $7 languages (jsonb or NULL), $8 rate, $9 state, $10 start_at, $11 now.
+CAMPAIGN_INSERT = (
+    "INSERT INTO tt_storage_campaigns (" + _CAMPAIGN_COLUMNS + ") VALUES"
+    " ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, NULL, NULL, 0, NULL) RETURNING id"
+)
+# Every bot a campaign names has a budget row: the slots are reserved by UPDATE alone.
+BUDGET_ENSURE = (
+    "INSERT INTO tt_storage_bot_budget (bot_id, next_at, paused_until) VALUES ($1, 0, 0)"
+    " ON CONFLICT (bot_id) DO NOTHING"
+)
+# The scheduled campaigns of bot $1 whose time has come ($2 now).
+CAMPAIGNS_DUE = (
+    "SELECT c.id FROM tt_storage_campaigns AS c"
+    " WHERE c.bot_id = $1 AND c.state = 'scheduled' AND c.start_at <= $2 ORDER BY c.id"
+)
+# Starting fixes the recipients: the row lock makes one starter plan, the others find it
+# running. $1 campaign, $2 now.
+CAMPAIGN_START = (
+    "UPDATE tt_storage_campaigns SET state = 'running', started_at = $2"
+    " WHERE id = $1 AND state = 'scheduled' AND start_at <= $2 RETURNING audience, languages"
+)
+# The reachable chats of the audience, in id order, $2 to a chunk. $1 campaign, $3 audience,
+# $4 languages (jsonb array, or NULL for all).
+CAMPAIGN_PLAN = (
+    "INSERT INTO tt_storage_campaign_chunks (" + _CHUNK_COLUMNS + ")"
+    " SELECT $1, r.n / $2, array_agg(r.user_id ORDER BY r.user_id), 0, NULL, 0, 0, 0, 0, 0, 0,"
+    " false FROM (SELECT u.user_id, row_number() OVER (ORDER BY u.user_id) - 1 AS n"
+    " FROM users AS u WHERE u.blocked_at IS NULL AND ($3 = 'all' OR u.user_id > 0)"
+    " AND ($4::jsonb IS NULL OR u.lang IN (SELECT jsonb_array_elements_text($4::jsonb)))) AS r"
+    " GROUP BY r.n / $2"
+)
+# After planning: the number of recipients; a campaign with none is done at once. $2 now.
+CAMPAIGN_PLANNED = (
+    "UPDATE tt_storage_campaigns AS c SET total = p.total,"
+    " state = CASE WHEN p.total = 0 THEN 'done' ELSE c.state END,"
+    " finished_at = CASE WHEN p.total = 0 THEN $2 ELSE c.finished_at END"
+    " FROM (SELECT coalesce(sum(cardinality(k.chat_ids)), 0) AS total"
+    " FROM tt_storage_campaign_chunks AS k WHERE k.campaign_id = $1) AS p"
+    " WHERE c.id = $1 RETURNING c.total"
+)
+# A chunk of a running campaign of bot $1 that nobody holds, or whose lease ran out ($2 now),
+# leased to worker token $3 for $4 s. SKIP LOCKED: concurrent claimers take different chunks.
+CLAIM_CHUNK = (
+    "UPDATE tt_storage_campaign_chunks AS k SET worker = $3, lease_until = $2 + $4"
+    " FROM (SELECT o.id FROM tt_storage_campaign_chunks AS o"
+    " JOIN tt_storage_campaigns AS c ON c.id = o.campaign_id"
+    " WHERE c.bot_id = $1 AND c.state = 'running' AND NOT o.done"
+    " AND (o.worker IS NULL OR o.lease_until < $2)"
+    " ORDER BY o.campaign_id, o.chunk LIMIT 1 FOR UPDATE OF o SKIP LOCKED) AS pick"
+    " WHERE k.id = pick.id RETURNING k.id, k.campaign_id, k.chat_ids, k.position"
+)
+# What to send for campaign $1.
+CAMPAIGN_SOURCE = (
+    "SELECT c.from_chat_id, c.message_id, c.sender, c.rate FROM tt_storage_campaigns AS c"
+    " WHERE c.id = $1"
+)
+# The chats of $1 (a chunk's ids) that are not simply reachable: migrated since the plan (sent
+# to their new id), or blocked or gone (skipped).
+CHUNK_EXCEPTIONS = (
+    "SELECT t.id, coalesce(m.new_id, t.id) AS target,"
+    " u.user_id IS NOT NULL AND u.blocked_at IS NULL AS reachable"
+    " FROM unnest($1::bigint[]) AS t(id)"
+    " LEFT JOIN tt_storage_chat_migrations AS m ON m.old_id = t.id"
+    " LEFT JOIN users AS u ON u.user_id = coalesce(m.new_id, t.id)"
+    " WHERE m.old_id IS NOT NULL OR u.user_id IS NULL OR u.blocked_at IS NOT NULL"
+)
+# One recorded step of chunk $1 by worker token $2: the chats before position $3 are done, with
+# these outcomes ($4 sent, $5 blocked, $6 migrated, $7 failed, $8 skipped); the lease runs to $9.
+# No row: the lease was lost (another worker has the chunk). Returns the campaign's state and
+# the bot's 429 pause, so every send learns of a pause, a cancel or a flood wait.
+CHUNK_PROGRESS = (
+    "UPDATE tt_storage_campaign_chunks AS k SET position = $3, sent = k.sent + $4,"
+    " blocked = k.blocked + $5, migrated = k.migrated + $6, failed = k.failed + $7,"
+    " skipped = k.skipped + $8, lease_until = $9, done = $3 >= cardinality(k.chat_ids),"
+    " worker = CASE WHEN $3 >= cardinality(k.chat_ids) THEN NULL ELSE k.worker END"
+    " FROM tt_storage_campaigns AS c, tt_storage_bot_budget AS b"
+    " WHERE k.id = $1 AND k.worker = $2 AND c.id = k.campaign_id AND b.bot_id = c.bot_id"
+    " RETURNING c.state, b.paused_until"
+)
+# Worker token $2 gives chunk $1 back (pause, cancel, shutdown): another may take it at once.
+CHUNK_RELEASE = (
+    "UPDATE tt_storage_campaign_chunks SET worker = NULL, lease_until = 0"
+    " WHERE id = $1 AND worker = $2"
+)
+# Campaign $1 is done once no chunk is left ($2 now).
+CAMPAIGN_FINISH = (
+    "UPDATE tt_storage_campaigns SET state = 'done', finished_at = $2"
+    " WHERE id = $1 AND state = 'running' AND NOT EXISTS (SELECT 1"
+    " FROM tt_storage_campaign_chunks AS k WHERE k.campaign_id = $1 AND NOT k.done)"
+)
+# $3 says why (the message to copy is gone, the sender is unknown, the token was revoked).
+CAMPAIGN_FAIL = (
+    "UPDATE tt_storage_campaigns SET state = 'failed', finished_at = $2, error = $3"
+    " WHERE id = $1 AND state IN ('scheduled', 'running', 'paused') RETURNING id"
+)
+CAMPAIGN_PAUSE = (
+    "UPDATE tt_storage_campaigns SET state = 'paused'"
+    " WHERE id = $1 AND state IN ('scheduled', 'running') RETURNING id"
+)
+CAMPAIGN_RESUME = (
+    "UPDATE tt_storage_campaigns"
+    " SET state = CASE WHEN started_at IS NULL THEN 'scheduled' ELSE 'running' END"
+    " WHERE id = $1 AND state = 'paused' RETURNING state"
+)
+CAMPAIGN_CANCEL = (
+    "UPDATE tt_storage_campaigns SET state = 'cancelled', finished_at = $2"
+    " WHERE id = $1 AND state IN ('scheduled', 'running', 'paused') RETURNING id"
+)
+# $3 send slots of bot $1 at $4 per second, the first no earlier than $2 (now) or the end of a
+# 429 pause: returns the first slot's time. Every worker of the bot shares this one schedule.
+BUDGET_RESERVE = (
+    "UPDATE tt_storage_bot_budget"
+    " SET next_at = greatest(next_at, paused_until, $2) + $3::float8 / $4::float8"
+    " WHERE bot_id = $1 RETURNING next_at - $3::float8 / $4::float8"
+)
+# A 429 for bot $1: no slot before $2 for any worker.
+BUDGET_PAUSE = (
+    "UPDATE tt_storage_bot_budget SET paused_until = greatest(paused_until, $2) WHERE bot_id = $1"
+)
+_CAMPAIGN_STATUS = (
+    "SELECT c.id, c.bot_id, c.name, c.state, c.rate, c.total, c.start_at, c.created_at,"
+    " c.started_at, c.finished_at, c.error, c.audience, c.languages, c.sender, c.from_chat_id,"
+    " c.message_id, coalesce(sum(k.sent), 0) AS sent, coalesce(sum(k.blocked), 0) AS blocked,"
+    " coalesce(sum(k.migrated), 0) AS migrated, coalesce(sum(k.failed), 0) AS failed,"
+    " coalesce(sum(k.skipped), 0) AS skipped,"
+    " count(k.id) FILTER (WHERE k.worker IS NOT NULL AND k.lease_until >= $2) AS leased"
+    " FROM tt_storage_campaigns AS c LEFT JOIN tt_storage_campaign_chunks AS k"
+    " ON k.campaign_id = c.id"
+)
+# $1 campaign, $2 now (which leases are live).
+CAMPAIGN_STATUS = _CAMPAIGN_STATUS + " WHERE c.id = $1 GROUP BY c.id"
+# $1 bot (or NULL: every bot), $2 now, $3 how many, newest first.
+CAMPAIGN_LIST = (
+    _CAMPAIGN_STATUS + " WHERE $1::bigint IS NULL OR c.bot_id = $1"
+    " GROUP BY c.id ORDER BY c.id DESC LIMIT $3"
+)
