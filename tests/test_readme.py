@@ -13,7 +13,7 @@ import pytest
 from aiogram import Dispatcher
 from aiogram.methods import SendMessage
 
-from tests.support import events
+from tt_storage.testing import updates as events
 from tests.support.bot_session import RecordingSession
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
