@@ -4,6 +4,7 @@ claims, lease takeover, control, and the shared per-bot schedule (no Telegram in
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from typing import Any
@@ -153,7 +154,11 @@ async def test_a_dead_workers_chunk_is_resumed_where_it_stopped(cdb: asyncpg.Con
     )
     assert await c.finish_campaign(campaign)
     status = await c.get_campaign(campaign)
-    assert status is not None and (status.state, status.sent, status.processed) == ("done", 100, 100)
+    assert status is not None and (status.state, status.sent, status.processed) == (
+        "done",
+        100,
+        100,
+    )
 
 
 async def test_pause_resume_cancel(cdb: asyncpg.Connection) -> None:
@@ -191,8 +196,10 @@ async def test_the_bots_schedule_is_shared_by_every_reservation(cdb: asyncpg.Con
         first = await c.reserve_slots(BOT, 5, rate)
         return [first + i / rate for i in range(5)]
 
-    slots = sorted(s for batch in await asyncio.gather(*(reserve() for _ in range(40))) for s in batch)
-    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    slots = sorted(
+        s for batch in await asyncio.gather(*(reserve() for _ in range(40))) for s in batch
+    )
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
     assert len(slots) == 200 and min(gaps) >= 1 / rate - 1e-6
     # A 429 moves the whole schedule behind the pause.
     await c.pause_bot(BOT, 2.0)
