@@ -28,6 +28,7 @@ from benchmarks.seed_models import Base
 from tests.support import database
 from tt_storage.core.config import APP, migration_config, migrations_location
 from tt_storage.ops import adopt
+from tt_storage.services import ads
 
 #: What ``Base.metadata.create_all`` sends to PostgreSQL, in dependency order.
 SEED_DDL = [
@@ -334,7 +335,7 @@ async def check_reads(
             (v["downloaded_at"], v["video_link"]) for v in sorted(own, key=video_order)
         ]
         assert await tt.get_user_videos(chat) == expected_videos
-        due = row["ad_count"] >= tt.AD_EVERY or row["ad_cooldown"] < int(time.time())
+        due = row["ad_count"] >= ads.AD_EVERY or row["ad_cooldown"] < int(time.time())
         assert await tt.should_show_ad(chat) is due
     assert await tt.get_user(424242) is None
     assert await tt.get_user_settings(424242) is None
@@ -414,7 +415,7 @@ async def check_writes(
         assert await tt.track_download(due, "https://www.tiktok.com/@a/video/1", False, ad=True)
         row = await conn.fetchrow("SELECT ad_count, ad_cooldown FROM users WHERE user_id = $1", due)
         assert row is not None and row["ad_count"] == 1
-        assert row["ad_cooldown"] >= int(time.time()) + tt.AD_COOLDOWN - 5
+        assert row["ad_cooldown"] >= int(time.time()) + ads.AD_COOLDOWN - 5
         # … a chat that is not due counts one more download.
         calm = next(
             c

@@ -149,11 +149,11 @@ async def test_missing_database_and_refused_login_say_so(admin_url: str, db_url:
     assert "DBConnectionError" not in str(no_database.value) + str(no_login.value)
 
 
-# --- the app label: databases migrated before 0.2 ------------------------------------------------
+# --- the app label: databases migrated while it was "models" -----------------------------------
 
 
 async def make_legacy(url: str) -> None:
-    """A database as the 0.1 code left it: tt-storage's rows under the label "models" (their
+    """A database as the label "models" left it: tt-storage's rows under the label "models" (their
     models state naming "models.Users"), and an application's own "models" app row."""
     await tt.ops.apply_migrations(url)
     conn = await database.connect(url)

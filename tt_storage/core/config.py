@@ -204,7 +204,7 @@ def user_apps(models: AppModels | None) -> dict[str, list[str]]:
             raise ValueError(f"app {label!r}: models must be a list of module names")
         apps[label] = list(modules)
         for module in modules:
-            if module in (MODELS, "tt_storage.models", "aerich.models"):
+            if module in (MODELS, "aerich.models"):
                 raise ValueError(f"{module} is already in tt-storage's app {APP!r}: leave it out")
     return {label: modules for label, modules in apps.items() if modules}
 
@@ -388,7 +388,7 @@ def teach_aerich() -> None:
       ``<location>/<app>`` of the project it runs in, a filesystem path; tt-storage's ship in
       the package (site-packages). Without a ``<location>/tt_storage`` of the project's own,
       aerich is pointed at the packaged ones: ``aerich upgrade`` needs no site-packages path.
-    * **Old rows.** Before aerich looks at the ``tt_storage`` app's rows, those a pre-0.2
+    * **Old rows.** Before aerich looks at the ``tt_storage`` app's rows, those an earlier
       version recorded under the label ``"models"`` are relabelled (idempotent).
     * **tt-storage first.** ``aerich --app <yours> init-db`` and ``upgrade`` first apply
       tt-storage's pending migrations (your tables have keys to ``users``), and the first

@@ -53,7 +53,7 @@ MIGRATION_LOCK_POLL = 0.2
 
 
 async def relabel_migrations(conn: asyncpg.Connection) -> int:
-    """Move tt-storage's aerich rows recorded under the pre-0.2 label ``"models"`` to
+    """Move tt-storage's aerich rows recorded under the earlier label ``"models"`` to
     ``"tt_storage"`` (idempotent); return how many moved."""
     if not await conn.fetchval(sql.AERICH_TABLE_EXISTS):
         return 0

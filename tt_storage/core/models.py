@@ -99,7 +99,7 @@ class Music(Model):
 
 
 class FSMRecord(Model):
-    """aiogram FSM state and data of one StorageKey (tt_storage.fsm.PostgresStorage).
+    """aiogram FSM state and data of one StorageKey (tt_storage.bot.fsm.PostgresStorage).
 
     An empty part (no state, ``{}`` data) has the expiry ``-infinity``; NULL means "never
     expires". Migration 7 also builds the partial expression index the bounded cleanup reads

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from ..core import db, lifecycle
+from ..core import db
 from ..core import outbox as outbox_module
 from ..core.database import Database
 from ..core.outbox import OutboxEvent
@@ -180,7 +180,3 @@ async def storage(db_url: str | None = None, **options: Any) -> AsyncIterator[St
 # The default exists from import on (``import tt_storage`` imports this module): a plain
 # ``Database`` made by core in its place would lack the methods.
 db.set_default(Storage())
-
-#: The old module ``tt_storage.lifecycle`` is this one now: its migration functions stay here.
-apply_migrations = lifecycle.apply_migrations
-pending_migrations = lifecycle.pending_migrations
