@@ -53,7 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bot as example
 
 import tt_storage as tt
-from tt_storage.core.config import DB_URL_ENV, data_dir, redact_url
+from tt_storage.core.embedded import data_dir
+from tt_storage.core.urls import DB_URL_ENV, redact_url
 from tt_storage.services import ads
 
 BOT_USERNAME = "tt_demo_bot"

@@ -26,7 +26,8 @@ from sqlalchemy.schema import CreateTable
 import tt_storage as tt
 from benchmarks.seed_models import Base
 from tests.support import database
-from tt_storage.core.config import APP, migration_config, migrations_location
+from tt_storage.core.app import APP, migrations_location
+from tt_storage.core.config import migration_config
 from tt_storage.ops import adopt
 from tt_storage.services import ads
 

@@ -20,7 +20,7 @@ import pytest
 from tests.support import database
 from tests.test_adoption import make_legacy
 from tests.test_analytics import D0, DAY, T, data, frozen_now  # noqa: F401 (fixtures)
-from tt_storage.core.config import packaged_migrations
+from tt_storage.core.app import packaged_migrations
 from tt_storage.ops import cli
 
 pytestmark = pytest.mark.usefixtures("frozen_now")

@@ -30,8 +30,8 @@ from tt_storage.bot.i18n import (
     SettingsI18nMiddleware,
     SettingsManager,
     check_order,
-    pick_locale,
 )
+from tt_storage.bot.i18n._locale import pick_locale
 
 HELLO = {"en": "Hello", "ru": "Привет", "uk": "Привіт"}
 LOCALES = tuple(HELLO)

@@ -137,6 +137,77 @@ def test_a_room_imports_only_the_rooms_below_it(room: str) -> None:
     assert wrong == {}
 
 
+def module_name(path: Path) -> str:
+    """``tt_storage.core.db`` for ``tt_storage/core/db.py`` (a package: its own name)."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The package's modules that the module at ``path`` imports: at the top, inside a function
+    or under ``TYPE_CHECKING`` alike (``from . import x`` names the module ``x`` if it is one)."""
+    name = module_name(path)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            for alias in node.names:
+                child = f"{module}.{alias.name}"
+                found.add(child if _is_module(child) else module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {m for m in found if m.split(".")[0] == "tt_storage" and m != name}
+
+
+def _is_module(name: str) -> bool:
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while (member := stack.pop()) != node:
+                component.append(member)
+            if component:
+                found.append(sorted([node, *component]))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_no_import_cycle_inside_a_room(room: str) -> None:
+    """Each module of a room stands on the ones below it: no two import each other, however
+    indirectly or lazily (core's floors: errors and values at the bottom, ``Database`` on top)."""
+    modules = {module_name(m): m for m in sorted((PACKAGE / room).rglob("*.py"))}
+    graph = {name: imported_modules(path) & set(modules) for name, path in modules.items()}
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
 #: What the tests may import of benchmarks/ outside tests/test_benchmarks.py (which runs the
 #: benchmarks): the parts that are no benchmark, shared with the tests.
 SHARED_WITH_TESTS = ("benchmarks.database", "benchmarks.seed_models")

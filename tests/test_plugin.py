@@ -24,14 +24,8 @@ from tests.support.bot_session import RecordingSession
 from tests.support.plugin_models import Note
 from tests.support.schema_dump import difference, schema_of
 from tt_storage import Users, UserSettings
-from tt_storage.core.config import (
-    APP,
-    LEGACY_APP,
-    migration_config,
-    migrations_location,
-    packaged_migrations,
-    tortoise_config,
-)
+from tt_storage.core.app import APP, LEGACY_APP, migrations_location, packaged_migrations
+from tt_storage.core.config import migration_config, tortoise_config
 
 MODELS = ["tests.support.plugin_models"]
 

@@ -34,6 +34,8 @@ from ..core import db, sql, validate
 from ..core.database import Database
 from ..core.errors import StorageError, StorageUnavailable
 from ..services.chats import ChatState
+from .isolation import AdvisoryLockIsolation
+from .keys import row_key
 
 log = logging.getLogger("tt_storage")
 
@@ -47,19 +49,6 @@ _prefetched: ContextVar[tuple[int, ChatState | None] | None] = ContextVar(
 )
 #: ``take_prefetched`` found nothing usable: the middleware runs its own SELECT.
 NOT_PREFETCHED: Final = object()
-
-
-def row_key(key: StorageKey) -> str:
-    """The table's key for ``key``: every field, unambiguously (the business connection id is
-    length-prefixed, the destiny comes last)."""
-    business = key.business_connection_id or ""
-    if "\x00" in business or "\x00" in key.destiny:
-        raise ValueError("StorageKey text fields cannot contain NUL characters")
-    thread = "" if key.thread_id is None else str(int(key.thread_id))
-    return (
-        f"{int(key.bot_id)}:{int(key.chat_id)}:{int(key.user_id)}:{thread}:"
-        f"{len(business)}:{business}:{key.destiny}"
-    )
 
 
 def _seconds(value: Seconds | None, name: str) -> float | None:
@@ -334,7 +323,5 @@ def install_fsm(
                 f"({type(fsm.events_isolation).__name__}): drop fsm_isolation= from setup_storage"
             )
         if isolation is True:
-            from .isolation import AdvisoryLockIsolation
-
             isolation = AdvisoryLockIsolation(database=database)
         fsm.events_isolation = isolation

@@ -29,16 +29,13 @@ import itertools
 import logging
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import asyncpg
 
 from . import db, sql
 from .errors import StorageError, StorageNotInitialized, StorageUnavailable
 from .user_settings import DEFAULT_LANG
-
-if TYPE_CHECKING:
-    from .database import Database
 
 log = logging.getLogger("tt_storage.outbox")
 
@@ -127,7 +124,7 @@ class OutboxStats:
 class Outbox:
     """A bounded FIFO of downloads, and the task that writes it to ``database``."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: db.Target) -> None:
         self.database = database
         self.size = DEFAULT_SIZE
         self.retry_delay = DEFAULT_RETRY_DELAY
@@ -406,7 +403,7 @@ class Outbox:
 
 
 async def _replay(
-    database: Database, batch: list[OutboxEvent], chats: dict[int, tuple[str, str | None]]
+    database: db.Target, batch: list[OutboxEvent], chats: dict[int, tuple[str, str | None]]
 ) -> set[int]:
     """Write ``batch`` in one transaction; return the positions found already written.
 
@@ -414,7 +411,7 @@ async def _replay(
     """
     committing = False
     try:
-        async with database.connection() as conn:
+        async with db.connection(database=database) as conn:
             for attempt in range(db.RESOLVE_RETRIES + 1):
                 try:
                     async with conn.transaction():
@@ -526,18 +523,3 @@ async def _already_written(conn: Any, batch: list[OutboxEvent], target: list[int
             found[key] -= 1
             skip.add(i)
     return skip
-
-
-async def flush_outbox() -> int:
-    """Write every queued download of the current database now; return how many were written.
-
-    Raises ``StorageUnavailable`` if the database is still unreachable (the rest stays queued
-    for the background flusher).
-    """
-    return await db.current().outbox.flush()
-
-
-def outbox_stats() -> OutboxStats:
-    """The current database's outbox counts: queued, flushed, duplicates, dropped, failed,
-    abandoned, pending."""
-    return db.current().outbox.stats()

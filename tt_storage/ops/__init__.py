@@ -4,9 +4,11 @@ an application's own ``Tortoise.init``/aerich, and the ``tt-storage`` CLI (``ops
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ..core.config import PoolOptions, tortoise_config
+from ..core.config import tortoise_config
+from ..core.database import flush_outbox, outbox_stats
 from ..core.lifecycle import apply_migrations, pending_migrations
-from ..core.outbox import OutboxEvent, OutboxStats, flush_outbox, outbox_stats
+from ..core.outbox import OutboxEvent, OutboxStats
+from ..core.pool import PoolOptions
 
 __all__ = [
     "OutboxEvent",

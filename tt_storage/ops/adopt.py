@@ -25,19 +25,14 @@ import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.indexes import Index
 
+from ..core.app import APP, CONNECTION, LEGACY_APP
 from ..core.columns import Column, columns
-from ..core.config import (
-    APP,
-    CONNECTION,
-    LEGACY_APP,
-    PoolOptions,
-    env_db_url,
-    redact_url,
-    tortoise_config,
-)
+from ..core.config import tortoise_config
 from ..core.errors import StorageError
 from ..core.lifecycle import apply_migrations, failure
 from ..core.models import Music, Users, Video
+from ..core.pool import PoolOptions
+from ..core.urls import env_db_url, redact_url
 from ._watch import run_watched
 
 log = logging.getLogger("tt_storage")

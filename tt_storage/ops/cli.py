@@ -24,20 +24,11 @@ from typing import IO, Any, TextIO
 import asyncpg
 
 from ..core import db, sql
-from ..core.config import (
-    APP,
-    DATA_DIR_ENV,
-    DB_URL_ENV,
-    DEFAULT_DATA_DIR,
-    LEGACY_APP,
-    connect_kwargs,
-    data_dir,
-    env_db_url,
-    migrations_location,
-    packaged_migrations,
-    redact_url,
-)
+from ..core.app import APP, LEGACY_APP, migrations_location, packaged_migrations
+from ..core.config import connect_kwargs
+from ..core.embedded import DATA_DIR_ENV, DEFAULT_DATA_DIR, data_dir
 from ..core.errors import StorageError
+from ..core.urls import DB_URL_ENV, env_db_url, redact_url
 from ..services import analytics
 from ._watch import run_watched
 

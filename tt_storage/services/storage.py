@@ -12,8 +12,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from ..core import database as database_module
 from ..core import db
-from ..core import outbox as outbox_module
 from ..core.database import Database
 from ..core.outbox import OutboxEvent
 from . import ads, analytics, chats, stats, tracking, users
@@ -114,8 +114,8 @@ class Storage(Database):
     export_users = _method(analytics.export_users)
     export_user_history = _method(analytics.export_user_history)
     # The outbox.
-    flush_outbox = _method(outbox_module.flush_outbox)
-    outbox_stats = _sync_method(outbox_module.outbox_stats)
+    flush_outbox = _method(database_module.flush_outbox)
+    outbox_stats = _sync_method(database_module.outbox_stats)
 
 
 def default_storage() -> Storage:
