@@ -113,6 +113,11 @@ class FSMRecord(Model):
 
     class Meta:
         table = "tt_storage_fsm"
+        # The table's comment as migration 7 wrote it (the class docstring's would differ, and
+        # a new comment would need a migration of its own).
+        table_description = (
+            "aiogram FSM state and data of one StorageKey (tt_storage.fsm.PostgresStorage)."
+        )
 
 
 class ChatMigration(Model):
