@@ -18,7 +18,7 @@ from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tt_storage import UserSettings, default_storage
 from tt_storage.core.cache import SettingsCache
-from tt_storage.core.outbox import OutboxEvent
+from tt_storage.core.replay import OutboxEvent
 
 #: The default storage's outbox (the same object across close and init).
 outbox = default_storage().outbox

@@ -21,7 +21,7 @@ import tt_storage as tt
 from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tt_storage import StorageMiddleware, UserSettings
-from tt_storage.core.outbox import OutboxEvent
+from tt_storage.core.replay import OutboxEvent
 
 _music_ids = itertools.count(10_000)
 

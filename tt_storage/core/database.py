@@ -31,8 +31,9 @@ from .config import AppModels, connect_kwargs, user_apps
 from .config import tortoise_config as build_config
 from .db import Invalidatable
 from .errors import StorageError, StorageNotInitialized
-from .outbox import Outbox, OutboxEvent, OutboxStats
+from .outbox import Outbox, OutboxStats
 from .pool import PoolOptions
+from .replay import OutboxEvent
 from .urls import env_db_url, redact_url
 
 log = logging.getLogger("tt_storage")

@@ -15,7 +15,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from ..core import database as database_module
 from ..core import db
 from ..core.database import Database
-from ..core.outbox import OutboxEvent
+from ..core.replay import OutboxEvent
 from . import ads, analytics, chats, stats, tracking, users
 
 P = ParamSpec("P")

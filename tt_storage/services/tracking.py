@@ -8,7 +8,7 @@ from typing import Any
 from ..core import db, sql, validate
 from ..core.database import current
 from ..core.errors import StorageUnavailable
-from ..core.outbox import Kind, OutboxEvent
+from ..core.replay import Kind, OutboxEvent
 from ..core.user_settings import DEFAULT_LANG, ChatRef, chat_ref
 from .ads import AD_COOLDOWN, AD_EVERY, claim_ad_slot
 from .clock import now
