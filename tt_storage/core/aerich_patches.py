@@ -1,7 +1,7 @@
-"""aerich's CLI taught tt-storage's migrations: five patches of aerich's classes, installed once by
-``teach_aerich`` (``config.migration_config`` does it). What each changes and why: its
-docstring. aerich itself is imported inside the functions: it costs ~0.4 s, which
-``import tt_storage`` does not pay.
+"""aerich's CLI taught tt-storage's migrations: five patches of aerich's classes and module,
+installed once by ``teach_aerich`` (``config.migration_config`` does it); what they change and
+why: its docstring, and each patch's. aerich itself is imported inside the functions: it costs
+~0.4 s, which ``import tt_storage`` does not pay.
 """
 
 from __future__ import annotations
@@ -39,42 +39,76 @@ def teach_aerich() -> None:
 
     if getattr(Migrate, "tt_storage_taught", False):
         return
-    original_dir = Migrate.get_migration_dir
-    original_init = Migrate.init.__func__  # type: ignore[attr-defined]
-    original_do_init = aerich.Command._do_init
-    original_upgrade = aerich.Command.upgrade
-    original_schema_sql = aerich.get_schema_sql  # type: ignore[attr-defined]
+    _find_packaged_migrations(Migrate)
+    _relabel_on_init(Migrate)
+    _tt_storage_before_upgrade(aerich.Command)
+    _tt_storage_before_init_db(aerich.Command)
+    _leave_tt_storage_out_of_first_migration(aerich, Migrate)
+    Migrate.tt_storage_taught = True  # type: ignore[attr-defined]
+
+
+def _find_packaged_migrations(migrate: Any) -> None:
+    """``Migrate.get_migration_dir``: tt-storage's own migrations, from the package."""
+    original = migrate.get_migration_dir
 
     def get_migration_dir(location: str, app: str) -> Path:
-        found: Path = original_dir(location, app)
+        found: Path = original(location, app)
         if app == APP and not found.exists():
             return migrations_location() / APP
         return found
+
+    migrate.get_migration_dir = staticmethod(get_migration_dir)
+
+
+def _relabel_on_init(migrate: Any) -> None:
+    """``Migrate.init``: tt-storage's rows relabelled before aerich reads them."""
+    original = migrate.init.__func__
 
     async def init(
         cls: type[Any], config: dict[str, Any], app: str, location: str, offline: bool = False
     ) -> None:
         if app == APP and not offline:
             await _relabel(config)
-        await original_init(cls, config, app, location, offline)
+        await original(cls, config, app, location, offline)
+
+    migrate.init = classmethod(init)
+
+
+def _tt_storage_before_upgrade(command: Any) -> None:
+    """``Command.upgrade`` of another app: tt-storage's pending migrations first."""
+    original = command.upgrade
 
     async def upgrade(self: Any, run_in_transaction: bool = True, fake: bool = False) -> list[str]:
         if self.app != APP and not fake and APP in self.tortoise_config.get("apps", {}):
             await _tt_storage_first(self.tortoise_config)
-        applied: list[str] = await original_upgrade(self, run_in_transaction, fake)
+        applied: list[str] = await original(self, run_in_transaction, fake)
         return applied
+
+    command.upgrade = upgrade
+
+
+def _tt_storage_before_init_db(command: Any) -> None:
+    """``Command._do_init`` (``init-db``) of another app: tt-storage's pending migrations first."""
+    original = command._do_init
 
     async def do_init(
         self: Any, safe: bool, pre_sql: str | None = None, offline: bool = False
     ) -> bool:
         if not offline and self.app != APP and APP in self.tortoise_config.get("apps", {}):
             await _tt_storage_first(self.tortoise_config)
-        done: bool = await original_do_init(self, safe, pre_sql, offline)
+        done: bool = await original(self, safe, pre_sql, offline)
         return done
 
+    command._do_init = do_init
+
+
+def _leave_tt_storage_out_of_first_migration(aerich: Any, migrate: Any) -> None:
+    """``aerich.get_schema_sql``: another app's first migration without tt-storage's tables."""
+    original = aerich.get_schema_sql
+
     def get_schema_sql(client: Any, safe: bool) -> str:
-        schema: str = original_schema_sql(client, safe)
-        if Migrate.app == APP:
+        schema: str = original(client, safe)
+        if migrate.app == APP:
             return schema
         # The first migration of another app: every model on the connection but tt-storage's.
         generator = client.schema_generator(client)
@@ -84,12 +118,7 @@ def teach_aerich() -> None:
                 schema = schema.replace(part + "\n", "", 1).replace(part, "", 1)
         return schema
 
-    Migrate.get_migration_dir = staticmethod(get_migration_dir)  # type: ignore[method-assign]
-    Migrate.init = classmethod(init)  # type: ignore[method-assign,assignment]
-    aerich.Command._do_init = do_init  # type: ignore[method-assign]
-    aerich.Command.upgrade = upgrade  # type: ignore[method-assign]
-    aerich.get_schema_sql = get_schema_sql  # type: ignore[attr-defined]
-    Migrate.tt_storage_taught = True  # type: ignore[attr-defined]
+    aerich.get_schema_sql = get_schema_sql
 
 
 def _tt_storage_models() -> list[type[Any]]:
