@@ -19,13 +19,14 @@ from tortoise import Tortoise
 from tortoise.context import TortoiseContext
 
 import tt_storage as tt
-from tests.support import database, events
+from tests.support import database
 from tests.support.bot_session import RecordingSession
 from tests.support.plugin_models import Note
 from tests.support.schema_dump import difference, schema_of
 from tt_storage import Users, UserSettings
 from tt_storage.core.app import APP, LEGACY_APP, migrations_location, packaged_migrations
 from tt_storage.core.config import migration_config, tortoise_config
+from tt_storage.testing import updates as events
 
 MODELS = ["tests.support.plugin_models"]
 

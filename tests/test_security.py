@@ -21,13 +21,13 @@ import psutil
 import pytest
 
 import tt_storage as tt
-from tests.support import events
 from tests.support.download_bot import DownloadBot
 from tests.support.faults import OwnServer, own_server, rebound, unbound
 from tt_storage.core import config, embedded, urls
 from tt_storage.core.pool import PoolOptions
 from tt_storage.core.urls import redact_url
 from tt_storage.ops import cli
+from tt_storage.testing import updates as events
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*(ROOT / "tt_storage").rglob("*.py"), *(ROOT / "migrations").rglob("*.py")])
@@ -569,7 +569,7 @@ async def test_the_fsm_lock_pool_refuses_a_wrong_password_as_a_storage_error(
 ) -> None:
     from aiogram.fsm.storage.base import StorageKey
 
-    from tt_storage import AdvisoryLockIsolation
+    from tt_storage.bot.isolation import AdvisoryLockIsolation
 
     wrong = password_role.url("userinfo", "not-" + password_role.password)
     isolation = AdvisoryLockIsolation(wrong, timeout=5)
