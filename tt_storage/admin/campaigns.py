@@ -43,7 +43,8 @@ from aiogram.exceptions import (
 from ..core.errors import StorageError
 from ..services import campaigns as store
 from ..services.chats import mark_blocked, migrate_chat
-from .broadcast import MAX_RETRY_DELAY, describe, is_block, is_transient
+from .broadcast import MAX_RETRY_DELAY
+from .telegram_answers import describe, is_block, is_transient
 
 log = logging.getLogger("tt_storage")
 
