@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +26,7 @@ from aiogram import Bot
 
 from tests.test_campaigns_db import add_chats
 from tt_storage.admin.campaigns import CampaignWorker
+from tt_storage.ops import cli as cli_module
 from tt_storage.services import campaigns as c
 from tt_storage.testing import FakeTelegram, updates
 
@@ -294,3 +298,59 @@ async def until_sent(telegram: FakeTelegram, n: int, within: float = 60.0) -> No
     while len(received(telegram)) < n:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
+
+
+def cli_worker(db_url: str, telegram: FakeTelegram) -> subprocess.Popen[str]:
+    """``tt-storage broadcast work`` as its own process, on the fake server."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tt_storage.ops.cli", "--url", db_url, "broadcast", "work",
+         "--token", "42:TEST", "--api", telegram.url],
+        cwd=ROOT, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+async def cli(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    status = await cli_module.run(list(argv), out)
+    return status, out.getvalue()
+
+
+async def test_the_cli_starts_controls_and_works_a_campaign(
+    db_url: str, cdb: asyncpg.Connection, telegram: FakeTelegram, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prepare_post(telegram)
+    await add_chats(cdb, range(1, 51))
+    assert (await cli("broadcast", "start", "--url", db_url, "--bot-id", "42", "--copy", "1:2"))[
+        0
+    ] == 0  # a campaign of another post, then cancelled
+    first = (await c.list_campaigns(42))[0].id
+    assert await cli("broadcast", "cancel", "--url", db_url, str(first)) == (
+        0,
+        f"campaign {first}: cancelled\n",
+    )
+    status, text = await cli(
+        "broadcast", "start", "--url", db_url, "--bot-id", "42", "--copy", f"{ADMIN_CHAT}:{POST}",
+        "--rate", "100",
+    )  # fmt: skip
+    assert status == 0 and text.endswith("running, 50 chats at 100/s\n"), text
+    campaign = (await c.list_campaigns(42))[0].id
+    assert (await cli("broadcast", "pause", "--url", db_url, str(campaign)))[0] == 0
+    assert (await cli("broadcast", "pause", "--url", db_url, str(campaign)))[0] == 1
+    assert "is paused" in capsys.readouterr().err
+    assert (await cli("broadcast", "resume", "--url", db_url, str(campaign)))[0] == 0
+    assert (await cli("broadcast", "start", "--url", db_url, "--bot-id", "42", "--copy", "1:2",
+                      "--rate", "0"))[0] == 2  # fmt: skip
+    assert "rate must be above 0" in capsys.readouterr().err
+    worker = cli_worker(db_url, telegram)
+    try:
+        await until_state(campaign, "done", within=60)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(worker.wait, 30) == 0
+    assert set(received(telegram)) == set(range(1, 51))
+    status, text = await cli("broadcast", "status", "--url", db_url, "--json", str(campaign))
+    shown = json.loads(text)
+    assert (shown["state"], shown["total"], shown["sent"]) == ("done", 50, 50)
+    status, text = await cli("broadcast", "list", "--url", db_url)
+    assert status == 0 and re.search(rf"^{campaign}\s+done\s", text, re.M), text
+    assert re.search(rf"^{first}\s+cancelled\s", text, re.M), text

@@ -24,10 +24,10 @@ LOST = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
 @contextlib.asynccontextmanager
-async def connected(url: str | None) -> AsyncIterator[None]:
+async def connected(url: str | None, max_size: int = 2) -> AsyncIterator[None]:
     """A ``Storage`` of the command's own on ``url``, bound for the block: whatever the caller
     (an app, a test running ``run()``) has opened is left alone."""
-    storage = await Storage().init(url, max_size=2)
+    storage = await Storage().init(url, max_size=max_size)
     try:
         with storage.bound():
             yield
