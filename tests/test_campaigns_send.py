@@ -22,10 +22,10 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 
 from tests.test_campaigns_db import add_chats
-from tt_storage.admin.campaigns import CampaignWorker
+from tt_storage.admin.campaigns import CampaignWorker, setup_campaign_workers
 from tt_storage.ops import cli as cli_module
 from tt_storage.services import campaigns as c
 from tt_storage.testing import FakeTelegram, updates
@@ -354,3 +354,24 @@ async def test_the_cli_starts_controls_and_works_a_campaign(
     status, text = await cli("broadcast", "list", "--url", db_url)
     assert status == 0 and re.search(rf"^{campaign}\s+done\s", text, re.M), text
     assert re.search(rf"^{first}\s+cancelled\s", text, re.M), text
+
+
+async def test_a_dispatcher_runs_workers_from_startup_to_shutdown(
+    cdb: asyncpg.Connection, telegram: FakeTelegram, bot: Bot
+) -> None:
+    with pytest.raises(ValueError, match="lease"):
+        setup_campaign_workers(Dispatcher(), lease=0)
+    with pytest.raises(TypeError, match="speed"):
+        setup_campaign_workers(Dispatcher(), speed=3)
+    prepare_post(telegram)
+    await add_chats(cdb, range(1, 31))
+    dp = Dispatcher()
+    running = setup_campaign_workers(dp, poll=0.1)
+    await dp.emit_startup(bot=bot)
+    try:
+        campaign = await c.create_campaign(bot.id, copy_from=(ADMIN_CHAT, POST))
+        await until_state(campaign, "done")
+        assert list(running) == [bot.id]
+    finally:
+        await dp.emit_shutdown()
+    assert set(received(telegram)) == set(range(1, 31))

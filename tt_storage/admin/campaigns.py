@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
@@ -43,6 +43,7 @@ from aiogram.exceptions import (
 from ..core.errors import StorageError
 from ..services import campaigns as store
 from ..services.chats import mark_blocked, migrate_chat
+from ..services.storage import Storage
 from .broadcast import MAX_RETRY_DELAY
 from .telegram_answers import describe, is_block, is_transient
 
@@ -90,6 +91,22 @@ class _Counts:
         return out
 
 
+def _check(**options: Any) -> None:
+    """The worker's options, checked before anything runs."""
+    concurrency = options.pop("concurrency", 1)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError("concurrency must be an int >= 1")
+    for what in ("lease", "poll", "batch", "retry_delay"):
+        value = options.pop(what, 1.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ValueError(f"{what} must be a positive number of seconds")
+    retries = options.pop("max_retries", 0)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError("max_retries must be an int >= 0")
+    if options:
+        raise TypeError(f"CampaignWorker got unexpected options: {', '.join(sorted(options))}")
+
+
 class CampaignWorker:
     """Sends the campaigns of ``bot`` (its own id from the token), ``concurrency`` chunks at a
     time. ``senders`` maps the names a campaign may give to their callables: every worker
@@ -110,11 +127,14 @@ class CampaignWorker:
         max_retries: int = 3,
         retry_delay: float = 1.0,
     ) -> None:
-        if not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError("concurrency must be an int >= 1")
-        for value, what in ((lease, "lease"), (poll, "poll"), (batch, "batch")):
-            if not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"{what} must be a positive number of seconds")
+        _check(
+            concurrency=concurrency,
+            lease=lease,
+            poll=poll,
+            batch=batch,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+        )
         self.bot = bot
         self.senders = dict(senders or {})
         self.concurrency = concurrency
@@ -292,3 +312,38 @@ class _ChunkRun:
             except Exception as exc:  # a registered sender's own bug: this chat only
                 log.warning("campaign chat %d failed in its sender: %r", chat, exc)
                 return FAILED
+
+
+def setup_campaign_workers(
+    dispatcher: Dispatcher,
+    *,
+    storage: Storage | None = None,
+    senders: Mapping[str, Sender] | None = None,
+    **options: Any,
+) -> dict[int, CampaignWorker]:
+    """Run a ``CampaignWorker`` for each bot the dispatcher starts with, stopped at shutdown
+    (after the messages in flight). Call it after ``setup_storage``, whose startup opens the
+    storage first; ``storage``: the one to send from (default: the current one). ``options``
+    go to ``CampaignWorker``. Returns the workers by bot id (filled at startup)."""
+    _check(**options)  # bad options fail here, not at startup
+    workers: dict[int, CampaignWorker] = {}
+    tasks: list[asyncio.Task[None]] = []
+
+    async def on_startup(bot: Bot, bots: list[Bot] | None = None) -> None:
+        for each in bots or [bot]:
+            worker = CampaignWorker(each, senders=senders, **options)
+            workers[each.id] = worker
+            with storage.bound() if storage is not None else contextlib.nullcontext():
+                tasks.append(
+                    asyncio.create_task(worker.run(), name=f"tt-storage-campaigns-{each.id}")
+                )
+
+    async def on_shutdown() -> None:
+        for worker in workers.values():
+            worker.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        tasks.clear()
+
+    dispatcher.startup.register(on_startup)
+    dispatcher.shutdown.register(on_shutdown)
+    return workers
