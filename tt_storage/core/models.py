@@ -156,7 +156,7 @@ class Campaign(Model):
     name = fields.CharField(max_length=100)
     from_chat_id = fields.BigIntField(null=True)
     message_id = fields.BigIntField(null=True)
-    sender: str | None = fields.CharField(max_length=100, null=True)
+    sender = fields.CharField(max_length=100, null=True)
     #: private (chats with id > 0) or all (groups too).
     audience = fields.CharField(max_length=10)
     #: Only chats whose ``users.lang`` is one of these; NULL: every language.
@@ -192,7 +192,7 @@ class CampaignChunk(Model):
     chunk = fields.IntField()
     chat_ids: list[int] = ArrayField(element_type="bigint")
     position = fields.IntField(default=0)
-    worker: str | None = fields.CharField(max_length=64, null=True)
+    worker = fields.CharField(max_length=64, null=True)
     #: Epoch seconds (fractional) after which another worker may take the chunk over.
     lease_until = fields.FloatField(default=0)
     sent = fields.IntField(default=0)
