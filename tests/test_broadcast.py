@@ -120,12 +120,15 @@ async def test_retry_after_pauses_everything_and_retries_the_same_chat(
     assert time.monotonic() - started >= 0.9
     assert result == BroadcastResult(sent=6, last_chat_id=6)
     assert sorted(session.sent_to()) == [1, 2, 3, 3, 4, 5, 6]
-    # Nobody sent anything during the pause (attempts already in flight aside: none here, the
-    # sends are instant), and the retry went to the same chat.
+    # Nobody sent anything during the pause but the other workers' sends already in flight
+    # when the 429 came back (at most concurrency - 1, arriving within moments of it), and the
+    # retry went to the same chat.
     flood_at = next(t for t, chat in session.times if chat == 3)
     after = [(t, chat) for t, chat in session.times if t > flood_at]
-    assert after and all(t - flood_at >= 0.9 for t, _ in after)
-    assert 3 in [chat for _, chat in after]
+    in_flight = [chat for t, chat in after if t - flood_at < 0.5]
+    assert len(in_flight) <= 2 and 3 not in in_flight
+    assert all(t - flood_at >= 0.9 for t, _ in after if t - flood_at >= 0.5)
+    assert 3 in [chat for t, chat in after if t - flood_at >= 0.9]
 
 
 @pytest.mark.parametrize(

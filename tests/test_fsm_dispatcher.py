@@ -79,6 +79,7 @@ async def bot_with_fsm(**options: Any) -> AsyncIterator[tuple[Dispatcher, FakeTe
     middleware = setup_storage(dp, fsm=True, **options)
     dp.include_router(form_router())
     telegram = support_telegram.server()
+    telegram.clear()  # what this dispatcher sends, not a previous one's
     try:
         yield dp, telegram
     finally:
