@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -63,8 +64,6 @@ class Request:
         """The request as aiogram's method object (``SendMessage``, …), for typed asserts; an
         uploaded file is a ``BufferedInputFile`` with the bytes received."""
         from aiogram.types import BufferedInputFile
-
-        from ._methods import method_class
 
         files = {u.part: BufferedInputFile(u.content, u.filename or u.part) for u in self.files}
 
@@ -171,3 +170,21 @@ class RequestLog:
 
     def clear(self) -> None:
         self.requests.clear()
+
+
+@functools.cache
+def _method_classes() -> dict[str, type[TelegramMethod[Any]]]:
+    import aiogram.methods as methods
+
+    table: dict[str, type[TelegramMethod[Any]]] = {}
+    for name in methods.__all__:
+        cls = getattr(methods, name)
+        api_name = getattr(cls, "__api_method__", None)
+        if isinstance(cls, type) and isinstance(api_name, str):
+            table[api_name.lower()] = cls
+    return table
+
+
+def method_class(name: str) -> type[TelegramMethod[Any]]:
+    """aiogram's class for a Bot API method name (any case)."""
+    return _method_classes()[name.lower()]
