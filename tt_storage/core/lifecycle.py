@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,20 +15,21 @@ import asyncpg
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext
 
-from . import db, sql
+from . import db, sql, startup, tls, validate
 from .config import (
     APP,
     CONNECTION,
     LEGACY_APP,
     PoolOptions,
     connect_kwargs,
+    endpoint,
     env_db_url,
     migration_config,
     migrations_location,
     packaged_migrations,
     redact_url,
 )
-from .errors import StorageError, StorageTimeout, StorageUnavailable
+from .errors import StorageError, StorageTimeout
 
 if TYPE_CHECKING:
     from .database import Database
@@ -76,18 +78,25 @@ def _where(db_url: str | None) -> str:
 
 
 def failure(
-    doing: str, exc: BaseException, connect_timeout: float, command_timeout: float | None
+    doing: str,
+    exc: BaseException,
+    connect_timeout: float,
+    command_timeout: float | None,
+    db_url: str | None = None,
 ) -> StorageError:
-    """The ``StorageError`` for ``exc``, raised while trying to ``doing`` (``"migrate …"``)."""
-    cause = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    """The ``StorageError`` for ``exc``, raised while trying to ``doing`` (``"migrate …"``) on
+    ``db_url`` (default ``DB_URL``)."""
+    cause = db.cause(exc)
     if isinstance(exc, TimeoutError):  # before OSError, of which it is a subclass
         limit = "none" if command_timeout is None else f"{command_timeout:g} s"
         return StorageTimeout(
             f"cannot {doing}: no answer within the time limits (connect_timeout="
             f"{connect_timeout:g} s, command_timeout={limit}): is the network or the server stuck?"
         )
-    if isinstance(exc, db.UNAVAILABLE):
-        return StorageUnavailable(f"cannot {doing}: database unreachable ({cause})")
+    if isinstance(exc, db.UNAVAILABLE) or tls.describe(exc) is not None:
+        url = db_url or env_db_url()
+        reason = db.connect_error(exc, endpoint(url) if url else "the embedded PostgreSQL")
+        return type(reason)(f"cannot {doing}: {reason}")
     return StorageError(f"cannot {doing}: {cause}")
 
 
@@ -100,16 +109,15 @@ async def _aerich(config: dict[str, Any]) -> AsyncIterator[Any]:
         yield command
 
 
-async def _upgrade(config: dict[str, Any]) -> list[str]:
+async def _upgrade(
+    config: dict[str, Any], lock_timeout: float = startup.DEFAULT_MIGRATION_LOCK_TIMEOUT
+) -> list[str]:
     async with _aerich(config) as command:
         # Many bot processes may start with migrate=True at once: one migrates, the others
-        # wait here and then find nothing pending.
+        # wait here (up to lock_timeout) and then find nothing pending.
         async with get_connection(CONNECTION).acquire_connection() as lock:
-            # Polled, not waited for inside a statement: a waiting statement holds a snapshot,
-            # which the holder's CREATE INDEX CONCURRENTLY would wait for in turn (a deadlock
-            # PostgreSQL cannot see, since it runs through this client).
-            while not await lock.fetchval(sql.MIGRATION_TRY_LOCK, MIGRATION_LOCK_KEY):  # noqa: ASYNC110
-                await asyncio.sleep(MIGRATION_LOCK_POLL)
+            limit = config["connections"][CONNECTION]["credentials"].get("command_timeout")
+            await startup.take_migration_lock(lock, MIGRATION_LOCK_KEY, lock_timeout, limit)
             try:
                 await relabel_migrations(lock)
                 applied: list[str] = await command.upgrade(run_in_transaction=True)
@@ -133,6 +141,7 @@ async def _run_aerich(
     connect_timeout: float,
     command_timeout: float | None,
 ) -> list[str]:
+    validate.url(db_url, "db_url")
     try:
         config = migration_config(
             db_url, connect_timeout=connect_timeout, command_timeout=command_timeout
@@ -141,7 +150,8 @@ async def _run_aerich(
     except StorageError:
         raise
     except Exception as exc:  # aerich's and Tortoise's own errors are plain exceptions
-        raise failure(f"{doing} {_where(db_url)}", exc, connect_timeout, command_timeout) from exc
+        where = _where(db_url)
+        raise failure(f"{doing} {where}", exc, connect_timeout, command_timeout, db_url) from exc
     return names
 
 
@@ -150,16 +160,20 @@ async def apply_migrations(
     *,
     connect_timeout: float = _DEFAULTS.connect_timeout,
     command_timeout: float | None = None,
+    migration_lock_timeout: float = startup.DEFAULT_MIGRATION_LOCK_TIMEOUT,
 ) -> list[str]:
     """Apply pending aerich migrations to ``db_url`` (default ``DB_URL``); return their names.
 
     ``connect_timeout`` bounds opening each connection; ``command_timeout`` each statement,
     index builds included: by default none, since ``CREATE INDEX CONCURRENTLY`` on a big table
-    runs for minutes (a cut build is rebuilt by the next run). Any failure is a
+    runs for minutes (a cut build is rebuilt by the next run). ``migration_lock_timeout``: how
+    long to wait while another process migrates (default 600 s). Any failure is a
     ``StorageError``: ``StorageUnavailable`` for an unreachable server, ``StorageTimeout`` when
-    a limit ran out.
+    a limit ran out (for the lock: naming the session that holds it).
     """
-    applied = await _run_aerich("migrate", _upgrade, db_url, connect_timeout, command_timeout)
+    lock_timeout = startup.seconds(migration_lock_timeout, "migration_lock_timeout")
+    step = functools.partial(_upgrade, lock_timeout=lock_timeout)
+    applied = await _run_aerich("migrate", step, db_url, connect_timeout, command_timeout)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     return applied

@@ -32,6 +32,7 @@ from ..core.config import (
     LEGACY_APP,
     connect_kwargs,
     data_dir,
+    endpoint,
     env_db_url,
     migrations_location,
     packaged_migrations,
@@ -460,9 +461,11 @@ async def direct_connection(url: str) -> AsyncIterator[asyncpg.Connection]:
     try:
         conn = await asyncpg.connect(**connect_kwargs(url), timeout=10)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise StorageError(
-            f"cannot connect to {redact_url(url)}: {type(exc).__name__}: {exc}"
-        ) from exc
+        if isinstance(exc, asyncpg.PostgresError):  # the server answered: its own words
+            reason: StorageError = StorageError(f"{type(exc).__name__}: {exc}")
+        else:
+            reason = db.connect_error(exc, endpoint(url))
+        raise type(reason)(f"cannot connect to {redact_url(url)}: {reason}") from exc
     try:
         yield conn
     finally:

@@ -1,0 +1,172 @@
+"""The waits of start-up, each bounded: for a server that is still starting (``connect_wait``)
+and for the migration lock another process holds (``migration_lock_timeout``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import time
+from datetime import UTC
+from typing import Any
+
+import asyncpg
+
+from . import db, sql, tls
+from .config import connect_kwargs, endpoint, redact_url
+from .errors import StorageTimeout
+
+log = logging.getLogger("tt_storage")
+
+#: Seconds ``init_storage`` waits for the server to answer when ``connect_wait`` is not given.
+CONNECT_WAIT_ENV = "TT_STORAGE_CONNECT_WAIT"
+#: Off: a wrong URL fails at once. A container that may start before its database sets it.
+DEFAULT_CONNECT_WAIT = 0.0
+#: The pause after the first failed attempt; it doubles up to ``MAX_RETRY_DELAY``.
+FIRST_RETRY_DELAY = 0.25
+MAX_RETRY_DELAY = 5.0
+#: Seconds a process waits for the migration lock another one holds (its migrations may build
+#: indexes on a big table: minutes), before ``StorageTimeout`` naming the holder.
+DEFAULT_MIGRATION_LOCK_TIMEOUT = 600.0
+#: While it waits for the lock, a line this often.
+LOCK_LOG_EVERY = 30.0
+
+
+def seconds(value: Any, name: str) -> float:
+    """``value`` as a finite number of seconds >= 0: ``TypeError``/``ValueError`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
+    return float(value)
+
+
+def connect_wait(value: float | None) -> float:
+    """The connect wait: ``value``, else ``TT_STORAGE_CONNECT_WAIT``, else 0 (off)."""
+    if value is not None:
+        return seconds(value, "connect_wait")
+    raw = os.environ.get(CONNECT_WAIT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CONNECT_WAIT
+    try:
+        return seconds(float(raw), CONNECT_WAIT_ENV)
+    except ValueError:
+        raise ValueError(f"{CONNECT_WAIT_ENV}={raw!r}: give a number of seconds") from None
+
+
+def _worth_waiting(exc: BaseException) -> bool:
+    """Whether a failed connect may succeed later: the server not (yet) there or starting up;
+    not a refused login, a missing database, a TLS or configuration problem."""
+    if tls.describe(exc) is not None or isinstance(exc, asyncpg.ClientConfigurationError):
+        return False
+    if isinstance(exc, asyncpg.PostgresError):
+        return isinstance(
+            exc,
+            (
+                asyncpg.CannotConnectNowError,  # "the database system is starting up"
+                asyncpg.TooManyConnectionsError,
+                asyncpg.PostgresConnectionError,
+            ),
+        )
+    return isinstance(exc, (*db.UNAVAILABLE, TimeoutError))
+
+
+async def wait_for_server(url: str, wait: float, connect_timeout: float) -> None:
+    """Until ``url``'s server accepts a connection, for up to ``wait`` seconds, with backoff
+    and one WARNING per failed attempt; then ``StorageUnavailable`` naming host, port and the
+    last cause. An answer that waiting will not change (a refused login, no such database, a
+    TLS problem) returns at once: the caller's own connect reports it."""
+    where = endpoint(url)
+    params = connect_kwargs(url)
+    deadline = time.monotonic() + wait
+    delay, attempt = FIRST_RETRY_DELAY, 0
+    while True:
+        attempt += 1
+        left = deadline - time.monotonic()
+        try:
+            conn = await asyncpg.connect(**params, timeout=max(min(connect_timeout, left), 0.1))
+        except Exception as exc:
+            if not _worth_waiting(exc):
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                error = db.connect_error(exc, where)
+                raise type(error)(f"{error} (waited {wait:g} s, {attempt} attempt(s))") from exc
+            pause = min(delay, left)
+            log.warning(
+                "waiting for PostgreSQL at %s (%s): attempt %d failed (%s); next in %.2g s, "
+                "%.1f s left",
+                where,
+                redact_url(url),
+                attempt,
+                db.cause(exc),
+                pause,
+                left,
+            )
+            await asyncio.sleep(pause)
+            delay = min(delay * 2, MAX_RETRY_DELAY)
+            continue
+        await conn.close(timeout=max(connect_timeout, 1.0))
+        if attempt > 1:
+            log.info("PostgreSQL at %s answered (attempt %d)", where, attempt)
+        return
+
+
+async def take_migration_lock(
+    conn: asyncpg.Connection, key: int, wait: float, command_timeout: float | None
+) -> None:
+    """Take the advisory lock ``key`` on ``conn``, polling, for up to ``wait`` seconds; then
+    ``StorageTimeout`` naming the session that holds it. Each poll is a statement, bounded by
+    ``command_timeout`` too.
+
+    Polled, not waited for inside a statement: a waiting statement holds a snapshot, which the
+    holder's CREATE INDEX CONCURRENTLY would wait for in turn (a deadlock PostgreSQL cannot see,
+    since it runs through this client)."""
+    from .lifecycle import MIGRATION_LOCK_POLL
+
+    def limit() -> float:
+        left = max(deadline - time.monotonic(), 1.0)
+        return left if command_timeout is None else min(left, command_timeout)
+
+    start = time.monotonic()
+    deadline = start + wait
+    logged: float | None = None
+    while True:
+        if await conn.fetchval(sql.MIGRATION_TRY_LOCK, key, timeout=limit()):
+            return
+        now = time.monotonic()
+        if now >= deadline or logged is None or now - logged >= LOCK_LOG_EVERY:
+            holder = await _holder(conn, key, limit())
+            if now >= deadline:
+                raise StorageTimeout(
+                    f"migration lock not acquired within {wait:g} s: another process is "
+                    f"migrating this database, or stopped while it was ({holder}). If it is "
+                    "stuck, end it (or its session: SELECT pg_terminate_backend(pid)) and start "
+                    "again, or wait longer with migration_lock_timeout=SECONDS"
+                )
+            log.info(
+                "waiting for the migration lock (%s): %.0f s of %g s",
+                holder,
+                now - start,
+                wait,
+            )
+            logged = now
+        await asyncio.sleep(min(MIGRATION_LOCK_POLL, max(deadline - now, 0.0)))
+
+
+async def _holder(conn: asyncpg.Connection, key: int, limit: float) -> str:
+    """Who holds the advisory lock ``key``, as far as this session may see."""
+    try:
+        row = await conn.fetchrow(
+            sql.ADVISORY_LOCK_HOLDER, key >> 32, key & 0xFFFF_FFFF, timeout=limit
+        )
+    except (asyncpg.PostgresError, TimeoutError) as exc:
+        return f"holder unknown: {db.cause(exc)}"
+    if row is None:
+        return "holder unknown: it released the lock meanwhile, or is not visible to this user"
+    since = row["backend_start"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    where = row["client_addr"] or "a local socket"
+    name = row["application_name"] or "no application_name"
+    state = f"{row['state']} for {row['state_seconds']:.0f} s" if row["state"] else "state unknown"
+    return f"held by pid {row['pid']}, {name!r}, from {where}, connected {since}, {state}"
