@@ -48,6 +48,22 @@ async def test_the_cli_names_host_port_and_cause(capsys: pytest.CaptureFixture[s
     assert SECRET not in err
 
 
+async def test_the_cli_waits_with_wait(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from tt_storage.ops.cli import run
+
+    port = free_port()
+    code = await run(
+        ["--url", f"postgresql://bot:{SECRET}@127.0.0.1:{port}/db", "--wait", "0.6", "stats"]
+    )
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "waited 0.6 s" in err and f"127.0.0.1:{port}" in err
+    assert _waits(caplog)
+    assert SECRET not in err + caplog.text
+
+
 async def test_connect_wait_retries_then_names_host_port_and_cause(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
