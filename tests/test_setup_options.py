@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from aiogram import Dispatcher
@@ -143,11 +144,12 @@ async def test_a_models_module_that_cannot_be_imported_fails_at_the_call(
         await Storage().init("postgresql://u@127.0.0.1:1/x", models=models)  # type: ignore[arg-type]
 
 
-def test_an_importable_models_module_is_accepted_without_importing_it() -> None:
+def test_an_importable_models_module_is_accepted_without_importing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sys
 
-    sys.modules.pop("tests.support.plugin_models", None)
-    setup_storage(
-        Dispatcher(), "postgresql://u@127.0.0.1/x", models=["tests.support.plugin_models"]
-    )
-    assert "tests.support.plugin_models" not in sys.modules
+    (tmp_path / "tt_found_not_imported.py").write_text("raise RuntimeError('imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    setup_storage(Dispatcher(), "postgresql://u@127.0.0.1/x", models=["tt_found_not_imported"])
+    assert "tt_found_not_imported" not in sys.modules

@@ -59,7 +59,7 @@ async def test_the_cli_waits_with_wait(
     )
     err = capsys.readouterr().err
     assert code != 0
-    assert "waited 0.6 s" in err and f"127.0.0.1:{port}" in err
+    assert "after waiting 0.6 s" in err and f"127.0.0.1:{port}" in err
     assert _waits(caplog)
     assert SECRET not in err + caplog.text
 
@@ -77,7 +77,7 @@ async def test_connect_wait_retries_then_names_host_port_and_cause(
     waits = _waits(caplog)
     assert len(waits) >= 2, waits  # backoff from 0.25 s: several attempts in 1.5 s
     assert all(f"127.0.0.1:{port}" in line and "ConnectionRefusedError" in line for line in waits)
-    assert "waited 1.5 s" in str(caught.value)
+    assert "after waiting 1.5 s" in str(caught.value)
     assert SECRET not in caplog.text + str(caught.value)
 
 
@@ -86,7 +86,7 @@ async def test_connect_wait_from_the_environment(
 ) -> None:
     port = free_port()
     monkeypatch.setenv(CONNECT_WAIT_ENV, "0.6")
-    with pytest.raises(tt.StorageUnavailable, match=r"waited 0\.6 s"):
+    with pytest.raises(tt.StorageUnavailable, match=r"after waiting 0\.6 s"):
         await tt.Storage().init(f"postgresql://bot@127.0.0.1:{port}/db")
     assert _waits(caplog)
     monkeypatch.setenv(CONNECT_WAIT_ENV, "soon")

@@ -15,7 +15,7 @@ import asyncpg
 
 from . import db, sql, tls
 from .config import connect_kwargs, endpoint, redact_url
-from .errors import StorageTimeout
+from .errors import StorageTimeout, StorageUnavailable
 
 log = logging.getLogger("tt_storage")
 
@@ -91,11 +91,14 @@ async def wait_for_server(url: str, wait: float, connect_timeout: float) -> None
                 return
             left = deadline - time.monotonic()
             if left <= 0:
-                error = db.connect_error(exc, where)
-                raise type(error)(f"{error} (waited {wait:g} s, {attempt} attempt(s))") from exc
+                raise StorageUnavailable(
+                    f"database unreachable at {where} ({db.cause(exc)}) after waiting {wait:g} s "
+                    f"({attempt} attempts): is PostgreSQL running and listening there? Check "
+                    "the host and port of the URL (DB_URL), or wait longer (connect_wait=)"
+                ) from exc
             pause = min(delay, left)
             log.warning(
-                "waiting for PostgreSQL at %s (%s): attempt %d failed (%s); next in %.2g s, "
+                "waiting for PostgreSQL at %s (%s): attempt %d failed (%s); next in %.2f s, "
                 "%.1f s left",
                 where,
                 redact_url(url),
