@@ -13,7 +13,7 @@ import tt_storage as tt
 from tests.support.faults import OwnServer, own_server
 from tests.support.servers import free_port
 from tt_storage.bot.isolation import AdvisoryLockIsolation
-from tt_storage.core import lifecycle
+from tt_storage.core import migration_steps
 from tt_storage.core.config import tortoise_config
 from tt_storage.core.startup import CONNECT_WAIT_ENV
 
@@ -136,7 +136,7 @@ async def test_a_held_migration_lock_ends_in_storage_timeout_naming_the_holder(
         **database_kwargs(db_url), server_settings={"application_name": "the-stuck-migrator"}
     )
     try:
-        await holder.execute("SELECT pg_advisory_lock($1)", lifecycle.MIGRATION_LOCK_KEY)
+        await holder.execute("SELECT pg_advisory_lock($1)", migration_steps.MIGRATION_LOCK_KEY)
         with pytest.raises(tt.StorageTimeout) as caught:
             async with asyncio.timeout(GUARD):
                 await tt.Storage().init(
@@ -184,6 +184,6 @@ def test_isolation_with_a_non_str_url_is_a_type_error() -> None:
 
 async def test_migrations_and_config_with_a_non_str_url_are_type_errors() -> None:
     with pytest.raises(TypeError, match="db_url"):
-        await tt.ops.apply_migrations(5)
+        await tt.ops.apply_migrations(5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="db_url"):
         tortoise_config(5)  # type: ignore[arg-type]

@@ -19,7 +19,8 @@ import pytest
 import tt_storage
 from tests.support.tls_server import PASSPHRASE, TLSServer, tls_pg_bin, tls_server
 from tt_storage import StorageError
-from tt_storage.core.config import connect_kwargs, redact_url, tortoise_config
+from tt_storage.core.config import connect_kwargs, tortoise_config
+from tt_storage.core.urls import redact_url
 
 BIN = tls_pg_bin()
 pytestmark = pytest.mark.skipif(

@@ -2,7 +2,7 @@
 and settings caches, opened by ``init`` and closed by ``close``.
 
 Nothing here is process-wide: two instances on two databases work side by side. Which one a
-statement goes to is ``db.current()``: the one bound in the task, else the default.
+statement goes to is ``current()``: the one bound in the task, else the default.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 from weakref import WeakSet
 
 import asyncpg
@@ -24,23 +24,19 @@ from tortoise.context import (  # _current_context: private, named in test_contr
 )
 from tortoise.exceptions import ConfigurationError
 
-from . import db, lifecycle, startup, validate
+from . import db, embedded, lifecycle, startup, validate
+from . import migration_steps as steps
 from . import outbox as outbox_module
-from .cache import Invalidatable
-from .config import (
-    CONNECTION,
-    REPLICA,
-    AppModels,
-    PoolOptions,
-    connect_kwargs,
-    env_db_url,
-    redact_url,
-    user_apps,
-)
+from .app import CONNECTION, REPLICA
+from .config import AppModels, connect_kwargs, user_apps
 from .config import tortoise_config as build_config
+from .db import Invalidatable
 from .errors import StorageError, StorageNotInitialized
-from .outbox import Outbox, OutboxEvent
+from .outbox import Outbox, OutboxStats
+from .pool import PoolOptions
+from .replay import OutboxEvent
 from .tls import TLSConnect
+from .urls import env_db_url, redact_url
 
 log = logging.getLogger("tt_storage")
 
@@ -146,7 +142,7 @@ class Database:
         outbox_max_retry_delay: float = outbox_module.DEFAULT_MAX_RETRY_DELAY,
         outbox_close_timeout: float = outbox_module.DEFAULT_CLOSE_TIMEOUT,
         connect_wait: float | None = None,
-        migration_lock_timeout: float = startup.DEFAULT_MIGRATION_LOCK_TIMEOUT,
+        migration_lock_timeout: float = steps.DEFAULT_MIGRATION_LOCK_TIMEOUT,
         **pool_options: Any,
     ) -> Self:
         """Connect to PostgreSQL; return this instance. The options are ``init_storage``'s.
@@ -154,11 +150,8 @@ class Database:
         Called again with the same URLs: nothing happens; with others: ``StorageError`` (close
         first). ``global_fallback`` applies only if no other Tortoise context is global yet.
         """
-        for name, value in (
-            ("db_url", db_url),
-            ("replica_url", replica_url),
-            ("listen_url", listen_url),
-        ):
+        urls = {"db_url": db_url, "replica_url": replica_url, "listen_url": listen_url}
+        for name, value in urls.items():
             validate.url(value, name)
         options = PoolOptions.from_kwargs(pool_options)
         wait = startup.connect_wait(connect_wait)
@@ -307,10 +300,29 @@ class Database:
         return conn
 
 
-async def _embedded_url() -> str:
-    from .embedded import embedded_url
+def current() -> Database:
+    """The database this task's statements go to (``db.current()``, typed: only a ``Database``
+    is ever bound or made the default, by ``Database.bound`` and ``tt_storage``'s import)."""
+    return cast(Database, db.current())
 
-    return await asyncio.to_thread(embedded_url)
+
+async def flush_outbox() -> int:
+    """Write every queued download of the current database now; return how many were written.
+
+    Raises ``StorageUnavailable`` if the database is still unreachable (the rest stays queued
+    for the background flusher).
+    """
+    return await current().outbox.flush()
+
+
+def outbox_stats() -> OutboxStats:
+    """The current database's outbox counts: queued, flushed, duplicates, dropped, failed,
+    abandoned, pending."""
+    return current().outbox.stats()
+
+
+async def _embedded_url() -> str:
+    return await asyncio.to_thread(embedded.embedded_url)
 
 
 async def _new_context(config: dict[str, Any], global_fallback: bool) -> TortoiseContext:

@@ -1,5 +1,5 @@
-"""The waits of start-up, each bounded: for a server that is still starting (``connect_wait``)
-and for the migration lock another process holds (``migration_lock_timeout``)."""
+"""Waiting at start-up for a server that is still starting (``connect_wait``), bounded; the
+other start-up wait, for the migration lock, is ``migration_steps``'s."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import logging
 import math
 import os
 import time
-from datetime import UTC
 from typing import Any
 
 import asyncpg
 
-from . import db, sql, tls
-from .config import connect_kwargs, endpoint, redact_url
-from .errors import StorageTimeout, StorageUnavailable
+from . import db, tls
+from .config import connect_kwargs
+from .errors import StorageUnavailable
+from .urls import endpoint, redact_url
 
 log = logging.getLogger("tt_storage")
 
@@ -26,11 +26,6 @@ DEFAULT_CONNECT_WAIT = 0.0
 #: The pause after the first failed attempt; it doubles up to ``MAX_RETRY_DELAY``.
 FIRST_RETRY_DELAY = 0.25
 MAX_RETRY_DELAY = 5.0
-#: Seconds a process waits for the migration lock another one holds (its migrations may build
-#: indexes on a big table: minutes), before ``StorageTimeout`` naming the holder.
-DEFAULT_MIGRATION_LOCK_TIMEOUT = 600.0
-#: While it waits for the lock, a line this often.
-LOCK_LOG_EVERY = 30.0
 
 
 def seconds(value: Any, name: str) -> float:
@@ -114,62 +109,3 @@ async def wait_for_server(url: str, wait: float, connect_timeout: float) -> None
         if attempt > 1:
             log.info("PostgreSQL at %s answered (attempt %d)", where, attempt)
         return
-
-
-async def take_migration_lock(
-    conn: asyncpg.Connection, key: int, wait: float, command_timeout: float | None
-) -> None:
-    """Take the advisory lock ``key`` on ``conn``, polling, for up to ``wait`` seconds; then
-    ``StorageTimeout`` naming the session that holds it. Each poll is a statement, bounded by
-    ``command_timeout`` too.
-
-    Polled, not waited for inside a statement: a waiting statement holds a snapshot, which the
-    holder's CREATE INDEX CONCURRENTLY would wait for in turn (a deadlock PostgreSQL cannot see,
-    since it runs through this client)."""
-    from .lifecycle import MIGRATION_LOCK_POLL
-
-    def limit() -> float:
-        left = max(deadline - time.monotonic(), 1.0)
-        return left if command_timeout is None else min(left, command_timeout)
-
-    start = time.monotonic()
-    deadline = start + wait
-    logged: float | None = None
-    while True:
-        if await conn.fetchval(sql.MIGRATION_TRY_LOCK, key, timeout=limit()):
-            return
-        now = time.monotonic()
-        if now >= deadline or logged is None or now - logged >= LOCK_LOG_EVERY:
-            holder = await _holder(conn, key, limit())
-            if now >= deadline:
-                raise StorageTimeout(
-                    f"migration lock not acquired within {wait:g} s: another process is "
-                    f"migrating this database, or stopped while it was ({holder}). If it is "
-                    "stuck, end it (or its session: SELECT pg_terminate_backend(pid)) and start "
-                    "again, or wait longer with migration_lock_timeout=SECONDS"
-                )
-            log.info(
-                "waiting for the migration lock (%s): %.0f s of %g s",
-                holder,
-                now - start,
-                wait,
-            )
-            logged = now
-        await asyncio.sleep(min(MIGRATION_LOCK_POLL, max(deadline - now, 0.0)))
-
-
-async def _holder(conn: asyncpg.Connection, key: int, limit: float) -> str:
-    """Who holds the advisory lock ``key``, as far as this session may see."""
-    try:
-        row = await conn.fetchrow(
-            sql.ADVISORY_LOCK_HOLDER, key >> 32, key & 0xFFFF_FFFF, timeout=limit
-        )
-    except (asyncpg.PostgresError, TimeoutError) as exc:
-        return f"holder unknown: {db.cause(exc)}"
-    if row is None:
-        return "holder unknown: it released the lock meanwhile, or is not visible to this user"
-    since = row["backend_start"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    where = row["client_addr"] or "a local socket"
-    name = row["application_name"] or "no application_name"
-    state = f"{row['state']} for {row['state_seconds']:.0f} s" if row["state"] else "state unknown"
-    return f"held by pid {row['pid']}, {name!r}, from {where}, connected {since}, {state}"
