@@ -1,7 +1,7 @@
 """The data layer every other part stands on, in floors: each module imports only the ones below.
 
-1. ``errors``, ``validate``, ``columns``, ``pool`` (pool options), ``app`` (labels, migration files),
-   ``tls`` (a URL's TLS parameters as asyncpg arguments)
+1. ``errors``, ``validate``, ``columns``, ``pool`` (pool options), ``app`` (labels, migration
+   files), ``tls`` (a URL's TLS parameters as asyncpg arguments)
 2. ``urls`` (schemes, redaction), ``embedded``, ``models``, ``db`` (which database a statement
    goes to, the pooled connection, error translation: given the database, never importing it)
 3. ``sql`` (every statement), ``user_settings``, ``routing`` (the replica router)
