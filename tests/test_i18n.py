@@ -279,8 +279,8 @@ async def test_gettext_set_locale_refuses_a_locale_with_no_catalog(
         except ValueError as exc:
             await message.answer(f"refused: {exc}")
 
-    session = RecordingSession()
-    [answer] = await feed(dp, session, events.message(26, "hi", lang="ru"))
+    telegram = support_telegram.server()
+    [answer] = await feed(dp, telegram, events.message(26, "hi", lang="ru"))
     assert answer.startswith("refused: locale 'xx' is not one of this bot's locales (en, ru, uk)")
     assert await stored_lang(db, 26) == "ru"
 
@@ -289,7 +289,8 @@ async def test_aiogram_i18n_set_locale_refuses_a_locale_with_no_catalog(
     db: asyncpg.Connection, db_url: str, fluent_dir: Path
 ) -> None:
     for started in (True, False):  # the core's locales are known with or without a startup
-        dp, session = fluent_dispatcher(db_url, fluent_dir, "storage_first"), RecordingSession()
+        dp = fluent_dispatcher(db_url, fluent_dir, "storage_first")
+        telegram = support_telegram.server()
 
         @dp.message(Command("xx"))
         async def switch(message: Message, i18n: I18nContext) -> None:
@@ -302,6 +303,6 @@ async def test_aiogram_i18n_set_locale_refuses_a_locale_with_no_catalog(
         if started:
             await dp.emit_startup(dispatcher=dp)
         chat = 51 if started else 52
-        [answer] = await feed(dp, session, events.message(chat, "/xx", lang="ru"))
+        [answer] = await feed(dp, telegram, events.message(chat, "/xx", lang="ru"))
         assert answer.startswith("refused: locale 'xx' is not one of"), answer
         assert await stored_lang(db, chat) == "ru"
