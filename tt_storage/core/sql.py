@@ -18,9 +18,10 @@ def _default(column: str) -> str:
     return _USERS[column].omitted_value()
 
 
-#: The functions here that render the models' defaults as SQL literals: all that goes into a
-#: statement besides constant text (tests/test_security.py holds every statement to that).
-MODEL_LITERALS = ("_default", "_user_row")
+#: The functions here that render the models' defaults as SQL literals, or constant fragments
+#: from constant arguments (``_media``): all that goes into a statement besides constant text
+#: (tests/test_security.py holds every statement to that).
+MODEL_LITERALS = ("_default", "_user_row", "_media")
 
 
 def _user_row(**given: str) -> str:
@@ -181,12 +182,33 @@ _DOWNLOAD_RESULT = (
     " (SELECT id FROM chat) AS chat"
 )
 
-_VIDEO_COLUMNS = "user_id, downloaded_at, video_link, is_images, is_processed, is_inline"
+_VIDEO_COLUMNS = (
+    "user_id, downloaded_at, video_link, is_images, is_processed, is_inline, media_id, cache_hit"
+)
 
-# A download with the ad rule. $7 link, $8 is_images, $9 is_processed, $10 is_inline.
+
+def _media(media_id: str) -> str:
+    """The media cache entry a download names (``media_id``, NULL for none): counted as used,
+    its ``last_used_at`` moved on when over an hour old (so most bumps change no indexed
+    column and stay HOT updates). ``(SELECT id FROM media)`` is the link to write: NULL if the
+    entry was pruned meanwhile."""
+    return (
+        "media AS (UPDATE tt_storage_media SET use_count = use_count + 1,"
+        " last_used_at = CASE WHEN last_used_at < $2::bigint - 3600 THEN $2::bigint"
+        " ELSE last_used_at END WHERE id = " + media_id + "::bigint RETURNING id), "
+    )
+
+
+# A download with the ad rule. $7 link, $8 is_images, $9 is_processed, $10 is_inline,
+# $11 media_id, $12 cache_hit.
 TRACK_VIDEO = (
-    "WITH " + _REGISTER_FOR_DOWNLOAD + "ins AS (INSERT INTO videos (" + _VIDEO_COLUMNS + ")"
-    " SELECT id, $2, $7, $8, $9, $10 FROM chat) " + _DOWNLOAD_RESULT
+    "WITH "
+    + _REGISTER_FOR_DOWNLOAD
+    + _media("$11")
+    + "ins AS (INSERT INTO videos ("
+    + _VIDEO_COLUMNS
+    + ") SELECT id, $2, $7, $8, $9, $10, (SELECT id FROM media), $12::boolean"
+    " FROM chat) " + _DOWNLOAD_RESULT
 )
 
 # Without the ad rule (groups, inline, music): no row lock on the chat, a third less work.
@@ -200,16 +222,22 @@ _PLAIN_RESULT = (
     "SELECT EXISTS (SELECT 1 FROM reg) AS registered, false AS show, (SELECT id FROM chat) AS chat"
 )
 
-# $4 link, $5 is_images, $6 is_processed, $7 is_inline.
+# $4 link, $5 is_images, $6 is_processed, $7 is_inline, $8 media_id, $9 cache_hit.
 ADD_VIDEO = (
-    "WITH " + _REGISTER_UNKNOWN + "ins AS (INSERT INTO videos (" + _VIDEO_COLUMNS + ")"
-    " SELECT id, $2, $4, $5, $6, $7 FROM chat) " + _PLAIN_RESULT
+    "WITH "
+    + _REGISTER_UNKNOWN
+    + _media("$8")
+    + "ins AS (INSERT INTO videos ("
+    + _VIDEO_COLUMNS
+    + ") SELECT id, $2, $4, $5, $6, $7, (SELECT id FROM media), $9::boolean"
+    " FROM chat) " + _PLAIN_RESULT
 )
 
-# $4 video_id.
+# $4 video_id, $5 media_id, $6 cache_hit.
 ADD_MUSIC = (
-    "WITH " + _REGISTER_UNKNOWN + "ins AS (INSERT INTO music (user_id, downloaded_at, video_id)"
-    " SELECT id, $2, $4 FROM chat) " + _PLAIN_RESULT
+    "WITH " + _REGISTER_UNKNOWN + _media("$5") + "ins AS (INSERT INTO music"
+    " (user_id, downloaded_at, video_id, media_id, cache_hit)"
+    " SELECT id, $2, $4, (SELECT id FROM media), $6::boolean FROM chat) " + _PLAIN_RESULT
 )
 
 # --- reads and stats -----------------------------------------------------------------------------
@@ -292,17 +320,30 @@ OUTBOX_MUSIC_FOUND = (
 )
 
 # The downloads, in queue order (so pk_id follows it).
+# A media entry pruned while the download was queued is linked as NULL, as on the direct path.
+_OUTBOX_MEDIA = "(SELECT m.id FROM tt_storage_media AS m WHERE m.id = e.mid)"
+
 OUTBOX_INSERT_VIDEOS = (
-    "INSERT INTO videos (user_id, downloaded_at, video_link, is_images, is_processed, is_inline) "
-    "SELECT e.chat, e.at, e.link, e.img, e.proc, e.inl"
+    "INSERT INTO videos (" + _VIDEO_COLUMNS + ") "
+    "SELECT e.chat, e.at, e.link, e.img, e.proc, e.inl, " + _OUTBOX_MEDIA + ", e.hit"
     " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::boolean[], $5::boolean[],"
-    " $6::boolean[]) WITH ORDINALITY AS e(chat, at, link, img, proc, inl, n) ORDER BY e.n"
+    " $6::boolean[], $7::bigint[], $8::boolean[])"
+    " WITH ORDINALITY AS e(chat, at, link, img, proc, inl, mid, hit, n) ORDER BY e.n"
 )
 
 OUTBOX_INSERT_MUSIC = (
-    "INSERT INTO music (user_id, downloaded_at, video_id) "
-    "SELECT e.chat, e.at, e.vid FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])"
-    " WITH ORDINALITY AS e(chat, at, vid, n) ORDER BY e.n"
+    "INSERT INTO music (user_id, downloaded_at, video_id, media_id, cache_hit) "
+    "SELECT e.chat, e.at, e.vid, " + _OUTBOX_MEDIA + ", e.hit"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[])"
+    " WITH ORDINALITY AS e(chat, at, vid, mid, hit, n) ORDER BY e.n"
+)
+
+# The replayed downloads' media entries, counted as used as the direct path would have: $1 ids
+# (sorted: a stable lock order), $2 downloads each, $3 the latest download time each.
+OUTBOX_COUNT_MEDIA = (
+    "UPDATE tt_storage_media m SET use_count = m.use_count + d.n,"
+    " last_used_at = GREATEST(m.last_used_at, d.at)"
+    " FROM unnest($1::bigint[], $2::int[], $3::bigint[]) AS d(id, n, at) WHERE m.id = d.id"
 )
 
 # Downloads that could not decide an ad count as downloads without one. $1 ids, $2 counts.

@@ -15,9 +15,14 @@ from .clock import now
 
 def _event(kind: Kind, chat: int, at: int, ad: bool, values: tuple[Any, ...]) -> OutboxEvent:
     if kind == "video":
-        link, images, processed, inline = values
-        return OutboxEvent("video", chat, at, ad, link, images, processed, inline)
-    return OutboxEvent("music", chat, at, ad, video_id=values[0])
+        link, images, processed, inline, media_id, cache_hit = values
+        return OutboxEvent(
+            "video", chat, at, ad, link, images, processed, inline,
+            media_id=media_id, cache_hit=cache_hit,
+        )  # fmt: skip
+    video_id, media_id, cache_hit = values
+    return OutboxEvent("music", chat, at, ad, video_id=video_id, media_id=media_id,
+                       cache_hit=cache_hit)  # fmt: skip
 
 
 async def _track(kind: Kind, statement: str, chat: int, ad: bool, *values: Any) -> bool:
@@ -76,8 +81,14 @@ async def track_download(
     is_inline: bool = False,
     *,
     ad: bool = False,
+    media_id: int | None = None,
+    cache_hit: bool | None = None,
 ) -> bool:
     """Record a video/slideshow download; with ``ad=True`` also apply the ad rule atomically.
+
+    ``media_id`` links it to a media cache entry (``tt_storage.media``; counted as a use of it,
+    in the same statement; linked as NULL if the entry is gone), ``cache_hit`` says whether it
+    was sent from cached file_ids.
 
     Returns whether to show an ad now (always ``False`` with ``ad=False``, and while the
     database is unreachable: the download is then queued and counted as one without an ad).
@@ -92,7 +103,17 @@ async def track_download(
         validate.flag(is_images, "is_images"),
         validate.flag(is_processed, "is_processed"),
         validate.flag(is_inline, "is_inline"),
+        *_link(media_id, cache_hit),
     )
+
+
+def _link(media_id: Any, cache_hit: Any) -> tuple[int | None, bool | None]:
+    """The media cache link of a download, checked."""
+    if media_id is not None:
+        media_id = validate.chat_id(media_id, "media_id")
+        if media_id <= 0:
+            raise ValueError("media_id must be a positive int (a media entry's id)")
+    return media_id, None if cache_hit is None else validate.flag(cache_hit, "cache_hit")
 
 
 async def add_video(
@@ -101,17 +122,32 @@ async def add_video(
     is_images: bool,
     is_processed: bool = False,
     is_inline: bool = False,
+    *,
+    media_id: int | None = None,
+    cache_hit: bool | None = None,
 ) -> None:
-    """Record a video/slideshow download (registers an unknown chat with defaults first)."""
-    await track_download(user_id, video_link, is_images, is_processed, is_inline)
+    """Record a video/slideshow download (registers an unknown chat with defaults first);
+    ``media_id``/``cache_hit`` as in ``track_download``."""
+    await track_download(
+        user_id, video_link, is_images, is_processed, is_inline,
+        media_id=media_id, cache_hit=cache_hit,
+    )  # fmt: skip
 
 
-async def add_music(user_id: ChatRef, video_id: int) -> None:
-    """Record a music download (registers an unknown chat with defaults first)."""
+async def add_music(
+    user_id: ChatRef,
+    video_id: int,
+    *,
+    media_id: int | None = None,
+    cache_hit: bool | None = None,
+) -> None:
+    """Record a music download (registers an unknown chat with defaults first);
+    ``media_id``/``cache_hit`` as in ``track_download``."""
     await _track(
         "music",
         sql.ADD_MUSIC,
         chat_ref(user_id),
         False,
         validate.chat_id(video_id, "video_id"),
+        *_link(media_id, cache_hit),
     )
