@@ -15,6 +15,7 @@ import tt_storage
 
 from . import database
 from .fsm import render_fsm, run_fsm_suite
+from .media import render_media, run_media_suite
 from .suite import Config, render, run_suite
 
 ADMIN_ENV = "TT_STORAGE_BENCH_DB_URL"
@@ -71,11 +72,15 @@ async def amain(args: argparse.Namespace) -> str:
             report = None if args.fsm_only else await run_suite(url, config, _progress)
             _progress("FSM storage rows")
             fsm_report = await run_fsm_suite(config.rounds, config.ops, _progress, config.warmup)
+            _progress("media cache rows")
+            media_rows = await run_media_suite(
+                url, config.rounds, config.ops, _progress, config.warmup
+            )
         finally:
             await tt_storage.close_storage()
     finally:
         await database.drop_database(admin, url)
-    fsm_table = render_fsm(fsm_report)
+    fsm_table = render_fsm(fsm_report) + "\n\n" + render_media(media_rows)
     return fsm_table if report is None else render(report) + "\n\n" + fsm_table
 
 

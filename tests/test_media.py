@@ -24,8 +24,7 @@ ALBUM = tuple(MediaFile("photo", f"AgAC-photo-{i}", f"AQAD-{i}") for i in range(
 
 @pytest.fixture
 async def mdb(db: asyncpg.Connection) -> asyncpg.Connection:
-    """Empty media tables (and history) for this test."""
-    await db.execute("TRUNCATE tt_storage_media, tt_storage_media_files RESTART IDENTITY CASCADE")
+    """Empty media tables (the db fixture empties them) and history for this test."""
     return db
 
 

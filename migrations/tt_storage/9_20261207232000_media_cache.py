@@ -14,6 +14,13 @@
   table, every download would pay its check, and pruning an entry would have to rewrite (SET
   NULL) or keep (RESTRICT) its whole history. The link of a pruned entry stays as a historical
   id (ids are never reused). No index on it either: nothing reads history by media.
+* The hourly rollup (migration 4) also folds cache hits and misses (kinds ``videos_hits``,
+  ``videos_misses``, ``music_hits``, ``music_misses``): its reset function empties those too,
+  and re-timing ``cache_hit`` resets it like re-timing ``downloaded_at``.
+* ``idx_videos_cache_hit`` / ``idx_music_cache_hit``: partial indexes on (user_id, cache_hit)
+  of the downloads sent through the cache, for the all-time hit counts. Built with CREATE INDEX
+  CONCURRENTLY one statement at a time outside any transaction, like migration 1: on a filled
+  table the build reads every row once but blocks no write.
 
 The tables are created as ``Tortoise.generate_schemas()`` creates them (models
 ``tt_storage.core.models.Media`` and ``MediaFiles``), so either may come first.
@@ -21,60 +28,116 @@ The tables are created as ``Tortoise.generate_schemas()`` creates them (models
 
 from tortoise import BaseDBAsyncClient
 
-RUN_IN_TRANSACTION = True
+RUN_IN_TRANSACTION = False
+
+# One implicit transaction (a multi-statement script). videos and music last: their ACCESS
+# EXCLUSIVE lock is held from the ALTER to the commit, a few milliseconds.
+SCHEMA = """
+    SET LOCAL lock_timeout = '5s';
+    CREATE TABLE IF NOT EXISTS "tt_storage_media" (
+        "id" BIGSERIAL NOT NULL PRIMARY KEY,
+        "key" VARCHAR NOT NULL UNIQUE,
+        "metadata" JSONB,
+        "metadata_at" BIGINT,
+        "first_used_at" BIGINT NOT NULL,
+        "last_used_at" BIGINT NOT NULL,
+        "use_count" BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX IF NOT EXISTS "idx_tt_storage_media_last_used" ON "tt_storage_media" ("last_used_at");
+    COMMENT ON TABLE "tt_storage_media" IS 'tt-storage: media cache entries, one per source key; times in epoch seconds.';
+    CREATE TABLE IF NOT EXISTS "tt_storage_media_files" (
+        "id" BIGSERIAL NOT NULL PRIMARY KEY,
+        "bot_id" BIGINT NOT NULL,
+        "variant" VARCHAR NOT NULL,
+        "version" BIGINT NOT NULL DEFAULT 1,
+        "files" JSONB,
+        "stored_at" BIGINT NOT NULL,
+        "media_id" BIGINT NOT NULL REFERENCES "tt_storage_media" ("id") ON DELETE CASCADE,
+        CONSTRAINT "uid_tt_storage__media_i_76fbdf" UNIQUE ("media_id", "bot_id", "variant")
+    );
+    COMMENT ON TABLE "tt_storage_media_files" IS 'tt-storage: the ordered Telegram files of a media entry per bot and variant; files NULL once invalidated; version bumped by every store and invalidation.';
+    CREATE OR REPLACE FUNCTION "tt_storage_media_files_valid"(files jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE AS $$
+        SELECT CASE WHEN jsonb_typeof(files) = 'array'
+            AND jsonb_array_length(files) BETWEEN 1 AND 100
+        THEN NOT EXISTS (SELECT FROM jsonb_array_elements(files) AS f(e) WHERE NOT coalesce(
+            CASE WHEN jsonb_typeof(e) = 'object' THEN
+                e - 'kind' - 'file_id' - 'file_unique_id' = '{}'
+                AND jsonb_typeof(e -> 'kind') = 'string'
+                AND e ->> 'kind' IN ('video', 'photo', 'audio', 'document', 'animation', 'voice')
+                AND jsonb_typeof(e -> 'file_id') = 'string' AND e ->> 'file_id' <> ''
+                AND jsonb_typeof(e -> 'file_unique_id') IN ('string', 'null')
+            ELSE false END, false))
+        ELSE false END
+    $$;
+    ALTER TABLE "tt_storage_media_files" DROP CONSTRAINT IF EXISTS "tt_storage_media_files_shape";
+    ALTER TABLE "tt_storage_media_files" ADD CONSTRAINT "tt_storage_media_files_shape"
+        CHECK ("files" IS NULL OR "tt_storage_media_files_valid"("files"));
+    CREATE OR REPLACE FUNCTION "tt_storage_hourly_reset"() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        -- The lock the folding transaction holds: a reset never interleaves with a fold.
+        PERFORM pg_advisory_xact_lock(hashtext('tt_storage_hourly'), hashtext(TG_TABLE_NAME));
+        DELETE FROM "tt_storage_hourly"
+            WHERE kind IN (TG_TABLE_NAME, TG_TABLE_NAME || '_hits', TG_TABLE_NAME || '_misses');
+        DELETE FROM "tt_storage_hourly_state" WHERE kind = TG_TABLE_NAME;
+        RETURN NULL;
+    END
+    $$;
+    ALTER TABLE "music" ADD COLUMN IF NOT EXISTS "media_id" BIGINT,
+        ADD COLUMN IF NOT EXISTS "cache_hit" BOOL;
+    CREATE OR REPLACE TRIGGER "tt_storage_hourly_music_update"
+        AFTER UPDATE OF downloaded_at, pk_id, cache_hit ON "music"
+        FOR EACH STATEMENT EXECUTE FUNCTION "tt_storage_hourly_reset"();
+    ALTER TABLE "videos" ADD COLUMN IF NOT EXISTS "media_id" BIGINT,
+        ADD COLUMN IF NOT EXISTS "cache_hit" BOOL;
+    CREATE OR REPLACE TRIGGER "tt_storage_hourly_videos_update"
+        AFTER UPDATE OF downloaded_at, pk_id, cache_hit ON "videos"
+        FOR EACH STATEMENT EXECUTE FUNCTION "tt_storage_hourly_reset"();"""
+
+# (index name, statement). An interrupted concurrent build leaves an INVALID index that
+# IF NOT EXISTS would accept as done: those are dropped and rebuilt.
+INDEXES = (
+    ("idx_videos_cache_hit",
+     'CREATE INDEX CONCURRENTLY IF NOT EXISTS "idx_videos_cache_hit" ON "videos" ("user_id", "cache_hit") '
+     "WHERE cache_hit IS NOT NULL"),
+    ("idx_music_cache_hit",
+     'CREATE INDEX CONCURRENTLY IF NOT EXISTS "idx_music_cache_hit" ON "music" ("user_id", "cache_hit") '
+     "WHERE cache_hit IS NOT NULL"),
+)
+
+IS_INVALID = (
+    "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "WHERE c.relname = $1 AND NOT i.indisvalid"
+)
+DROP_INVALID = {
+    name: 'DROP INDEX CONCURRENTLY IF EXISTS "' + name + '"' for name, _ in INDEXES
+}
 
 
 async def upgrade(db: BaseDBAsyncClient) -> str:
-    return """
-        SET LOCAL lock_timeout = '5s';
-        CREATE TABLE IF NOT EXISTS "tt_storage_media" (
-            "id" BIGSERIAL NOT NULL PRIMARY KEY,
-            "key" VARCHAR NOT NULL UNIQUE,
-            "metadata" JSONB,
-            "metadata_at" BIGINT,
-            "first_used_at" BIGINT NOT NULL,
-            "last_used_at" BIGINT NOT NULL,
-            "use_count" BIGINT NOT NULL DEFAULT 0
-        );
-        CREATE INDEX IF NOT EXISTS "idx_tt_storage_media_last_used" ON "tt_storage_media" ("last_used_at");
-        COMMENT ON TABLE "tt_storage_media" IS 'tt-storage: media cache entries, one per source key; times in epoch seconds.';
-        CREATE TABLE IF NOT EXISTS "tt_storage_media_files" (
-            "id" BIGSERIAL NOT NULL PRIMARY KEY,
-            "bot_id" BIGINT NOT NULL,
-            "variant" VARCHAR NOT NULL,
-            "version" BIGINT NOT NULL DEFAULT 1,
-            "files" JSONB,
-            "stored_at" BIGINT NOT NULL,
-            "media_id" BIGINT NOT NULL REFERENCES "tt_storage_media" ("id") ON DELETE CASCADE,
-            CONSTRAINT "uid_tt_storage__media_i_76fbdf" UNIQUE ("media_id", "bot_id", "variant")
-        );
-        COMMENT ON TABLE "tt_storage_media_files" IS 'tt-storage: the ordered Telegram files of a media entry per bot and variant; files NULL once invalidated; version bumped by every store and invalidation.';
-        CREATE OR REPLACE FUNCTION "tt_storage_media_files_valid"(files jsonb) RETURNS boolean
-        LANGUAGE sql IMMUTABLE AS $$
-            SELECT CASE WHEN jsonb_typeof(files) = 'array'
-                AND jsonb_array_length(files) BETWEEN 1 AND 100
-            THEN NOT EXISTS (SELECT FROM jsonb_array_elements(files) AS f(e) WHERE NOT coalesce(
-                CASE WHEN jsonb_typeof(e) = 'object' THEN
-                    e - 'kind' - 'file_id' - 'file_unique_id' = '{}'
-                    AND jsonb_typeof(e -> 'kind') = 'string'
-                    AND e ->> 'kind' IN ('video', 'photo', 'audio', 'document', 'animation', 'voice')
-                    AND jsonb_typeof(e -> 'file_id') = 'string' AND e ->> 'file_id' <> ''
-                    AND jsonb_typeof(e -> 'file_unique_id') IN ('string', 'null')
-                ELSE false END, false))
-            ELSE false END
-        $$;
-        ALTER TABLE "tt_storage_media_files" DROP CONSTRAINT IF EXISTS "tt_storage_media_files_shape";
-        ALTER TABLE "tt_storage_media_files" ADD CONSTRAINT "tt_storage_media_files_shape"
-            CHECK ("files" IS NULL OR "tt_storage_media_files_valid"("files"));
-        ALTER TABLE "music" ADD COLUMN IF NOT EXISTS "media_id" BIGINT,
-            ADD COLUMN IF NOT EXISTS "cache_hit" BOOL;
-        ALTER TABLE "videos" ADD COLUMN IF NOT EXISTS "media_id" BIGINT,
-            ADD COLUMN IF NOT EXISTS "cache_hit" BOOL;"""
+    await db.execute_script(SCHEMA)
+    for name, create in INDEXES:
+        invalid, _ = await db.execute_query(IS_INVALID, [name])
+        if invalid:
+            await db.execute_script(DROP_INVALID[name])
+        await db.execute_script(create)
+    # aerich runs whatever is returned, and asyncpg rejects an empty script.
+    return "SELECT 1"
 
 
 async def downgrade(db: BaseDBAsyncClient) -> str:
     return """
         SET LOCAL lock_timeout = '5s';
+        DROP INDEX IF EXISTS "idx_videos_cache_hit";
+        DROP INDEX IF EXISTS "idx_music_cache_hit";
+        CREATE OR REPLACE TRIGGER "tt_storage_hourly_videos_update"
+            AFTER UPDATE OF downloaded_at, pk_id ON "videos"
+            FOR EACH STATEMENT EXECUTE FUNCTION "tt_storage_hourly_reset"();
+        CREATE OR REPLACE TRIGGER "tt_storage_hourly_music_update"
+            AFTER UPDATE OF downloaded_at, pk_id ON "music"
+            FOR EACH STATEMENT EXECUTE FUNCTION "tt_storage_hourly_reset"();
+        DELETE FROM "tt_storage_hourly" WHERE kind LIKE '%\\_hits' OR kind LIKE '%\\_misses';
         ALTER TABLE "videos" DROP COLUMN IF EXISTS "media_id", DROP COLUMN IF EXISTS "cache_hit";
         ALTER TABLE "music" DROP COLUMN IF EXISTS "media_id", DROP COLUMN IF EXISTS "cache_hit";
         DROP TABLE IF EXISTS "tt_storage_media_files";

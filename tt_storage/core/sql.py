@@ -21,7 +21,7 @@ def _default(column: str) -> str:
 #: The functions here that render the models' defaults as SQL literals, or constant fragments
 #: from constant arguments (``_media``): all that goes into a statement besides constant text
 #: (tests/test_security.py holds every statement to that).
-MODEL_LITERALS = ("_default", "_user_row", "_media")
+MODEL_LITERALS = ("_default", "_user_row", "_media", "_rollup_series")
 
 
 def _user_row(**given: str) -> str:
@@ -356,34 +356,45 @@ OUTBOX_COUNT_ADS = (
 # --- analytics (services/analytics.py) -----------------------------------------------------------
 # Epoch seconds are floored to a bucket with ((t % b) + b) % b, which is right for negative t too.
 
+# Downloads sent through the media cache from its file_ids (hits) or produced (misses).
+_HITS = "count(*) FILTER (WHERE cache_hit) AS hits, count(*) FILTER (WHERE NOT cache_hit) AS misses"
+
 # One round trip for a window: $1 since (rows with a NULL timestamp never match), $2..$3 the chat
 # id range. Distinct chats by count(DISTINCT): a sort of one bigint per row, which stays in memory
 # where a hash of (chat, counters) spills.
 QUICK_STATS_SINCE = (
     "SELECT (SELECT count(*) FROM users"
-    " WHERE registered_at >= $1 AND user_id BETWEEN $2 AND $3) AS new_chats, v.*, m.* "
+    " WHERE registered_at >= $1 AND user_id BETWEEN $2 AND $3) AS new_chats,"
+    " v.videos, v.video_chats, v.images, v.image_chats, m.music, m.music_chats,"
+    " v.hits + m.hits AS cache_hits, v.misses + m.misses AS cache_misses "
     "FROM (SELECT count(*) AS videos, count(DISTINCT user_id) AS video_chats,"
     " count(*) FILTER (WHERE is_images) AS images,"
-    " count(DISTINCT user_id) FILTER (WHERE is_images) AS image_chats"
+    " count(DISTINCT user_id) FILTER (WHERE is_images) AS image_chats, " + _HITS + ""
     " FROM videos WHERE downloaded_at >= $1 AND user_id BETWEEN $2 AND $3) v, "
-    "(SELECT count(*) AS music, count(DISTINCT user_id) AS music_chats"
+    "(SELECT count(*) AS music, count(DISTINCT user_id) AS music_chats, " + _HITS + ""
     " FROM music WHERE downloaded_at >= $1 AND user_id BETWEEN $2 AND $3) m"
 )
 
 # All time, NULL timestamps included: $1..$2 the chat id range. Every part is a scan of an index
 # in chat order (users_pkey, idx_videos_user_time, idx_videos_user_images, idx_music_user_time)
-# grouped as it streams: no heap, no sort, no hash.
+# grouped as it streams: no heap, no sort, no hash (the cache counts: the partial indexes of
+# migration 9 on (user_id, cache_hit), which hold only the downloads sent through the cache).
 QUICK_STATS_ALL = (
     "SELECT (SELECT count(*) FROM users WHERE user_id BETWEEN $1 AND $2) AS new_chats,"
     " coalesce(v.n, 0)::bigint AS videos, v.chats AS video_chats,"
     " coalesce(i.n, 0)::bigint AS images, i.chats AS image_chats,"
-    " coalesce(m.n, 0)::bigint AS music, m.chats AS music_chats "
+    " coalesce(m.n, 0)::bigint AS music, m.chats AS music_chats,"
+    " cv.hits + cm.hits AS cache_hits, cv.misses + cm.misses AS cache_misses "
     "FROM (SELECT sum(n) AS n, count(*) AS chats FROM (SELECT user_id, count(*) AS n FROM videos"
     " WHERE user_id BETWEEN $1 AND $2 GROUP BY user_id) s) v, "
     "(SELECT sum(n) AS n, count(*) AS chats FROM (SELECT user_id, count(*) AS n FROM videos"
     " WHERE is_images AND user_id BETWEEN $1 AND $2 GROUP BY user_id) s) i, "
     "(SELECT sum(n) AS n, count(*) AS chats FROM (SELECT user_id, count(*) AS n FROM music"
-    " WHERE user_id BETWEEN $1 AND $2 GROUP BY user_id) s) m"
+    " WHERE user_id BETWEEN $1 AND $2 GROUP BY user_id) s) m, "
+    "(SELECT " + _HITS + " FROM videos"
+    " WHERE cache_hit IS NOT NULL AND user_id BETWEEN $1 AND $2) cv, "
+    "(SELECT " + _HITS + " FROM music"
+    " WHERE cache_hit IS NOT NULL AND user_id BETWEEN $1 AND $2) cm"
 )
 
 # The series' first row, for period 0 (an index's first entry).
@@ -391,6 +402,11 @@ SERIES_FIRST = {
     "users": "SELECT min(registered_at) FROM users",
     "videos": "SELECT min(downloaded_at) FROM videos",
     "music": "SELECT min(downloaded_at) FROM music",
+    # The media cache's series: the first download of either table.
+    "cache": (
+        "SELECT least((SELECT min(downloaded_at) FROM videos),"
+        " (SELECT min(downloaded_at) FROM music))"
+    ),
 }
 
 # Zero-filled buckets: $1 first bucket start, $2 end of the last (current) bucket, $3 width.
@@ -403,18 +419,29 @@ USERS_SERIES = (
     " WHERE registered_at >= $1 AND registered_at < $2 GROUP BY 1) c USING (t) ORDER BY g.t"
 )
 
+
 # Downloads per bucket: the hourly rollup (rows with pk_id <= $4, the folded ones) plus the rows
 # folded after it, counted live through the primary key. Read in one snapshot with $4.
-ROLLUP_SERIES = {
-    table: (
+def _rollup_series(table: str, kind: str, live: str) -> str:
+    """The series of rollup ``kind`` (of ``table``): the live part counts the rows ``live``
+    holds for."""
+    return (
         "SELECT g.t, (coalesce(r.n, 0) + coalesce(l.n, 0))::bigint FROM " + _BUCKETS + " "
         "LEFT JOIN (SELECT hour - ((hour % $3) + $3) % $3 AS t, sum(n) AS n"
-        " FROM tt_storage_hourly WHERE kind = '" + table + "' AND hour >= $1 AND hour < $2"
+        " FROM tt_storage_hourly WHERE kind = '" + kind + "' AND hour >= $1 AND hour < $2"
         " GROUP BY 1) r USING (t) "
         "LEFT JOIN (SELECT downloaded_at - ((downloaded_at % $3) + $3) % $3 AS t, count(*) AS n"
         " FROM " + table + " WHERE pk_id > $4 AND downloaded_at >= $1 AND downloaded_at < $2"
-        " GROUP BY 1) l USING (t) ORDER BY g.t"
+        " AND " + live + " GROUP BY 1) l USING (t) ORDER BY g.t"
     )
+
+
+ROLLUP_SERIES = {table: _rollup_series(table, table, "true") for table in ("videos", "music")}
+
+# Media cache hits and misses per bucket, of each table (get_time_series adds the two up).
+CACHE_SERIES = {
+    (what, table): _rollup_series(table, table + "_" + what, condition)
+    for what, condition in (("hits", "cache_hit"), ("misses", "NOT cache_hit"))
     for table in ("videos", "music")
 }
 
@@ -465,14 +492,17 @@ ROLLUP_OBSERVE = {
     for table in ("videos", "music")
 }
 
-# Fold the rows $1 < pk_id <= $2 into their hours, and record it.
+# Fold the rows $1 < pk_id <= $2 into their hours, and record it. Downloads sent through the
+# media cache are also folded as '<table>_hits' / '<table>_misses' (migration 9).
 ROLLUP_FOLD = {
     table: (
         "WITH hours AS (SELECT downloaded_at - ((downloaded_at % 3600) + 3600) % 3600 AS hour,"
-        " count(*) AS n FROM " + table + " WHERE pk_id > $1 AND pk_id <= $2"
+        " count(*) AS n, " + _HITS + " FROM " + table + " WHERE pk_id > $1 AND pk_id <= $2"
         " AND downloaded_at IS NOT NULL GROUP BY 1), "
         "ins AS (INSERT INTO tt_storage_hourly AS h (kind, hour, n)"
-        " SELECT '" + table + "', hour, n FROM hours"
+        " SELECT k.kind, hours.hour, k.n FROM hours, LATERAL (VALUES ('" + table + "', hours.n),"
+        " ('" + table + "_hits', hours.hits), ('" + table + "_misses', hours.misses))"
+        " AS k(kind, n) WHERE k.n > 0"
         " ON CONFLICT (kind, hour) DO UPDATE SET n = h.n + EXCLUDED.n) "
         "UPDATE tt_storage_hourly_state SET folded_pk = $2,"
         " pending_pk = CASE WHEN $2 < pending_pk THEN pending_pk END,"

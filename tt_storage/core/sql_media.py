@@ -62,3 +62,33 @@ MEDIA_PRUNE = (
     "SELECT id FROM tt_storage_media WHERE last_used_at < $1 ORDER BY last_used_at LIMIT $2"
     " FOR UPDATE SKIP LOCKED)) AND last_used_at < $1"
 )
+
+# --- admin reads (services/media_stats.py) --------------------------------------------------------
+
+# All time, by the entries' use counts: $1 how many. A scan of the entries (no index on
+# use_count: every recorded download changes it, and an index would make each of those a
+# non-HOT update).
+MEDIA_TOP_ALL = (
+    "SELECT id AS media_id, key, use_count AS uses, NULL::bigint AS hits FROM tt_storage_media"
+    " ORDER BY use_count DESC, id LIMIT $1"
+)
+
+# The last period, from the history (idx_videos_time, idx_music_time): $1 since, $2 how many.
+# A pruned entry's downloads still count, with no key.
+MEDIA_TOP_SINCE = (
+    "SELECT d.media_id, m.key, d.uses, d.hits FROM (SELECT media_id, count(*) AS uses,"
+    " count(*) FILTER (WHERE cache_hit) AS hits FROM ("
+    "SELECT media_id, cache_hit FROM videos WHERE downloaded_at >= $1 AND media_id IS NOT NULL"
+    " UNION ALL SELECT media_id, cache_hit FROM music"
+    " WHERE downloaded_at >= $1 AND media_id IS NOT NULL) u"
+    " GROUP BY media_id ORDER BY uses DESC, media_id LIMIT $2) d"
+    " LEFT JOIN tt_storage_media AS m ON m.id = d.media_id ORDER BY d.uses DESC, d.media_id"
+)
+
+# Entries, live file sets (invalidated ones left out) and the two tables' bytes with indexes.
+MEDIA_CACHE_SIZE = (
+    "SELECT (SELECT count(*) FROM tt_storage_media) AS entries,"
+    " (SELECT count(*) FROM tt_storage_media_files WHERE files IS NOT NULL) AS file_sets,"
+    " pg_total_relation_size('tt_storage_media')"
+    " + pg_total_relation_size('tt_storage_media_files') AS bytes"
+)

@@ -163,6 +163,9 @@ class IndexSpec:
 HAND_BUILT_INDEXES = {
     # Migration 7: the FSM storage's expiring rows, by GREATEST(state, data expiry).
     "idx_fsm_expiry": IndexSpec("tt_storage_fsm", None, True),
+    # Migration 9: the downloads sent through the media cache (WHERE cache_hit IS NOT NULL).
+    "idx_videos_cache_hit": IndexSpec("videos", ("user_id", "cache_hit"), True),
+    "idx_music_cache_hit": IndexSpec("music", ("user_id", "cache_hit"), True),
 }
 
 

@@ -16,7 +16,7 @@ from ..core import db, lifecycle
 from ..core import outbox as outbox_module
 from ..core.database import Database
 from ..core.outbox import OutboxEvent
-from . import ads, analytics, chats, media, stats, tracking, users
+from . import ads, analytics, chats, media, media_stats, stats, tracking, users
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -124,6 +124,8 @@ class Storage(Database):
     invalidate_media = _method(media.invalidate_media)
     refresh_media_metadata = _method(media.refresh_media_metadata)
     prune_media = _method(media.prune_media)
+    get_top_media = _method(media_stats.get_top_media)
+    get_cache_size = _method(media_stats.get_cache_size)
     # The outbox.
     flush_outbox = _method(outbox_module.flush_outbox)
     outbox_stats = _sync_method(outbox_module.outbox_stats)
