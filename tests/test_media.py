@@ -197,6 +197,33 @@ async def test_stale_metadata_is_flagged_and_files_still_served(mdb: asyncpg.Con
     assert await media.refresh_media_metadata("missing", {"x": 1}) is False
 
 
+async def test_a_refresh_in_progress_never_blocks_a_hit(
+    mdb: asyncpg.Connection, db_url: str
+) -> None:
+    """A refresh (or a store) holding the entry's row: the lookup reads the committed version
+    at once (no row lock is taken by a read), still flagged stale, with the same files."""
+    await media.store_media("k", BOT, "video", VIDEO, metadata={"likes": 1})
+    await mdb.execute("UPDATE tt_storage_media SET metadata_at = metadata_at - 7200")
+    other = await asyncpg.connect(db_url)
+    try:
+        async with other.transaction():
+            await other.execute(
+                "UPDATE tt_storage_media SET metadata = '{\"likes\": 2}', metadata_at = 0"
+            )
+            await other.execute("UPDATE tt_storage_media_files SET version = version + 1")
+            hit = await asyncio.wait_for(
+                media.lookup_media("k", BOT, "video", metadata_ttl=3600), 5
+            )
+    finally:
+        await other.close()
+    assert hit is not None and (hit.metadata, hit.metadata_stale, hit.files, hit.version) == (
+        {"likes": 1},
+        True,
+        VIDEO,
+        1,
+    )
+
+
 async def test_no_metadata_is_stale(mdb: asyncpg.Connection) -> None:
     await media.store_media("k", BOT, "video", VIDEO)
     found = await media.lookup_media("k", BOT, "video")
