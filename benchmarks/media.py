@@ -1,6 +1,6 @@
 """The media cache's database work: tt-storage's services next to raw asyncpg running the same
-statements (``tt_storage.core.sql_media``, ``sql.ADD_VIDEO``) on its own pool, with none of the
-argument checks, key normalization, JSON decoding of the files or error translation.
+statements (``tt_storage.core.sql_media``, ``sql.ADD_VIDEO_LINKED``) on its own pool, with none
+of the argument checks, key normalization, JSON decoding of the files or error translation.
 
 Same process, same interleaving as the FSM section (``fsm.interleaved``). The hit path is what
 a cached link costs the database: the lookup, then the download recorded with its link.
@@ -13,12 +13,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
-
 import tt_storage
 from tt_storage import media
 from tt_storage.core import sql, sql_media
 
+from . import raw
 from .database import asyncpg_dsn
 from .fsm import FsmRow, Op, interleaved
 
@@ -52,7 +51,8 @@ async def run_media_suite(
 ) -> list[FsmRow]:
     """The media rows, on the database tt-storage is initialised with (``url``)."""
     say = progress or (lambda _m: None)
-    pool: asyncpg.Pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=2)
+    # raw.create_pool: no reset query on release, as tt-storage (one round trip per statement).
+    pool = await raw.create_pool(asyncpg_dsn(url), 2)
     try:
         for i in range(KEYS):
             await media.store_media(_key(i), BOT, "images", FILES)
@@ -69,7 +69,7 @@ async def run_media_suite(
         async def raw_hit(i: int) -> None:
             row = await raw_lookup(i)
             await pool.fetchrow(
-                sql.ADD_VIDEO, BASE + i % CHATS, int(time.time()), "en", LINK, True, False,
+                sql.ADD_VIDEO_LINKED, BASE + i % CHATS, int(time.time()), "en", LINK, True, False,
                 False, row["id"], True,
             )  # fmt: skip
 

@@ -198,8 +198,21 @@ async def lookup(url: str, entries: int, runs: int) -> None:
         )  # fmt: skip
         found = await each(lambda k: media.lookup_media(k, 42, "video"), keys)
         table.add(f"lookup_media, {total:,} entries", found, "p50 ≤ 1 ms")
+        # What one round trip costs on this machine now: the floor under both rows above.
+        table.add(
+            "raw asyncpg SELECT 1 (a round trip)",
+            await each(lambda _k: pool.fetchval("SELECT 1"), keys),
+        )
         print(f"cache tables: {size / 2**20:,.0f} MB")
         print(table.markdown())
+        for key in keys[:3]:
+            plan = await conn.fetch(
+                "EXPLAIN (ANALYZE, BUFFERS) " + sql_media.MEDIA_LOOKUP,
+                media.media_key(key),
+                42,
+                "video",
+            )
+            print("\n".join(r[0] for r in plan))
     finally:
         await tt.close_storage()
         await pool.close()

@@ -240,11 +240,13 @@ async def test_downloads_link_to_the_entry_and_count_its_use(mdb: asyncpg.Connec
                                    cache_hit=True) is True  # fmt: skip
     await tt.add_music(1, 77, media_id=stored.media_id, cache_hit=True)
     await tt.add_video(1, "https://t/plain", False)
+    await tt.add_video(1, "https://t/unkeyed", False, cache_hit=False)  # no entry: not linked
     rows = await mdb.fetch("SELECT media_id, cache_hit FROM videos ORDER BY pk_id")
     assert [tuple(r) for r in rows] == [
         (stored.media_id, False),
         (stored.media_id, True),
         (None, None),
+        (None, False),
     ]
     music = await mdb.fetchrow("SELECT media_id, cache_hit FROM music")
     assert music is not None and tuple(music) == (stored.media_id, True)

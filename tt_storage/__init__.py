@@ -119,6 +119,8 @@ _MOVED = {
     "blocking_router": "bot.blocking",
 }
 _MOVED_TO_ROOMS = ("admin", "ops")
+#: Names of those rooms that were never at the top level (added after 0.1's move).
+_NEVER_AT_THE_TOP = frozenset({"CacheSize", "TopMedia", "get_cache_size", "get_top_media"})
 
 
 def _moved_to(name: str) -> str | None:
@@ -126,6 +128,8 @@ def _moved_to(name: str) -> str | None:
     if name in _MOVED:
         return _MOVED[name]
     for room in _MOVED_TO_ROOMS:
+        if name in _NEVER_AT_THE_TOP:
+            break
         if name in importlib.import_module(f".{room}", __name__).__all__:
             return room
     return None

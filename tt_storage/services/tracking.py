@@ -94,17 +94,27 @@ async def track_download(
     database is unreachable: the download is then queued and counted as one without an ad).
     """
     ad = validate.flag(ad, "ad")
+    link = _link(media_id, cache_hit)
     return await _track(
         "video",
-        sql.TRACK_VIDEO if ad else sql.ADD_VIDEO,
+        _VIDEO_STATEMENTS[ad, link[0] is not None],
         chat_ref(user_id),
         ad,
         validate.text(video_link, "video_link"),
         validate.flag(is_images, "is_images"),
         validate.flag(is_processed, "is_processed"),
         validate.flag(is_inline, "is_inline"),
-        *_link(media_id, cache_hit),
+        *link,
     )
+
+
+# (ad rule, linked to a media entry) -> the statement.
+_VIDEO_STATEMENTS = {
+    (True, False): sql.TRACK_VIDEO,
+    (True, True): sql.TRACK_VIDEO_LINKED,
+    (False, False): sql.ADD_VIDEO,
+    (False, True): sql.ADD_VIDEO_LINKED,
+}
 
 
 def _link(media_id: Any, cache_hit: Any) -> tuple[int | None, bool | None]:
@@ -143,11 +153,12 @@ async def add_music(
 ) -> None:
     """Record a music download (registers an unknown chat with defaults first);
     ``media_id``/``cache_hit`` as in ``track_download``."""
+    link = _link(media_id, cache_hit)
     await _track(
         "music",
-        sql.ADD_MUSIC,
+        sql.ADD_MUSIC if link[0] is None else sql.ADD_MUSIC_LINKED,
         chat_ref(user_id),
         False,
         validate.chat_id(video_id, "video_id"),
-        *_link(media_id, cache_hit),
+        *link,
     )
