@@ -18,10 +18,9 @@ def _default(column: str) -> str:
     return _USERS[column].omitted_value()
 
 
-#: The functions here that render the models' defaults as SQL literals, or constant fragments
-#: from constant arguments (``_media``): all that goes into a statement besides constant text
-#: (tests/test_security.py holds every statement to that).
-MODEL_LITERALS = ("_default", "_user_row", "_media", "_rollup_series")
+#: The functions here that render the models' defaults as SQL literals: all that goes into a
+#: statement besides constant text (tests/test_security.py holds every statement to that).
+MODEL_LITERALS = ("_default", "_user_row")
 
 
 def _user_row(**given: str) -> str:
@@ -187,19 +186,18 @@ _VIDEO_COLUMNS = (
 )
 
 
-def _media(media_id: str) -> str:
-    """The media cache entry a linked download names (``media_id``): counted as used, its
-    ``last_used_at`` moved on when over an hour old (so most bumps change no indexed column and
-    stay HOT updates). ``(SELECT id FROM media)`` is the link to write: NULL if the entry was
-    pruned meanwhile. Only the ``*_LINKED`` statements have it: a data-modifying CTE costs its
-    setup (tens of µs) even when it matches nothing."""
-    return (
-        "media AS (UPDATE tt_storage_media SET use_count = use_count + 1,"
-        " last_used_at = CASE WHEN last_used_at < $2::bigint - 3600 THEN $2::bigint"
-        " ELSE last_used_at END WHERE id = " + media_id + "::bigint RETURNING id), "
-    )
-
-
+# The media cache entry a linked download names (its media_id parameter): counted as used, its
+# last_used_at moved on when over an hour old (so most bumps change no indexed column and stay
+# HOT updates). (SELECT id FROM media) is the link to write: NULL if the entry was pruned
+# meanwhile. Only the *_LINKED statements have it: a data-modifying CTE costs its setup (tens of
+# µs) even when it matches nothing.
+# ..._MEDIA_BUMP + "$n" + _MEDIA_END: the CTE for media_id parameter $n.
+_MEDIA_BUMP = (
+    "media AS (UPDATE tt_storage_media SET use_count = use_count + 1,"
+    " last_used_at = CASE WHEN last_used_at < $2::bigint - 3600 THEN $2::bigint"
+    " ELSE last_used_at END WHERE id = "
+)
+_MEDIA_END = "::bigint RETURNING id), "
 _LINK = "(SELECT id FROM media)"
 
 # A download with the ad rule. $7 link, $8 is_images, $9 is_processed, $10 is_inline,
@@ -209,9 +207,9 @@ TRACK_VIDEO = (
     " SELECT id, $2, $7, $8, $9, $10, $11::bigint, $12::boolean FROM chat) " + _DOWNLOAD_RESULT
 )
 TRACK_VIDEO_LINKED = (
-    "WITH " + _REGISTER_FOR_DOWNLOAD + _media("$11") + "ins AS (INSERT INTO videos ("
-    + _VIDEO_COLUMNS + ") SELECT id, $2, $7, $8, $9, $10, " + _LINK + ", $12::boolean"
-    " FROM chat) " + _DOWNLOAD_RESULT
+    "WITH " + _REGISTER_FOR_DOWNLOAD + _MEDIA_BUMP + "$11" + _MEDIA_END
+    + "ins AS (INSERT INTO videos (" + _VIDEO_COLUMNS + ")"
+    " SELECT id, $2, $7, $8, $9, $10, " + _LINK + ", $12::boolean FROM chat) " + _DOWNLOAD_RESULT
 )  # fmt: skip
 
 # Without the ad rule (groups, inline, music): no row lock on the chat, a third less work.
@@ -231,7 +229,7 @@ ADD_VIDEO = (
     " SELECT id, $2, $4, $5, $6, $7, $8::bigint, $9::boolean FROM chat) " + _PLAIN_RESULT
 )
 ADD_VIDEO_LINKED = (
-    "WITH " + _REGISTER_UNKNOWN + _media("$8") + "ins AS (INSERT INTO videos ("
+    "WITH " + _REGISTER_UNKNOWN + _MEDIA_BUMP + "$8" + _MEDIA_END + "ins AS (INSERT INTO videos ("
     + _VIDEO_COLUMNS + ") SELECT id, $2, $4, $5, $6, $7, " + _LINK + ", $9::boolean"
     " FROM chat) " + _PLAIN_RESULT
 )  # fmt: skip
@@ -243,7 +241,7 @@ ADD_MUSIC = (
     + " SELECT id, $2, $4, $5::bigint, $6::boolean FROM chat) " + _PLAIN_RESULT
 )  # fmt: skip
 ADD_MUSIC_LINKED = (
-    "WITH " + _REGISTER_UNKNOWN + _media("$5") + _MUSIC_INSERT
+    "WITH " + _REGISTER_UNKNOWN + _MEDIA_BUMP + "$5" + _MEDIA_END + _MUSIC_INSERT
     + " SELECT id, $2, $4, " + _LINK + ", $6::boolean FROM chat) " + _PLAIN_RESULT
 )  # fmt: skip
 
@@ -428,11 +426,10 @@ USERS_SERIES = (
 
 
 # Downloads per bucket: the hourly rollup (rows with pk_id <= $4, the folded ones) plus the rows
-# folded after it, counted live through the primary key. Read in one snapshot with $4.
-def _rollup_series(table: str, kind: str, live: str) -> str:
-    """The series of rollup ``kind`` (of ``table``): the live part counts the rows ``live``
-    holds for."""
-    return (
+# folded after it, counted live through the primary key. Read in one snapshot with $4. By
+# (table, rollup kind, the rows the live part counts).
+_SERIES = {
+    (table, kind, live): (
         "SELECT g.t, (coalesce(r.n, 0) + coalesce(l.n, 0))::bigint FROM " + _BUCKETS + " "
         "LEFT JOIN (SELECT hour - ((hour % $3) + $3) % $3 AS t, sum(n) AS n"
         " FROM tt_storage_hourly WHERE kind = '" + kind + "' AND hour >= $1 AND hour < $2"
@@ -441,14 +438,20 @@ def _rollup_series(table: str, kind: str, live: str) -> str:
         " FROM " + table + " WHERE pk_id > $4 AND downloaded_at >= $1 AND downloaded_at < $2"
         " AND " + live + " GROUP BY 1) l USING (t) ORDER BY g.t"
     )
+    for table in ("videos", "music")
+    for kind, live in (
+        (table, "true"),
+        (table + "_hits", "cache_hit"),
+        (table + "_misses", "NOT cache_hit"),
+    )
+}
 
-
-ROLLUP_SERIES = {table: _rollup_series(table, table, "true") for table in ("videos", "music")}
+ROLLUP_SERIES = {table: _SERIES[table, table, "true"] for table in ("videos", "music")}
 
 # Media cache hits and misses per bucket, of each table (get_time_series adds the two up).
 CACHE_SERIES = {
-    (what, table): _rollup_series(table, table + "_" + what, condition)
-    for what, condition in (("hits", "cache_hit"), ("misses", "NOT cache_hit"))
+    (what, table): _SERIES[table, table + "_" + what, live]
+    for what, live in (("hits", "cache_hit"), ("misses", "NOT cache_hit"))
     for table in ("videos", "music")
 }
 

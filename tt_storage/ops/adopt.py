@@ -37,7 +37,7 @@ from ..core.config import (
 )
 from ..core.errors import StorageError
 from ..core.lifecycle import apply_migrations, failure
-from ..core.models import Music, Users, Video
+from ..core.models import Media, Music, Users, Video
 from ._watch import run_watched
 
 log = logging.getLogger("tt_storage")
@@ -173,7 +173,7 @@ def expected_indexes() -> dict[str, IndexSpec]:
     """Every named index the models declare, and the hand-built ones (the migrations build
     them)."""
     found: dict[str, IndexSpec] = dict(HAND_BUILT_INDEXES)
-    for model in (Users, Video, Music):
+    for model in (Users, Video, Music, Media):
         meta = model._meta
         for index in meta.indexes:
             if not isinstance(index, Index) or not index.name:
