@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import fields
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.indexes import Index, PartialIndex
 from tortoise.models import Model
-from tortoise.signals import post_delete, post_save
 
-from .config import APP
+from .app import APP
 
 
 class VarcharField(fields.Field[str], str):  # type: ignore[misc]
@@ -108,7 +106,7 @@ class Music(Model):
 
 
 class FSMRecord(Model):
-    """aiogram FSM state and data of one StorageKey (tt_storage.fsm.PostgresStorage).
+    """aiogram FSM state and data of one StorageKey (tt_storage.bot.fsm.PostgresStorage).
 
     An empty part (no state, ``{}`` data) has the expiry ``-infinity``; NULL means "never
     expires". Migration 7 also builds the partial expression index the bounded cleanup reads
@@ -124,6 +122,11 @@ class FSMRecord(Model):
 
     class Meta:
         table = "tt_storage_fsm"
+        # The table's comment as migration 7 wrote it (the class docstring's would differ, and
+        # a new comment would need a migration of its own).
+        table_description = (
+            "aiogram FSM state and data of one StorageKey (tt_storage.fsm.PostgresStorage)."
+        )
 
 
 class ChatMigration(Model):
@@ -201,29 +204,3 @@ class MediaFiles(Model):
             " files NULL once invalidated; version bumped by every store and invalidation."
         )
         unique_together = (("media", "bot_id", "variant"),)
-
-
-# ORM writes of a chat (``user.save()``, ``user.delete()``) drop its cached settings in this
-# process at once, like tt-storage's own writes; the trigger's NOTIFY still tells the others.
-# ``Users.filter(...).update()`` sends no signal: see ``tt_storage.invalidate``. (``cache`` is
-# imported on use: it imports ``sql``, which builds its statements from these models.)
-@post_save(Users)
-async def _saved(
-    _sender: type[Users],
-    instance: Users,
-    _created: bool,
-    _using_db: BaseDBAsyncClient | None,
-    _update_fields: list[str] | None,
-) -> None:
-    from . import cache
-
-    cache.invalidate(instance.user_id)
-
-
-@post_delete(Users)
-async def _deleted(
-    _sender: type[Users], instance: Users, _using_db: BaseDBAsyncClient | None
-) -> None:
-    from . import cache
-
-    cache.invalidate(instance.user_id)
