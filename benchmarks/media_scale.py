@@ -27,7 +27,8 @@ import asyncpg
 
 import tt_storage as tt
 from tt_storage import media
-from tt_storage.core.config import APP, migration_config, migrations_location
+from tt_storage.core.app import APP, migrations_location
+from tt_storage.core.config import migration_config
 
 from .database import asyncpg_dsn
 from .scale import Table, each

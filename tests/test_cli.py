@@ -150,7 +150,9 @@ async def test_doctor_healthy(db: asyncpg.Connection, db_url: str) -> None:
     status, text = await run("doctor", "--url", db_url)
     assert status == 0, text
     assert cells(text, "migrations") == ["migrations", "ok", "none", "pending"]
-    assert cells(text, "indexes")[:3] == ["indexes", "ok", "8"]  # 7 declared + idx_fsm_expiry
+    # 8 declared (the media cache's idx_tt_storage_media_last_used included) + idx_fsm_expiry
+    # + migration 9's idx_videos_cache_hit and idx_music_cache_hit
+    assert cells(text, "indexes")[:3] == ["indexes", "ok", "11"]
     assert "idx_videos_user_images" in text
     assert "users:" in text and "videos:" in text and "rollup" in text
     assert "tt_storage_fsm:" in text

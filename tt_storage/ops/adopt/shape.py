@@ -23,8 +23,8 @@ AERICH_TABLE = "aerich"
 LONG_TRANSACTION = 60.0
 
 
-#: Columns tt-storage's migrations add to a seed database (migration 3): not in the seed, so
-#: not checked. Every other column of the three models is the seed's.
+#: Columns tt-storage's migrations add to a seed database (migrations 3 and 9): not in the seed,
+#: so not checked. Every other column of the three models is the seed's.
 ADDED_COLUMNS = {
     "users": {"blocked_at"},
     "videos": {"media_id", "cache_hit"},
