@@ -16,7 +16,8 @@ import tt_storage as tt
 from tests.support import database
 from tests.support.bot_session import RecordingSession
 from tests.support.faults import unbound
-from tt_storage import AdvisoryLockIsolation, PostgresStorage, Storage, StorageNotInitialized
+from tt_storage import PostgresStorage, Storage, StorageNotInitialized
+from tt_storage.bot.isolation import AdvisoryLockIsolation
 from tt_storage.testing import updates as events
 
 
