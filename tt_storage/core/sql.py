@@ -132,19 +132,22 @@ RECORD_AD_SHOW = (
 INCREASE_AD_COUNT = "UPDATE users SET ad_count = ad_count + 1 WHERE user_id = $1"
 
 # Decide and apply in one UPDATE: its SET sees the latest row version (a concurrent claim's
-# effect included: they queue on the row), and the decision comes back through the new counter,
-# which is 1 exactly when an ad is shown (PostgreSQL 15 has no RETURNING OLD). A counter below 1
-# (never written by tt-storage) counts as 1, so a download without an ad always leaves it >= 2.
+# effect included: they queue on the row), and the decision comes back through the new row: an
+# ad leaves the counter at 1 and the cooldown at now + cooldown (PostgreSQL 15 has no RETURNING
+# OLD). A download without one leaves the same only from a counter of 0 whose cooldown ends at
+# exactly that second, which nothing writes (an ad sets the counter to 1).
 # No separate SELECT ... FOR NO KEY UPDATE step: locking the latest version first and then
 # updating the row as the snapshot saw it deadlocked (docs/RELIABILITY.md, "The deadlock").
 # The chat resolves as the downloads do: a claim for a migrated id applies to its successor.
 CLAIM_AD_SLOT = (
     "UPDATE users SET"
     " ad_count = CASE WHEN ad_count >= $3 OR ad_cooldown < $2 THEN 1"
-    " ELSE GREATEST(ad_count, 1) + 1 END,"
+    " ELSE ad_count + 1 END,"
     " ad_cooldown = CASE WHEN ad_count >= $3 OR ad_cooldown < $2"
     " THEN $2::bigint + $4::bigint ELSE ad_cooldown END "
-    "WHERE user_id = " + _RESOLVED + " RETURNING ad_count = 1"
+    "WHERE user_id = "
+    + _RESOLVED
+    + " RETURNING ad_count = 1 AND ad_cooldown = $2::bigint + $4::bigint"
 )
 
 # --- tracking ------------------------------------------------------------------------------------
@@ -176,10 +179,11 @@ _REGISTER_FOR_DOWNLOAD = (
     # The ad rule as in CLAIM_AD_SLOT: one UPDATE, the decision read from the new counter.
     "ad AS (UPDATE users SET"
     " ad_count = CASE WHEN ad_count >= $5 OR ad_cooldown < $2 THEN 1"
-    " ELSE GREATEST(ad_count, 1) + 1 END,"
+    " ELSE ad_count + 1 END,"
     " ad_cooldown = CASE WHEN ad_count >= $5 OR ad_cooldown < $2"
     " THEN $2::bigint + $6::bigint ELSE ad_cooldown END"
-    " WHERE user_id = (SELECT id FROM chat) AND $4 RETURNING ad_count = 1 AS show), "
+    " WHERE user_id = (SELECT id FROM chat) AND $4"
+    " RETURNING ad_count = 1 AND ad_cooldown = $2::bigint + $6::bigint AS show), "
 )
 # The result: `registered` (this statement made the chat), `show` (the ad decision; never true
 # when the rule was off; NULL when the chat appeared concurrently after this statement's
