@@ -131,16 +131,23 @@ RECORD_AD_SHOW = (
 
 INCREASE_AD_COUNT = "UPDATE users SET ad_count = ad_count + 1 WHERE user_id = $1"
 
-# Decide on the locked, latest row version, then apply that decision: concurrent claims queue
-# on the row lock, so each sees the previous one's effect (PostgreSQL 15 has no RETURNING OLD).
+# Decide and apply in one UPDATE: its SET sees the latest row version (a concurrent claim's
+# effect included: they queue on the row), and the decision comes back through the new row: an
+# ad leaves the counter at 1 and the cooldown at now + cooldown (PostgreSQL 15 has no RETURNING
+# OLD). A download without one leaves the same only from a counter of 0 whose cooldown ends at
+# exactly that second, which nothing writes (an ad sets the counter to 1).
+# No separate SELECT ... FOR NO KEY UPDATE step: locking the latest version first and then
+# updating the row as the snapshot saw it deadlocked (docs/RELIABILITY.md, "The deadlock").
+# The chat resolves as the downloads do: a claim for a migrated id applies to its successor.
 CLAIM_AD_SLOT = (
-    "WITH cur AS ("
-    " SELECT user_id, (ad_count >= $3 OR ad_cooldown < $2) AS show"
-    " FROM users WHERE user_id = $1 FOR NO KEY UPDATE) "
-    "UPDATE users u SET"
-    " ad_count = CASE WHEN cur.show THEN 1 ELSE u.ad_count + 1 END,"
-    " ad_cooldown = CASE WHEN cur.show THEN $2::bigint + $4::bigint ELSE u.ad_cooldown END "
-    "FROM cur WHERE u.user_id = cur.user_id RETURNING cur.show"
+    "UPDATE users SET"
+    " ad_count = CASE WHEN ad_count >= $3 OR ad_cooldown < $2 THEN 1"
+    " ELSE ad_count + 1 END,"
+    " ad_cooldown = CASE WHEN ad_count >= $3 OR ad_cooldown < $2"
+    " THEN $2::bigint + $4::bigint ELSE ad_cooldown END "
+    "WHERE user_id = "
+    + _RESOLVED
+    + " RETURNING ad_count = 1 AND ad_cooldown = $2::bigint + $4::bigint"
 )
 
 # --- tracking ------------------------------------------------------------------------------------
@@ -169,12 +176,14 @@ _REGISTER_FOR_DOWNLOAD = (
         ad_cooldown=_NEW_AD_COOLDOWN,
     )
     + " FROM chat ON CONFLICT (user_id) DO NOTHING RETURNING $4::boolean AS show), "
-    "cur AS (SELECT user_id, (ad_count >= $5 OR ad_cooldown < $2) AS show"
-    " FROM users WHERE user_id = (SELECT id FROM chat) AND $4 FOR NO KEY UPDATE), "
-    "ad AS (UPDATE users u SET"
-    " ad_count = CASE WHEN cur.show THEN 1 ELSE u.ad_count + 1 END,"
-    " ad_cooldown = CASE WHEN cur.show THEN $2::bigint + $6::bigint ELSE u.ad_cooldown END"
-    " FROM cur WHERE u.user_id = cur.user_id RETURNING cur.show), "
+    # The ad rule as in CLAIM_AD_SLOT: one UPDATE, the decision read from the new counter.
+    "ad AS (UPDATE users SET"
+    " ad_count = CASE WHEN ad_count >= $5 OR ad_cooldown < $2 THEN 1"
+    " ELSE ad_count + 1 END,"
+    " ad_cooldown = CASE WHEN ad_count >= $5 OR ad_cooldown < $2"
+    " THEN $2::bigint + $6::bigint ELSE ad_cooldown END"
+    " WHERE user_id = (SELECT id FROM chat) AND $4"
+    " RETURNING ad_count = 1 AND ad_cooldown = $2::bigint + $6::bigint AS show), "
 )
 # The result: `registered` (this statement made the chat), `show` (the ad decision; never true
 # when the rule was off; NULL when the chat appeared concurrently after this statement's

@@ -10,7 +10,7 @@ from ..core.database import current
 from ..core.errors import StorageUnavailable
 from ..core.replay import Kind, OutboxEvent
 from ..core.user_settings import DEFAULT_LANG, ChatRef, chat_ref
-from .ads import AD_COOLDOWN, AD_EVERY, claim_ad_slot
+from .ads import AD_COOLDOWN, AD_EVERY, claim_after_download
 from .clock import now
 
 
@@ -68,7 +68,7 @@ async def _track(kind: Kind, statement: str, chat: int, ad: bool, *values: Any) 
         # The chat was registered concurrently, after this statement's snapshot: the ad rule
         # could not see its row, so apply it on its own (rare: only first-update races).
         try:
-            return await claim_ad_slot(written_to)
+            return await claim_after_download(written_to)
         except StorageUnavailable:
             return False  # the download is recorded; this one ad decision is skipped
     return bool(show)
