@@ -394,9 +394,13 @@ def teach_aerich() -> None:
       tt-storage's pending migrations (your tables have keys to ``users``), and the first
       migration ``init-db`` writes for your app leaves tt-storage's tables out (aerich
       would otherwise copy every model on the connection into it).
+    * **Keys to tt-storage's models.** ``aerich --app <yours> migrate`` resolves them
+      (``aerich_migrate``).
     """
     import aerich
     from aerich.migrate import Migrate
+
+    from .aerich_migrate import teach_migrate
 
     if getattr(Migrate, "tt_storage_taught", False):
         return
@@ -450,6 +454,7 @@ def teach_aerich() -> None:
     aerich.Command._do_init = do_init  # type: ignore[method-assign]
     aerich.Command.upgrade = upgrade  # type: ignore[method-assign]
     aerich.get_schema_sql = get_schema_sql  # type: ignore[attr-defined]
+    teach_migrate()
     Migrate.tt_storage_taught = True  # type: ignore[attr-defined]
 
 
