@@ -353,10 +353,16 @@ def connect_kwargs(db_url: str) -> dict[str, Any]:
     return {key: credentials[key] for key in keys if credentials.get(key) is not None}
 
 
+#: tt-storage's migrations as Tortoise's runner reads them (the ``tt_storage`` app's
+#: ``"migrations"`` module): made from the aerich files.
+TORTOISE_MIGRATIONS = "tt_storage.ops.tortoise_migrations"
+
+
 def migration_config(
     db_url: str | None = None,
     *,
     models: AppModels | None = None,
+    migrations: str | Mapping[str, str] | None = None,
     connect_timeout: float = PoolOptions().connect_timeout,
     command_timeout: float | None = None,
 ) -> dict[str, Any]:
@@ -370,11 +376,28 @@ def migration_config(
     ``models`` (see the README, "Your own models"): building it also lets aerich find
     tt-storage's migrations inside the installed package, and apply them before the
     application's own (``teach_aerich``).
+
+    ``migrations``: for Tortoise's own runner (``tortoise makemigrations`` / ``migrate``), the
+    module of your app's migrations (``"mybot.migrations"``), or ``{label: module}`` per app;
+    tt-storage's app then gets its migrations made from the aerich files
+    (``tt_storage.ops.tortoise_migrations``).
     """
     teach_aerich()
     # Three: aerich's transaction, its non-transactional index builds, and the advisory lock.
     config = tortoise_config(db_url, models=models, max_size=3, connect_timeout=connect_timeout)
     config["connections"][CONNECTION]["credentials"]["command_timeout"] = command_timeout
+    if migrations is not None:
+        apps = config["apps"]
+        given = {USER_APP: migrations} if isinstance(migrations, str) else dict(migrations)
+        for label, module in given.items():
+            if label not in apps or label == APP or not isinstance(module, str):
+                yours = ", ".join(sorted(set(apps) - {APP})) or "none: pass models="
+                raise ValueError(
+                    f"migrations: {label!r} is not one of your apps ({yours}): give one "
+                    "module (for the app 'models') or {label: 'pkg.migrations'}"
+                )
+            apps[label]["migrations"] = module
+        apps[APP]["migrations"] = TORTOISE_MIGRATIONS
     return config
 
 

@@ -598,3 +598,10 @@ RELABEL_MIGRATIONS = (
 APPLIED_MIGRATIONS = (
     "SELECT version FROM aerich WHERE app = ANY ($1::text[]) AND version = ANY ($2::text[])"
 )
+
+# --- tt-storage's migrations run by Tortoise's own runner (tt_storage.ops.tortoise_migrations) --
+# The same rows aerich writes, so that either runner sees what the other applied. $1 the version
+# (file name), $2 the app label.
+AERICH_ROW_EXISTS = "SELECT EXISTS (SELECT 1 FROM aerich WHERE version = $1 AND app = $2)"
+# $3 the models state of that version (aerich's MODELS_STATE, as JSON text).
+RECORD_AERICH_ROW = "INSERT INTO aerich (version, app, content) VALUES ($1, $2, $3::jsonb)"
