@@ -39,6 +39,7 @@ from ..core.config import (
 )
 from ..core.errors import StorageError
 from ..services import analytics
+from . import host_check
 from ._watch import run_watched
 
 #: The stats bot's windows.
@@ -623,7 +624,7 @@ async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
                 "ok",
                 f"{where}: PostgreSQL {version} ({(time.perf_counter() - t0) * 1000:.0f} ms)",
             )
-            problems = await doctor_checks(conn, url, line)
+            problems = await doctor_checks(conn, url, line, args.models)
     except StorageError as exc:
         line("connection", "FAILED", f"{where}: {exc}")
         return EXIT_PROBLEM
@@ -631,11 +632,14 @@ async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if problems == 0 else EXIT_PROBLEM
 
 
-async def doctor_checks(conn: asyncpg.Connection, url: str, line: DoctorLine) -> int:
+async def doctor_checks(
+    conn: asyncpg.Connection, url: str, line: DoctorLine, models: Sequence[str] | None = None
+) -> int:
     """Everything ``doctor`` reports after the connection, in order; the problems found."""
     tables = await conn.fetch(sql.TABLE_ESTIMATES, list(DOCTOR_TABLES))
     problems, fix = await doctor_migrations(conn, url, tables, line)
     problems += await doctor_indexes(conn, fix, line)
+    problems += await host_check.report(conn, url, models, line)
     doctor_tables(tables, line)
     if any(r["name"] == "tt_storage_hourly_state" for r in tables):
         await doctor_rollup(conn, line)
@@ -799,7 +803,16 @@ def add_database_commands(
     )
     p.set_defaults(run=cmd_migrate)
 
-    p = sub.add_parser("doctor", parents=[common], help="connection, migrations, indexes, sizes")
+    p = sub.add_parser(
+        "doctor", parents=[common], help="connection, migrations, indexes, sizes, your tables"
+    )
+    p.add_argument(
+        "--models",
+        action="append",
+        metavar="MODULE",
+        help="your models' module (repeatable; default: those of the tortoise_orm config "
+        "./pyproject.toml names)",
+    )
     p.set_defaults(run=cmd_doctor)
 
 
