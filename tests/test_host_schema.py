@@ -14,6 +14,7 @@ import tt_storage as tt
 from tests.support import database
 from tests.test_contract import TORTOISE_RECORDER
 from tt_storage.ops import cli
+from tt_storage.ops.cli.common import EXIT_OK, EXIT_PROBLEM
 from tt_storage.services.storage import Storage
 
 MODELS = ["tests.support.plugin_models"]
@@ -63,7 +64,7 @@ async def test_a_missing_table_fails_at_start_up_naming_the_commands(
         assert "app 'models' lacks app_notes" in error, error
         assert "`aerich --app models upgrade`" in error and "`tortoise migrate`" in error
     status, lines = await doctor(url, "--models", MODELS[0])
-    assert status == cli.EXIT_PROBLEM
+    assert status == EXIT_PROBLEM
     assert lines == [
         f"your app    MISSING {error.split(': ', 1)[1].removesuffix(' (README: Your own models)')}"
     ]
@@ -94,7 +95,7 @@ async def test_pending_aerich_migrations_of_the_app(
         "app 'models' has not applied 1_20260102000000_pinned.py: run `aerich --app models upgrade`"
     ) in error, error
     status, lines = await doctor(url, "--models", MODELS[0])
-    assert status == cli.EXIT_PROBLEM and lines[0].startswith("your app    PENDING app 'models'")
+    assert status == EXIT_PROBLEM and lines[0].startswith("your app    PENDING app 'models'")
     conn = await database.connect(url)
     try:
         await conn.execute(
@@ -105,7 +106,7 @@ async def test_pending_aerich_migrations_of_the_app(
         await conn.close()
     assert await start_up_error(url) == ""
     status, lines = await doctor(url, "--models", MODELS[0])
-    assert status == cli.EXIT_OK
+    assert status == EXIT_OK
     assert lines == [
         "your app    ok      models (aerich): 1 table(s), 2 migration(s) applied, none pending"
     ]
@@ -133,7 +134,8 @@ async def test_doctor_reads_the_projects_config(
         '[tool.tortoise]\ntortoise_orm = "hostcfg.TORTOISE_ORM"\n'
     )
     (tmp_path / "hostcfg.py").write_text(
-        "from tt_storage.core.config import migration_config, env_db_url\n"
+        "from tt_storage.core.config import migration_config\n"
+        "from tt_storage.core.urls import env_db_url\n"
         "assert env_db_url()\n"
         f"TORTOISE_ORM = migration_config(models={MODELS!r})\n"
     )
@@ -141,7 +143,7 @@ async def test_doctor_reads_the_projects_config(
     monkeypatch.delenv("DB_URL", raising=False)
     url = await migrated(fresh, NOTES)
     status, lines = await doctor(url)
-    assert status == cli.EXIT_OK
+    assert status == EXIT_OK
     assert lines == [
         "your app    ok      models (no migration recorded): 1 table(s), 0 migration(s) applied"
     ]

@@ -17,13 +17,14 @@ from tortoise.migrations.recorder import MigrationRecorder
 import tt_storage
 from tests.support import database
 from tests.support.schema_dump import difference, schema_of
-from tt_storage.core import config
-from tt_storage.core.config import APP, TORTOISE_MIGRATIONS, migration_config
-from tt_storage.core.lifecycle import _in_fresh_context
+from tt_storage.core import app
+from tt_storage.core.app import APP
+from tt_storage.core.config import TORTOISE_MIGRATIONS, migration_config
+from tt_storage.core.migration_steps import in_fresh_context
 
 
 def aerich_files() -> list[str]:
-    return [name.removesuffix(".py") for name in config.packaged_migrations()]
+    return [name.removesuffix(".py") for name in app.packaged_migrations()]
 
 
 def tortoise_migrations() -> dict[MigrationKey, object]:
@@ -41,7 +42,7 @@ def test_one_tortoise_migration_per_aerich_file_in_order() -> None:
         migration = found[MigrationKey(APP, name)]
         assert migration.dependencies == ([(APP, names[index - 1])] if index else [])  # type: ignore[attr-defined]
         # Outside a transaction exactly where aerich runs the file outside one (index builds).
-        text = (config.migrations_location() / APP / f"{name}.py").read_text()
+        text = (app.migrations_location() / APP / f"{name}.py").read_text()
         assert migration.atomic == ("RUN_IN_TRANSACTION = False" not in text)  # type: ignore[attr-defined]
 
 
@@ -49,13 +50,13 @@ def test_a_new_aerich_file_is_picked_up_as_it_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Another migration lands in migrations/tt_storage/: nothing else to write.
-    shutil.copytree(config.migrations_location(), tmp_path / "migrations")
+    shutil.copytree(app.migrations_location(), tmp_path / "migrations")
     names = aerich_files()
     added = f"{len(names)}_20991231000000_later"
     (tmp_path / "migrations" / APP / f"{added}.py").write_text(
         "RUN_IN_TRANSACTION = True\n\n\nasync def upgrade(db):\n    return 'SELECT 1'\n"
     )
-    monkeypatch.setattr(config, "migrations_location", lambda: tmp_path / "migrations")
+    monkeypatch.setattr(app, "migrations_location", lambda: tmp_path / "migrations")
     package = importlib.import_module(TORTOISE_MIGRATIONS)
     try:
         importlib.reload(package)
@@ -78,7 +79,7 @@ async def tortoise_migrate(url: str) -> None:
         finally:
             await Tortoise.close_connections()
 
-    await _in_fresh_context(work)
+    await in_fresh_context(work)
 
 
 def without_tortoise_table(schema: list[str]) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from . import sql
-from .config import APP
+from .app import APP
 
 AERICH = "aerich"
 TORTOISE = "tortoise"

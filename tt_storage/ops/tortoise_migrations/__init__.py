@@ -24,7 +24,7 @@ from tortoise.migrations.schema_editor.base import BaseSchemaEditor
 from tortoise.migrations.schema_generator.state import ModelState, State
 
 from ...core import sql
-from ...core.config import APP, migrations_location, packaged_migrations
+from ...core.app import APP, migrations_location, packaged_migrations
 
 
 class DeclareModels(TortoiseOperation):

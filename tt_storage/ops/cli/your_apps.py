@@ -18,9 +18,10 @@ from typing import Any
 
 import asyncpg
 
-from ..core import host_schema
-from ..core.config import DB_URL_ENV, tortoise_config
-from ..core.lifecycle import _in_fresh_context
+from ...core import host_schema
+from ...core.config import tortoise_config
+from ...core.migration_steps import in_fresh_context
+from ...core.urls import DB_URL_ENV
 
 #: ``line(topic, status, text)``, as ``doctor`` writes them.
 Line = Callable[[str, str, str], None]
@@ -67,7 +68,7 @@ async def host_apps(url: str, models: Sequence[str] | None) -> list[host_schema.
         await Tortoise.init(config=config, init_connections=False)
         return host_schema.declared(Tortoise.apps or {}, config["apps"])
 
-    found: list[host_schema.HostApp] = await _in_fresh_context(declared)
+    found: list[host_schema.HostApp] = await in_fresh_context(declared)
     return found
 
 
