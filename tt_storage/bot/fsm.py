@@ -336,19 +336,39 @@ def install_fsm(
 ) -> None:
     """Put a ``PostgresStorage`` (or ``storage``) into a dispatcher built without one, and
     ``AdvisoryLockIsolation`` (or ``isolation``) if asked: ``setup_storage(dp, fsm=True)``.
-    The ones made here work on ``database`` (default: the current one at each call).
+
+    The ones made here, and a ``PostgresStorage`` / ``AdvisoryLockIsolation`` the dispatcher
+    already has with no ``database`` of its own (``Dispatcher(storage=PostgresStorage())``),
+    work on ``database``: aiogram reads the state before the middleware binds the bot's
+    database, so an unbound one would read the default's. ``ValueError`` for one already given
+    another database (one FSM storage shared by two bots on two databases).
 
     aiogram reads ``dp.fsm.storage`` per update, so replacing it before the first update is
-    clean. A dispatcher given another storage at construction keeps it: ``ValueError``.
+    clean. A dispatcher given another storage at construction keeps it: ``ValueError``. A plain
+    ``MemoryStorage`` is aiogram's default, and one passed explicitly cannot be told from it:
+    it is replaced (logged at INFO), unless it already holds a state or data (``ValueError``:
+    replacing it would drop them).
     """
     fsm = dispatcher.fsm
     if storage is not False:
-        if type(fsm.storage) is not MemoryStorage and fsm.storage is not storage:
+        current = fsm.storage
+        in_use = isinstance(current, MemoryStorage) and any(
+            record.state is not None or record.data for record in current.storage.values()
+        )
+        if current is not storage and (type(current) is not MemoryStorage or in_use):
+            held = " holding FSM states" if in_use else ""
             raise ValueError(
-                f"this Dispatcher already has an FSM storage ({type(fsm.storage).__name__}): "
-                "drop fsm= from setup_storage, or build it with Dispatcher() and no storage"
+                f"this Dispatcher already has an FSM storage ({type(current).__name__}{held}): "
+                "drop fsm= from setup_storage to keep it, or build the Dispatcher with no "
+                "storage for fsm= to put one in"
             )
         fsm.storage = PostgresStorage(database=database) if storage is True else storage
+        if current is not storage:
+            log.info(
+                "FSM storage: %s replaces the dispatcher's MemoryStorage (aiogram's default); "
+                "drop fsm= from setup_storage to keep a MemoryStorage",
+                type(fsm.storage).__name__,
+            )
     if isolation is not False:
         if type(fsm.events_isolation) is not DisabledEventIsolation:
             raise ValueError(
@@ -358,3 +378,21 @@ def install_fsm(
         if isolation is True:
             isolation = AdvisoryLockIsolation(database=database)
         fsm.events_isolation = isolation
+    if database is not None:
+        _give_database(fsm.storage, database)
+        _give_database(fsm.events_isolation, database)
+
+
+def _give_database(part: object, database: Database) -> None:
+    """``part``'s database is ``database`` if it is one of ours and had none."""
+    from .isolation import AdvisoryLockIsolation
+
+    if not isinstance(part, PostgresStorage | AdvisoryLockIsolation):
+        return
+    if part.database is None:
+        part.database = database
+    elif part.database is not database:
+        raise ValueError(
+            f"this dispatcher's {type(part).__name__} works on {part.database!r}, not on "
+            f"{database!r}: give each bot its own"
+        )

@@ -24,7 +24,8 @@ from tortoise.context import (  # _current_context: private, named in test_contr
 )
 from tortoise.exceptions import ConfigurationError
 
-from . import db, embedded, lifecycle, validate
+from . import db, embedded, host_schema, lifecycle, startup, validate
+from . import migration_steps as steps
 from . import outbox as outbox_module
 from .app import CONNECTION, REPLICA
 from .config import AppModels, connect_kwargs, user_apps
@@ -34,9 +35,15 @@ from .errors import StorageError, StorageNotInitialized
 from .outbox import Outbox, OutboxStats
 from .pool import PoolOptions
 from .replay import OutboxEvent
+from .tls import TLSConnect
 from .urls import env_db_url, redact_url
 
 log = logging.getLogger("tt_storage")
+
+
+#: The instances open now: with two or more and the default not among them, an unbound call has
+#: no one database to go to (``Database.client``).
+_open: WeakSet[Database] = WeakSet()
 
 
 class ListenThroughPooler(asyncpg.InterfaceError):  # type: ignore[misc]
@@ -70,11 +77,14 @@ class Database:
 
     def client(self) -> BaseDBAsyncClient:
         """The pool's client. The default instance, while not open, uses the ``default``
-        connection of an application that runs Tortoise itself."""
+        connection of the current Tortoise context: an application's that runs Tortoise
+        itself, or the one ``Storage`` open (Tortoise's global fallback). With two or more open
+        and none bound: ``StorageNotInitialized`` (which one is meant cannot be told)."""
         if self._client is not None:
             return self._client
         if self is not db.default():
             raise StorageNotInitialized(f"{self!r}: call its init() first")
+        self._refuse_ambiguous()
         try:
             return get_connection(CONNECTION)
         except (ConfigurationError, RuntimeError, KeyError) as exc:
@@ -82,11 +92,26 @@ class Database:
                 "tt-storage has no database: call init_storage() (or setup_storage(dp)) first"
             ) from exc
 
+    @staticmethod
+    def _refuse_ambiguous() -> None:
+        """``StorageNotInitialized`` if the current Tortoise context is one of two or more open
+        instances': it is merely the first opened (the global fallback), not a choice."""
+        if len(_open) < 2:
+            return
+        context = get_current_context()
+        if context is not None and any(d.context is context for d in list(_open)):
+            raise StorageNotInitialized(
+                f"{len(_open)} Storages are open and the default one is not, and this call is "
+                "bound to none: call a Storage's method (storage.get_user(...)), or run it "
+                "inside `with storage.bound():` (or open the default with init_storage())"
+            )
+
     def read_client(self) -> BaseDBAsyncClient:
         """Where reads that may lag go: the replica if one is configured, else the primary."""
         if self._replica is not None:
             return self._replica
         if self._client is None and self is db.default():  # an app running Tortoise itself
+            self._refuse_ambiguous()
             try:
                 return get_connection(REPLICA)
             except (ConfigurationError, RuntimeError, KeyError):
@@ -139,6 +164,8 @@ class Database:
         outbox_retry_delay: float = outbox_module.DEFAULT_RETRY_DELAY,
         outbox_max_retry_delay: float = outbox_module.DEFAULT_MAX_RETRY_DELAY,
         outbox_close_timeout: float = outbox_module.DEFAULT_CLOSE_TIMEOUT,
+        connect_wait: float | None = None,
+        migration_lock_timeout: float = steps.DEFAULT_MIGRATION_LOCK_TIMEOUT,
         **pool_options: Any,
     ) -> Self:
         """Connect to PostgreSQL; return this instance. The options are ``init_storage``'s.
@@ -146,9 +173,15 @@ class Database:
         Called again with the same URLs: nothing happens; with others: ``StorageError`` (close
         first). ``global_fallback`` applies only if no other Tortoise context is global yet.
         """
+        urls = {"db_url": db_url, "replica_url": replica_url, "listen_url": listen_url}
+        for name, value in urls.items():
+            validate.url(value, name)
         options = PoolOptions.from_kwargs(pool_options)
-        user_apps(models)  # a bad `models` fails here, before any server is started
+        wait = startup.connect_wait(connect_wait)
+        lock_timeout = startup.seconds(migration_lock_timeout, "migration_lock_timeout")
+        user_apps(models, check_imports=True)  # fails here, before any server is started
         url = db_url or env_db_url()
+        embedded = url is None
         if url is None:
             url, migrate = await _embedded_url(), True
         if self.context is not None:
@@ -163,15 +196,21 @@ class Database:
             close_timeout=outbox_close_timeout,
         )
         config = build_config(url, replica_url, models=models, **options.as_dict())
+        if wait and not embedded:
+            await startup.wait_for_server(url, wait, options.connect_timeout)
         if migrate:
             # The limits given here; a statement limit only if one was given (index builds).
             await lifecycle.apply_migrations(
                 url,
                 connect_timeout=options.connect_timeout,
                 command_timeout=pool_options.get("command_timeout"),
+                migration_lock_timeout=lock_timeout,
             )
         context = await _new_context(config, global_fallback)
-        probe = await self._attach(context, options, url, replica_url, check_schema=not migrate)
+        host_apps = host_schema.declared(context.apps or {}, config["apps"]) if models else []
+        probe = await self._attach(
+            context, options, url, replica_url, check_schema=not migrate, host_apps=host_apps
+        )
         self.url, self.replica_url, self.listen_url = url, replica_url, listen_url
         if self.outbox.enabled:
             self.outbox.start()
@@ -186,6 +225,7 @@ class Database:
         replica_url: str | None,
         *,
         check_schema: bool,
+        host_apps: list[host_schema.HostApp],
     ) -> lifecycle.Probe:
         """Take ``context``'s pools and open them (``lifecycle.probe``); on failure leave this
         instance closed and the context's pools too."""
@@ -194,7 +234,11 @@ class Database:
         self.options = options
         try:
             probe = await lifecycle.probe(
-                self, url, replica=self._replica is not None, check_schema=check_schema
+                self,
+                url,
+                replica=self._replica is not None,
+                check_schema=check_schema,
+                host_apps=host_apps,
             )
         except BaseException:
             self._client = self._replica = None
@@ -202,6 +246,7 @@ class Database:
             await context.close_connections()
             raise
         self.context = context
+        _open.add(self)
         return probe
 
     async def close(self) -> list[OutboxEvent]:
@@ -212,6 +257,7 @@ class Database:
         ERROR): empty unless the database was unreachable for all of ``outbox_close_timeout``.
         """
         lost = await self.outbox.close()
+        _open.discard(self)
         context, self.context = self.context, None
         self.url = self.replica_url = self.listen_url = None
         self._client = self._replica = None
@@ -238,11 +284,11 @@ class Database:
     def direct_params(self, url: str | None = None) -> dict[str, Any]:
         """``asyncpg.connect`` parameters for a connection of its own, outside the pool:
         ``url``, else ``listen_url``, else the pool's own server and credentials."""
-        url = url or self.listen_url
+        url = url or self.listen_url or self.url
         if url is not None:
             return connect_kwargs(url)
-        client: Any = self.client()
-        return {
+        client: Any = self.client()  # an application's own Tortoise connection
+        params = {
             "host": client.host,
             "port": client.port,
             "user": client.user,
@@ -250,6 +296,12 @@ class Database:
             "passfile": client.extra.get("passfile"),  # a URL's ?passfile=
             "database": client.database,
         }
+        hook = client.extra.get("connect")
+        if isinstance(hook, TLSConnect):  # the same TLS settings as the pool's
+            params["dsn"] = hook.dsn
+        elif client.extra.get("ssl") is not None:
+            params["ssl"] = client.extra["ssl"]
+        return params
 
     async def listen_connection(self) -> asyncpg.Connection:
         """A dedicated connection for the settings cache's LISTEN (outside the pool): to
@@ -257,7 +309,12 @@ class Database:
         there LISTEN "succeeds" on some server connection and no notification ever arrives (a
         silently stale cache), so ``ListenThroughPooler`` keeps the cache off."""
         params = self.direct_params()
-        conn = await asyncpg.connect(**params, timeout=self.options.connect_timeout)
+        # Bounded like the pool's: the connect, and each statement (the pooler check, LISTEN).
+        conn = await asyncpg.connect(
+            **params,
+            timeout=self.options.connect_timeout,
+            command_timeout=self.options.command_timeout,
+        )
         try:
             pooled = await db.through_pooler(conn)
         except BaseException:
