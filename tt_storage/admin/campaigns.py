@@ -64,6 +64,10 @@ class CampaignStopped(Exception):
     """The campaign cannot go on (recorded as failed with this reason)."""
 
 
+class _LeaseLost(Exception):
+    """Another worker holds the chunk now: this one must not send to any of its chats."""
+
+
 @dataclass
 class _Slots:
     """The send slots this chunk loop holds in the bot's shared schedule."""
@@ -202,6 +206,8 @@ class _ChunkRun:
         self.bot = worker.bot
         self.slots = _Slots()
         self.counts = _Counts()
+        self.position = chunk.position
+        self.renewed = time.time()
 
     async def run(self) -> None:
         from_chat, message, sender_name, rate = await self.worker.source(self.chunk.campaign_id)
@@ -228,6 +234,8 @@ class _ChunkRun:
                 await store.fail_campaign(self.chunk.campaign_id, str(exc))
                 log.error("campaign %d failed: %s", self.chunk.campaign_id, exc)
                 return
+            except _LeaseLost:
+                return
             if not await self._record(position + 1):
                 return
         await store.finish_campaign(self.chunk.campaign_id)
@@ -251,6 +259,7 @@ class _ChunkRun:
         answer = await store.record_progress(
             self.chunk.id, self.token, position, self.counts.take(), self.worker.lease
         )
+        self.position, self.renewed = position, time.time()
         if answer is None:
             log.warning("campaign chunk %d: lease lost, another worker has it", self.chunk.id)
             return False
@@ -260,13 +269,29 @@ class _ChunkRun:
         return state == "running"
 
     async def _slot(self, rate: float) -> None:
+        """Wait for this loop's next send slot, still holding the chunk when it comes."""
         if self.slots.left <= 0:
-            count = max(1, math.ceil(rate * self.worker.batch))
+            # This loop's share of ``batch`` seconds of the bot's schedule: the loops of one
+            # worker together hold about ``batch`` s of it, so a slot is never far off.
+            count = max(1, math.ceil(rate * self.worker.batch / self.worker.concurrency))
             self.slots.first = await store.reserve_slots(self.bot.id, count, rate)
             self.slots.left = count
         delay = self.slots.take() - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
+        # A long wait (a 429 pause, a crowded schedule) must not outlast the lease: renew it
+        # before sending, or learn that another worker took the chunk and send nothing.
+        if time.time() - self.renewed > self.worker.lease / 3:
+            pending = self.counts.values
+            self.counts.values = [0] * 5
+            answer = await store.record_progress(
+                self.chunk.id, self.token, self.position, [0] * 5, self.worker.lease
+            )
+            self.counts.values = pending
+            self.renewed = time.time()
+            if answer is None:
+                log.warning("campaign chunk %d: lease lost while waiting", self.chunk.id)
+                raise _LeaseLost
 
     async def _deliver(self, send: Sender, chat: int, rate: float) -> int:
         """Send to one chat until it is done; the outcome."""
