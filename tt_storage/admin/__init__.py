@@ -1,10 +1,12 @@
 """What a bot's admin runs: quick stats, time series, exports, the id streams, broadcasts
 (``tt_storage.admin.broadcast``)."""
 
+from ..services.activity import ActiveChats
 from ..services.analytics import (
     QuickStats,
     export_user_history,
     export_users,
+    get_active_chats,
     get_quick_stats,
     get_time_series,
     refresh_rollup,
@@ -18,9 +20,11 @@ from ..services.stats import (
 )
 
 __all__ = [
+    "ActiveChats",
     "QuickStats",
     "export_user_history",
     "export_users",
+    "get_active_chats",
     "get_file_mode_count",
     "get_language_stats",
     "get_quick_stats",

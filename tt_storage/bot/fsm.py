@@ -71,6 +71,10 @@ def _seconds(value: Seconds | None, name: str) -> float | None:
     return float(seconds)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (jsonb holds no NaN or Infinity)")
+
+
 def _without_nul(value: Any) -> Any:
     """``value`` with NUL characters dropped from every string (jsonb cannot hold them)."""
     if isinstance(value, str):
@@ -168,12 +172,14 @@ class PostgresStorage(BaseStorage):
 
     async def _read_state(self, key: StorageKey) -> str | None:
         _prefetched.set(None)
-        if not self.prefetch_settings:
+        chat = key.chat_id
+        database = self.database if self.database is not None else db.current()
+        if not self.prefetch_settings or database.caches_hold(chat):
+            # The middleware will find the chat in its cache: the state alone is enough.
             state: str | None = await db.fetchval(
                 sql.FSM_GET_STATE, row_key(key), database=self.database
             )
             return state
-        chat = key.chat_id
         in_range = validate.MIN_CHAT_ID <= chat <= validate.MAX_CHAT_ID
         row = await db.fetchrow(
             sql.FSM_GET_STATE_AND_CHAT,
@@ -229,10 +235,23 @@ class PostgresStorage(BaseStorage):
         return self._load(text)
 
     def _dump(self, data: Mapping[str, Any]) -> str:
-        text = self.json_dumps(dict(data))
+        """The JSON text of ``data``; ``TypeError`` at the call for what jsonb cannot hold
+        (NaN, ±Infinity) or JSON cannot express (a set, a datetime, a cycle)."""
+        text = self._dumps(dict(data))
         if "\\u0000" in text:
-            text = self.json_dumps(_without_nul(data))
+            text = self._dumps(_without_nul(data))
         return text
+
+    def _dumps(self, data: Any) -> str:
+        try:
+            if self.json_dumps is json.dumps:
+                return json.dumps(data, allow_nan=False)
+            text = self.json_dumps(data)
+            # Another encoder may write NaN/Infinity, which PostgreSQL would refuse.
+            json.loads(text, parse_constant=_refuse_constant)
+            return text
+        except ValueError as exc:  # allow_nan=False, a cycle, _refuse_constant
+            raise TypeError(f"FSM data must be JSON that jsonb can hold: {exc}") from None
 
     def _load(self, text: str) -> dict[str, Any]:
         value = self.json_loads(text)

@@ -50,6 +50,10 @@ class Invalidatable:
     def invalidate(self, chat_id: int) -> None:
         raise NotImplementedError
 
+    def holds(self, chat_id: int) -> bool:
+        """Whether a read of ``chat_id``'s settings would be served from here now."""
+        return False
+
 
 def invalidate(chat_id: int) -> None:
     """A chat's settings changed: drop them from every cache of the current database (see
@@ -128,6 +132,11 @@ class SettingsCache(Invalidatable):
         self._entries.move_to_end(chat_id)
         self.hits += 1
         return entry[1], entry[2]
+
+    def holds(self, chat_id: int) -> bool:
+        now = time.monotonic()
+        entry = self._entries.get(chat_id)
+        return now < self._serve_until and entry is not None and entry[0] >= now
 
     def put(self, chat_id: int, lang: str, file_mode: bool, generation: int) -> None:
         """Store what a load that started at ``generation`` read, unless it may be stale.

@@ -116,6 +116,10 @@ class Database:
         self._caches.add(cache)
         return lambda: self._caches.discard(cache)
 
+    def caches_hold(self, chat_id: int) -> bool:
+        """Whether one of this database's settings caches would serve ``chat_id`` now."""
+        return any(cache.holds(chat_id) for cache in list(self._caches))
+
     def invalidate(self, chat_id: int) -> None:
         """A chat's settings changed: drop them from this database's caches, at once.
 
