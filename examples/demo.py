@@ -540,15 +540,21 @@ async def checks(chats: list[Chat], session: OfflineSession, user_range: tuple[i
         if stored[c.id].lang
         == expected_lang((c.members[0] if c.kind == "group" else c).language_code)
     )
-    results.append(
-        (
-            langs_ok == len(unchanged),
-            f"languages from the first sender's language_code: {langs_ok}/{len(unchanged)} chats",
-        )
-    )
+    results.append(language_check(langs_ok, len(unchanged), len(chats)))
     for ok, text in results:
         print(f"  {'✓' if ok else '✗'} {text}")
     return all(ok for ok, _ in results)
+
+
+def language_check(matching: int, kept: int, chats: int) -> tuple[bool, str]:
+    """The languages line: of the ``chats``, the ``kept`` that never picked a language with
+    /lang must all have their first sender's (``matching``); the others chose their own."""
+    changed = chats - kept
+    return (
+        matching == kept,
+        f"languages from the first sender's language_code: {matching}/{kept} chats that kept it"
+        f" ({changed} of the {chats} chats picked another with /lang)",
+    )
 
 
 def show_chat(title: str, chat: Chat, limit: int = 9) -> None:
