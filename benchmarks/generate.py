@@ -116,10 +116,12 @@ INSERT_MUSIC = (
 )
 
 # $1 the day's start. Filled after the indexes are rebuilt (it reads idx_videos_time), a day at
-# a time in chat order: the heap in (day, chat_id) order, as the primary key reads it.
+# a time in chat order: the heap in (day, chat_id) order, as the primary key reads it. Days in
+# order, one at a time (active_day_before reads the day before).
 INSERT_ACTIVITY = (
-    "INSERT INTO tt_storage_activity (day, chat_id, registered_at) "
-    "SELECT $1::bigint, a.user_id, u.registered_at FROM ("
+    "INSERT INTO tt_storage_activity (day, chat_id, registered_at, active_day_before) "
+    "SELECT $1::bigint, a.user_id, u.registered_at, EXISTS (SELECT 1 FROM tt_storage_activity b"
+    " WHERE b.day = $1::bigint - 86400 AND b.chat_id = a.user_id) FROM ("
     "SELECT user_id FROM videos WHERE downloaded_at >= $1 AND downloaded_at < $1::bigint + 86400"
     " UNION SELECT user_id FROM music"
     " WHERE downloaded_at >= $1 AND downloaded_at < $1::bigint + 86400"
@@ -308,7 +310,7 @@ async def generate(
         timings["indexes"] = time.monotonic() - t0
     finally:
         await conn.close()
-    timings["activity"] = await fill_activity(url, start, days, jobs, quiet)
+    timings["activity"] = await fill_activity(url, start, days, quiet)
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         t0 = time.monotonic()
@@ -320,24 +322,19 @@ async def generate(
     return timings
 
 
-async def fill_activity(url: str, start: int, days: int, jobs: int, quiet: bool) -> float:
-    """Each day's active chats, days in order; the seconds it took."""
+async def fill_activity(url: str, start: int, days: int, quiet: bool = False) -> float:
+    """Each day's active chats, days in order on one connection; the seconds it took."""
     t0 = time.monotonic()
     bar = Progress("active days", days + 1, quiet)
     first = start - start % DAY
-
-    def day_job(day: int) -> Job:
-        async def job(c: asyncpg.Connection) -> None:
-            await c.execute(INSERT_ACTIVITY, day)
-            bar.add(1)
-
-        return job
-
-    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=jobs, max_size=jobs)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        await run_parallel(pool, [day_job(first + d * DAY) for d in range(days + 1)])
+        await conn.execute("SET synchronous_commit = off")
+        for d in range(days + 1):
+            await conn.execute(INSERT_ACTIVITY, first + d * DAY)
+            bar.add(1)
     finally:
-        await pool.close()
+        await conn.close()
     return time.monotonic() - t0
 
 

@@ -62,7 +62,14 @@ PERIOD_NAMES = {"24h": "⏰ 24 h", "week": "📅 Week", "month": "📆 Month", "
 #: Graph buckets: per hour for the short windows, per day for the long ones (as tt-bot).
 GRAPH_BUCKETS = {"24h": "hour", "week": "hour", "month": "day", "all": "day"}
 CHAT_TYPES = {"users": "👤 Users", "groups": "👥 Groups", "all": "🌐 All"}
-GRAPH_KINDS = {"users": "👥 New chats", "videos": "📹 Videos", "music": "🎵 Music"}
+GRAPH_KINDS = {
+    "users": "👥 New chats",
+    "active": "🟢 Active chats",
+    "videos": "📹 Videos",
+    "music": "🎵 Music",
+}
+#: Kinds recorded per UTC day: always drawn per day.
+DAILY_KINDS = frozenset({"active"})
 
 
 class StatsCallback(CallbackData, prefix="stats"):
@@ -147,8 +154,22 @@ def quick_stats_text(stats: tt.admin.QuickStats) -> str:
         f"Chats: <b>{stats.new_chats}</b>\n"
         f"Videos: <b>{stats.videos}</b> from <b>{stats.video_chats}</b> chats\n"
         f"┗ Slideshows: <b>{stats.images}</b> from <b>{stats.image_chats}</b> chats\n"
-        f"Music: <b>{stats.music}</b> from <b>{stats.music_chats}</b> chats"
+        f"Music: <b>{stats.music}</b> from <b>{stats.music_chats}</b> chats\n" + active_text(stats)
     )
+
+
+def active_text(stats: tt.admin.QuickStats) -> str:
+    """Active chats (UTC days: 24 h is today), new and returning, and the retention."""
+    text = (
+        f"Active: <b>{stats.active_chats}</b> (new <b>{stats.new_active_chats}</b>,"
+        f" returning <b>{stats.returning_chats}</b>)"
+    )
+    if stats.retention is not None:
+        text += (
+            f"\n┗ Back from the window before: <b>{stats.retention:.0%}</b>"
+            f" ({stats.retained_chats} of {stats.previous_active_chats})"
+        )
+    return text
 
 
 async def period_text(title: str, period: int) -> str:
@@ -281,7 +302,7 @@ async def on_graph(call: CallbackQuery, callback_data: GraphCallback, bot: Bot) 
         await call.answer()
         return
     await call.answer("Drawing…")
-    bucket = GRAPH_BUCKETS[period]
+    bucket = "day" if kind in DAILY_KINDS else GRAPH_BUCKETS[period]
     series = await tt.admin.get_time_series(kind, PERIODS[period], bucket)
     title = f"{GRAPH_KINDS[kind][2:]} per {bucket}, {PERIOD_NAMES[period][2:].lower()}"
     png = await asyncio.to_thread(render_graph, series, bucket, title)
@@ -323,6 +344,8 @@ async def on_user_id(message: Message, state: FSMContext) -> None:
     if user.link:
         lines.append(f"Referral: <code>{html.escape(user.link)}</code>")
     lines.append(f"Registered: {utc(user.registered_at)}")
+    last = await tt.admin.last_active(user.user_id)
+    lines.append(f"Last active: {'never recorded' if last is None else utc(last)[:10]}")
     if user.blocked_at is not None:
         lines.append(f"Blocked the bot: {utc(user.blocked_at)}")
     history = (

@@ -76,8 +76,9 @@ async def test_one_write_per_chat_per_day(
             await h.feed(events.message(100, "hi"))
         assert await days_of(attempts, 100) == [TODAY, TODAY + DAY]
         assert await count_attempts(attempts) == 2
-    row = await attempts.fetchrow("SELECT * FROM tt_storage_activity WHERE day = $1", TODAY)
-    assert row["registered_at"] == NOW  # copied from the chat's row
+    rows = await attempts.fetch("SELECT * FROM tt_storage_activity ORDER BY day")
+    assert [r["registered_at"] for r in rows] == [NOW, NOW]  # copied from the chat's row
+    assert [r["active_day_before"] for r in rows] == [False, True]
 
 
 @pytest.mark.parametrize("cache_size", [100_000, 0])
@@ -168,8 +169,12 @@ async def seed_activity(db: asyncpg.Connection) -> None:
         (-5, 0, NOW - 2 * DAY),
     ]
     await db.executemany(
-        "INSERT INTO tt_storage_activity (day, chat_id, registered_at) VALUES ($1, $2, $3)",
-        [(TODAY + off * DAY, chat, reg) for chat, off, reg in rows],
+        "INSERT INTO tt_storage_activity (day, chat_id, registered_at, active_day_before)"
+        " VALUES ($1, $2, $3, $4)",
+        [
+            (TODAY + off * DAY, chat, reg, (chat, off - 1) in {(c, o) for c, o, _ in rows})
+            for chat, off, reg in rows
+        ],
     )
 
 

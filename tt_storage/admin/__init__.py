@@ -1,7 +1,7 @@
 """What a bot's admin runs: quick stats, time series, exports, the id streams, broadcasts
 (``tt_storage.admin.broadcast``)."""
 
-from ..services.activity import ActiveChats
+from ..services.activity import ActiveChats, last_active
 from ..services.analytics import (
     QuickStats,
     export_user_history,
@@ -32,5 +32,6 @@ __all__ = [
     "get_top_users",
     "iter_user_ids",
     "iter_user_videos",
+    "last_active",
     "refresh_rollup",
 ]

@@ -50,8 +50,10 @@ SELECT_SETTINGS = "SELECT lang, file_mode, blocked_at FROM users WHERE user_id =
 SELECT_SETTINGS_ACTIVE = (
     "WITH s AS (SELECT lang, file_mode, blocked_at, registered_at FROM users WHERE user_id = $1"
     " FOR KEY SHARE), "
-    "act AS (INSERT INTO tt_storage_activity (day, chat_id, registered_at)"
-    " SELECT $2, $1, registered_at FROM s ON CONFLICT (day, chat_id) DO NOTHING) "
+    "act AS (INSERT INTO tt_storage_activity (day, chat_id, registered_at, active_day_before)"
+    " SELECT $2, $1, registered_at, EXISTS (SELECT 1 FROM tt_storage_activity AS b"
+    " WHERE b.day = $2::bigint - 86400 AND b.chat_id = $1) FROM s"
+    " ON CONFLICT (day, chat_id) DO NOTHING) "
     "SELECT lang, file_mode, blocked_at FROM s"
 )
 
@@ -72,8 +74,8 @@ REGISTER_USER = "WITH chat AS (SELECT " + _RESOLVED + " AS id) " + _REGISTER
 # made the chat writes, so a burst of a new chat's first updates writes one row, once.
 REGISTER_ACTIVE_USER = (
     "WITH chat AS (SELECT " + _RESOLVED + " AS id), reg AS (" + _REGISTER + "), "
-    "act AS (INSERT INTO tt_storage_activity (day, chat_id, registered_at)"
-    " SELECT $5, user_id, registered_at FROM reg WHERE inserted"
+    "act AS (INSERT INTO tt_storage_activity (day, chat_id, registered_at, active_day_before)"
+    " SELECT $5, user_id, registered_at, false FROM reg WHERE inserted"
     " ON CONFLICT (day, chat_id) DO NOTHING) "
     "SELECT * FROM reg"
 )
@@ -403,14 +405,36 @@ ROLLUP_SERIES = {
 # $1 chat id, $2 the day's start. Only for a registered chat, whose row it holds KEY SHARE until
 # commit: a forget_chat in flight (which locks the row FOR UPDATE first) either waits for this
 # write and then deletes its row, or has already deleted the chat, and this writes nothing.
+_ACTIVITY_COLUMNS = "day, chat_id, registered_at, active_day_before"
+# Whether chat $1 has a row for the day before the one starting at $2 (a primary-key probe).
+_ACTIVE_DAY_BEFORE = (
+    "EXISTS (SELECT 1 FROM tt_storage_activity AS b"
+    " WHERE b.day = $2::bigint - 86400 AND b.chat_id = $1)"
+)
 RECORD_ACTIVITY = (
-    "INSERT INTO tt_storage_activity (day, chat_id, registered_at)"
-    " SELECT $2, user_id, registered_at FROM users WHERE user_id = $1 FOR KEY SHARE"
+    "INSERT INTO tt_storage_activity (" + _ACTIVITY_COLUMNS + ")"
+    " SELECT $2, user_id, registered_at, " + _ACTIVE_DAY_BEFORE + ""
+    " FROM users WHERE user_id = $1 FOR KEY SHARE"
     " ON CONFLICT (day, chat_id) DO NOTHING"
 )
 
 # The start of the last UTC day the chat was active (NULL: never recorded). idx (chat_id, day).
 LAST_ACTIVE = "SELECT max(day) FROM tt_storage_activity WHERE chat_id = $1"
+
+# One day (24 h: today): $1 its start, $2..$3 the chat id range. Two primary-key range scans:
+# the day's rows (retained: those written with active_day_before) and the day before's count.
+ACTIVE_STATS_DAY = (
+    "SELECT count(*) AS active_chats,"
+    " count(*) FILTER (WHERE registered_at >= $1) AS new_active_chats,"
+    " (SELECT count(*) FROM tt_storage_activity WHERE day = $1::bigint - 86400"
+    " AND chat_id BETWEEN $2 AND $3) AS previous_active_chats,"
+    " count(*) FILTER (WHERE active_day_before) AS retained_chats "
+    "FROM tt_storage_activity WHERE day = $1 AND chat_id BETWEEN $2 AND $3"
+)
+
+# Grouping a window's chats in memory (a week of a big bot: ~10^6 of them) rather than in
+# batches spilled to disk: for the transaction of that statement only.
+ACTIVE_STATS_MEMORY = "SET LOCAL work_mem = '64MB'"
 
 # A window of days: $1 its first day, $2 the first day of the window as long before it, $3..$4
 # the chat id range. Per chat: active in the window, in the one before, registered in the window

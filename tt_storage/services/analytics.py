@@ -127,8 +127,20 @@ async def _active_chats(conn: asyncpg.Connection, period: int, low: int, high: i
         return ActiveChats(0, n, n, 0, 0)
     days = window_days(period)
     start = day_start(now()) - (days - 1) * DAY
-    rows = await _planned(conn, sql.ACTIVE_STATS, start, start - days * DAY, low, high)
-    return ActiveChats(days, *(int(v) for v in rows[0]))
+    if days == 1:
+        rows = await _planned(conn, sql.ACTIVE_STATS_DAY, start, low, high)
+    else:
+        async with conn.transaction(readonly=True):
+            await conn.execute(sql.ACTIVE_STATS_MEMORY)
+            rows = await _planned(conn, sql.ACTIVE_STATS, start, start - days * DAY, low, high)
+    row = rows[0]
+    return ActiveChats(
+        days,
+        int(row["active_chats"]),
+        int(row["new_active_chats"]),
+        int(row["previous_active_chats"]),
+        int(row["retained_chats"]),
+    )
 
 
 def _bucket_start(t: int, width: int) -> int:
