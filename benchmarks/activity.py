@@ -61,7 +61,7 @@ async def run(url: str, runs: int, do_explain: bool) -> tuple[Table, list[str], 
                 "≤ 100 ms" if period == DAY else "",
             )
             table.add(
-                f"  plain SQL: the same statement ({label})",
+                f"  plain SQL: the same statement, JIT on ({label})",
                 await timed(
                     functools.partial(
                         plain, conn, sql.ACTIVE_STATS, start, start - n * DAY, LO, HI
@@ -98,10 +98,11 @@ async def run(url: str, runs: int, do_explain: bool) -> tuple[Table, list[str], 
             await timed(functools.partial(plain, conn, ACTIVE_PER_DAY, today - 30 * DAY), runs),
         )
         if do_explain:
+            await conn.execute("SET jit = off")
             plans.append(
                 await explain(
                     conn,
-                    "Active chats, 24 h (ACTIVE_STATS)",
+                    "Active chats, 24 h (ACTIVE_STATS, JIT off as the library runs it)",
                     sql.ACTIVE_STATS,
                     today,
                     today - DAY,

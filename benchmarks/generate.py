@@ -117,11 +117,11 @@ INSERT_MUSIC = (
 
 # $1 the day's start. Filled after the indexes are rebuilt (it reads idx_videos_time), a day at
 # a time in chat order: the heap in (day, chat_id) order, as the primary key reads it. Days in
-# order, one at a time (active_day_before reads the day before).
+# order, one at a time (previous_day reads the days before).
 INSERT_ACTIVITY = (
-    "INSERT INTO tt_storage_activity (day, chat_id, registered_at, active_day_before) "
-    "SELECT $1::bigint, a.user_id, u.registered_at, EXISTS (SELECT 1 FROM tt_storage_activity b"
-    " WHERE b.day = $1::bigint - 86400 AND b.chat_id = a.user_id) FROM ("
+    "INSERT INTO tt_storage_activity (day, chat_id, registered_at, previous_day) "
+    "SELECT $1::bigint, a.user_id, u.registered_at, (SELECT max(b.day) FROM tt_storage_activity b"
+    " WHERE b.chat_id = a.user_id) FROM ("
     "SELECT user_id FROM videos WHERE downloaded_at >= $1 AND downloaded_at < $1::bigint + 86400"
     " UNION SELECT user_id FROM music"
     " WHERE downloaded_at >= $1 AND downloaded_at < $1::bigint + 86400"

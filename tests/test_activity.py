@@ -78,7 +78,7 @@ async def test_one_write_per_chat_per_day(
         assert await count_attempts(attempts) == 2
     rows = await attempts.fetch("SELECT * FROM tt_storage_activity ORDER BY day")
     assert [r["registered_at"] for r in rows] == [NOW, NOW]  # copied from the chat's row
-    assert [r["active_day_before"] for r in rows] == [False, True]
+    assert [r["previous_day"] for r in rows] == [None, TODAY]
 
 
 @pytest.mark.parametrize("cache_size", [100_000, 0])
@@ -150,9 +150,25 @@ async def test_record_and_last_active(db: asyncpg.Connection) -> None:
     await tt.register_user(11)
     assert await activity.record_activity(11, NOW)
     assert not await activity.record_activity(11, NOW + 60)  # same day
-    assert await activity.record_activity(11, NOW - 3 * DAY)
-    assert await activity.last_active(11) == TODAY
+    # Days are recorded in order: an earlier one than the last is refused (nothing written).
+    assert not await activity.record_activity(11, NOW - 3 * DAY)
+    assert await activity.record_activity(11, NOW + DAY)
+    assert await activity.last_active(11) == TODAY + DAY
     assert await activity.last_active(12) is None
+
+
+async def insert_activity(db: asyncpg.Connection, rows: list[tuple[int, int, int | None]]) -> None:
+    """``(day, chat, registered_at)`` rows, with each chat's previous day as the library writes."""
+    last: dict[int, int] = {}
+    values = []
+    for day, chat, reg in sorted(rows, key=lambda r: (r[0], r[1])):
+        values.append((day, chat, reg, last.get(chat)))
+        last[chat] = day
+    await db.executemany(
+        "INSERT INTO tt_storage_activity (day, chat_id, registered_at, previous_day)"
+        " VALUES ($1, $2, $3, $4)",
+        values,
+    )
 
 
 async def seed_activity(db: asyncpg.Connection) -> None:
@@ -168,14 +184,7 @@ async def seed_activity(db: asyncpg.Connection) -> None:
         (-5, -2, NOW - 2 * DAY),
         (-5, 0, NOW - 2 * DAY),
     ]
-    await db.executemany(
-        "INSERT INTO tt_storage_activity (day, chat_id, registered_at, active_day_before)"
-        " VALUES ($1, $2, $3, $4)",
-        [
-            (TODAY + off * DAY, chat, reg, (chat, off - 1) in {(c, o) for c, o, _ in rows})
-            for chat, off, reg in rows
-        ],
-    )
+    await insert_activity(db, [(TODAY + off * DAY, chat, reg) for chat, off, reg in rows])
 
 
 async def test_quick_stats_active_new_returning_retention(

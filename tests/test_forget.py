@@ -134,10 +134,10 @@ async def test_forget_keeps_the_rollup_right_without_a_refold(
 async def test_forget_drops_the_cached_settings_and_the_chat_is_new_again(
     db: asyncpg.Connection,
 ) -> None:
+    await tt.register_user(CHAT, "uk")  # a registration notifies nobody: nothing in flight
     async with harness() as h:
-        await h.feed(events.message(CHAT, "hi"))
+        await h.feed(events.message(CHAT, "hi"))  # starts the listener
         await h.live_cache()
-        assert await tt.update_user_lang(CHAT, "uk")
         await h.feed(events.message(CHAT, "hi"))  # cached: uk
         assert h.middleware.cache.get(CHAT) == ("uk", False)
         await forget_chat(CHAT)

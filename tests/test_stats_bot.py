@@ -271,13 +271,13 @@ async def test_active_chats_in_the_quick_stats_graph_and_lookup(
     today = rows - rows % DAY
     # 10 (registered today) active today; 11 active yesterday and today; 12 yesterday only.
     await db.executemany(
-        "INSERT INTO tt_storage_activity (day, chat_id, registered_at, active_day_before)"
+        "INSERT INTO tt_storage_activity (day, chat_id, registered_at, previous_day)"
         " VALUES ($1, $2, $3, $4)",
         [
-            (today, 10, today, False),  # registered today
-            (today - DAY, 11, rows - 3 * DAY, False),
-            (today, 11, rows - 3 * DAY, True),
-            (today - DAY, 12, rows - 100 * DAY, False),
+            (today, 10, today, None),  # registered today
+            (today - DAY, 11, rows - 3 * DAY, None),
+            (today, 11, rows - 3 * DAY, today - DAY),
+            (today - DAY, 12, rows - 100 * DAY, None),
         ],
     )
     data = stats_bot.StatsCallback(chat_type="users", period="24h").pack()

@@ -4,8 +4,9 @@ The middleware writes a chat's row at most once per UTC day per process (it reme
 it recorded; INSERT … ON CONFLICT DO NOTHING makes a second process's write a no-op), so the
 table grows by the daily active chats, not by the updates. ``day`` is the day's start in epoch
 seconds (UTC), like every timestamp here; ``registered_at`` is the chat's, copied at the write
-so that new-vs-returning needs no join with ``users``; ``active_day_before`` (whether the chat
-has a row for the day before, looked up at the write) makes a day's retention one range scan. The primary key (day, chat_id) serves the
+so that new-vs-returning needs no join with ``users``; ``previous_day`` (the chat's last day
+before this one, NULL: none; looked up at the write) marks each chat's first row of any window,
+so a window's distinct, new, returning and retained chats are one range scan with no grouping. The primary key (day, chat_id) serves the
 per-day and per-window counts; the index on chat_id serves a chat's last activity and
 ``forget_chat``. No foreign key to ``users``: a group's activity under its old id stays history
 after a migration to a supergroup, and the write path takes no lock a migration would wait on.
@@ -28,12 +29,12 @@ async def upgrade(db: BaseDBAsyncClient) -> str:
             "day" BIGINT NOT NULL,
             "chat_id" BIGINT NOT NULL,
             "registered_at" BIGINT,
-            "active_day_before" BOOLEAN NOT NULL DEFAULT false,
+            "previous_day" BIGINT,
             PRIMARY KEY ("day", "chat_id")
         );
         CREATE INDEX IF NOT EXISTS "tt_storage_activity_chat"
             ON "tt_storage_activity" ("chat_id", "day");
-        COMMENT ON TABLE "tt_storage_activity" IS 'tt-storage: chat_id used the bot on the UTC day starting at day (epoch seconds); registered_at is the chat''s, copied when the row was written; active_day_before: it was active the day before too.';
+        COMMENT ON TABLE "tt_storage_activity" IS 'tt-storage: chat_id used the bot on the UTC day starting at day (epoch seconds); registered_at is the chat''s, copied when the row was written; previous_day: the chat''s active day before this one.';
         CREATE OR REPLACE FUNCTION "tt_storage_hourly_reset"() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN

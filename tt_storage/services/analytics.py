@@ -14,6 +14,7 @@ table (statement triggers), and the next read refolds it: it is never wrong, onl
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import inspect
 import io
@@ -90,14 +91,21 @@ async def get_quick_stats(period: int = 0, chat_type: str = "all") -> QuickStats
     """Quick stats of the last ``period`` seconds (0: all time, rows without a timestamp too)
     for ``chat_type`` ``all``, ``users`` (id > 0) or ``groups`` (id < 0).
 
-    Two statements (downloads, active chats); four round trips (prepare, execute)."""
+    Two statements (downloads, active chats), side by side on two connections."""
     low, high = chat_range(chat_type)
-    async with db.read_connection() as conn:
-        if validate.positive_int(period, "period") == 0:
-            rows = await _planned(conn, sql.QUICK_STATS_ALL, low, high)
-        else:
-            rows = await _planned(conn, sql.QUICK_STATS_SINCE, now() - period, low, high)
-        active = await _active_chats(conn, period, low, high)
+    validate.positive_int(period, "period")
+
+    async def downloads() -> list[asyncpg.Record]:
+        async with db.read_connection() as conn:
+            if period == 0:
+                return await _planned(conn, sql.QUICK_STATS_ALL, low, high)
+            return await _planned(conn, sql.QUICK_STATS_SINCE, now() - period, low, high)
+
+    async def active_chats() -> ActiveChats:
+        async with db.read_connection() as conn:
+            return await _active_chats(conn, period, low, high)
+
+    rows, active = await asyncio.gather(downloads(), active_chats())
     counts = {k: int(v) for k, v in dict(rows[0]).items()}
     return QuickStats(
         **counts,
@@ -127,12 +135,9 @@ async def _active_chats(conn: asyncpg.Connection, period: int, low: int, high: i
         return ActiveChats(0, n, n, 0, 0)
     days = window_days(period)
     start = day_start(now()) - (days - 1) * DAY
-    if days == 1:
-        rows = await _planned(conn, sql.ACTIVE_STATS_DAY, start, low, high)
-    else:
-        async with conn.transaction(readonly=True):
-            await conn.execute(sql.ACTIVE_STATS_MEMORY)
-            rows = await _planned(conn, sql.ACTIVE_STATS, start, start - days * DAY, low, high)
+    async with conn.transaction(readonly=True):
+        await conn.execute(sql.ACTIVE_STATS_SETTINGS)
+        rows = await _planned(conn, sql.ACTIVE_STATS, start, start - days * DAY, low, high)
     row = rows[0]
     return ActiveChats(
         days,
