@@ -119,12 +119,16 @@ _MOVED = {
     "blocking_router": "bot.blocking",
 }
 _MOVED_TO_ROOMS = ("admin", "ops")
+#: Names of the rooms that were never top-level ones: nothing moved there.
+_NEVER_TOP_LEVEL = frozenset({"ActiveChats", "get_active_chats", "last_active"})
 
 
 def _moved_to(name: str) -> str | None:
     """Where the old top-level ``name`` lives now, if it moved."""
     if name in _MOVED:
         return _MOVED[name]
+    if name in _NEVER_TOP_LEVEL:
+        return None
     for room in _MOVED_TO_ROOMS:
         if name in importlib.import_module(f".{room}", __name__).__all__:
             return room
