@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 import tt_storage as tt
-from tests.support import events
+from tt_storage.testing import updates as events
 from tests.test_middleware import harness
 from tt_storage.admin import get_quick_stats, get_time_series
 from tt_storage.bot import middleware as middleware_module

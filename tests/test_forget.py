@@ -11,7 +11,7 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 
 import tt_storage as tt
-from tests.support import events
+from tt_storage.testing import updates as events
 from tests.test_middleware import harness
 from tt_storage.admin import get_time_series, refresh_rollup
 from tt_storage.bot.fsm import PostgresStorage

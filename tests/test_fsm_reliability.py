@@ -14,19 +14,18 @@ from aiogram import Dispatcher, Router
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import Message
 
-from tests.support import events
 from tests.support.bot_session import BOT_ID, RecordingSession
 from tests.support.database import database_name
 from tests.support.faults import FreezableProxy, own_server
 from tt_storage import (
-    AdvisoryLockIsolation,
     PostgresStorage,
     Storage,
     StorageTimeout,
     setup_storage,
 )
-from tt_storage.bot.isolation import lock_id
+from tt_storage.bot.isolation import AdvisoryLockIsolation, lock_id
 from tt_storage.core.database import Database
+from tt_storage.testing import updates as events
 
 KEY = StorageKey(bot_id=42, chat_id=61, user_id=61)
 #: Text PostgreSQL cannot hold: a NUL, a lone surrogate, a surrogate pair split in two.

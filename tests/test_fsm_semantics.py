@@ -13,9 +13,10 @@ import asyncpg
 import pytest
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
-from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
+from aiogram.fsm.storage.base import DefaultKeyBuilder
+from aiogram.fsm.storage.redis import RedisStorage
 
-from tests.support import events
+from tt_storage.testing import updates as events
 from tests.test_fsm_dispatcher import bot_with_fsm
 from tt_storage import PostgresStorage
 from tt_storage.core import db as db_module

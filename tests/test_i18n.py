@@ -23,15 +23,15 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 
 import tt_storage as tt
-from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tt_storage.bot.i18n import (
     I18nOrderError,
     SettingsI18nMiddleware,
     SettingsManager,
     check_order,
-    pick_locale,
 )
+from tt_storage.bot.i18n._locale import pick_locale
+from tt_storage.testing import updates as events
 
 HELLO = {"en": "Hello", "ru": "Привет", "uk": "Привіт"}
 LOCALES = tuple(HELLO)

@@ -1,5 +1,5 @@
-"""What a bot's admin runs: quick stats, time series, exports, the id streams, broadcasts
-(``tt_storage.admin.broadcast``)."""
+"""What a bot's admin runs: quick stats, active chats, time series, exports, the id streams,
+forgetting a chat (a deletion request), broadcasts (``tt_storage.admin.broadcast``)."""
 
 from ..services.activity import ActiveChats, last_active
 from ..services.analytics import (
@@ -11,6 +11,7 @@ from ..services.analytics import (
     get_time_series,
     refresh_rollup,
 )
+from ..services.privacy import ForgottenChat, forget_chat
 from ..services.stats import (
     get_file_mode_count,
     get_language_stats,
@@ -21,9 +22,11 @@ from ..services.stats import (
 
 __all__ = [
     "ActiveChats",
+    "ForgottenChat",
     "QuickStats",
     "export_user_history",
     "export_users",
+    "forget_chat",
     "get_active_chats",
     "get_file_mode_count",
     "get_language_stats",
