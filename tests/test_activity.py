@@ -10,12 +10,12 @@ import asyncpg
 import pytest
 
 import tt_storage as tt
-from tt_storage.testing import updates as events
 from tests.test_middleware import harness
 from tt_storage.admin import get_quick_stats, get_time_series
 from tt_storage.bot import middleware as middleware_module
 from tt_storage.services import activity, analytics
 from tt_storage.services.activity import DAY, ActivityMarks, day_start
+from tt_storage.testing import updates as events
 
 NOW = 1_800_000_000 - 1_800_000_000 % DAY + 12 * 3600  # noon UTC
 TODAY = day_start(NOW)

@@ -11,13 +11,13 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 
 import tt_storage as tt
-from tt_storage.testing import updates as events
 from tests.test_middleware import harness
 from tt_storage.admin import get_time_series, refresh_rollup
 from tt_storage.bot.fsm import PostgresStorage
 from tt_storage.core.errors import StorageError
 from tt_storage.services import activity, analytics
 from tt_storage.services.privacy import forget_chat
+from tt_storage.testing import updates as events
 
 CHAT = 5_000_000_123
 GROUP = -1_001_000_000_777

@@ -11,16 +11,15 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
-from aiogram.fsm.storage.base import DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisStorage
 
-from tt_storage.testing import updates as events
 from tests.test_fsm_dispatcher import bot_with_fsm
 from tt_storage import PostgresStorage
 from tt_storage.core import db as db_module
 from tt_storage.core import sql
+from tt_storage.testing import updates as events
 
 KEY = StorageKey(bot_id=42, chat_id=-100777, user_id=9)
 
