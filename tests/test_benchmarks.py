@@ -46,7 +46,7 @@ async def test_fsm_benchmark_machinery_runs(db_url: str, db: asyncpg.Connection)
         await db.execute("TRUNCATE users, videos, music, tt_storage_fsm CASCADE")
     if report.skipped is not None:
         pytest.skip(report.skipped)
-    assert len(report.rows) == 9
+    assert len(report.rows) == 11
     for row in report.rows:
         for impl in FSM_IMPLS:
             assert row.samples[impl] and all(value > 0 for value in row.samples[impl])

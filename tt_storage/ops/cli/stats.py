@@ -57,8 +57,8 @@ async def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     )
     out.write(render_table(STATS_HEADER, stats_rows(results)) + "\n")
     out.write(
-        "\nActive chats (whole UTC days ending today: 24h = today, week = 7 days, month = 31;"
-        " retention = of the chats active in the window before, those active again)\n\n"
+        "\nActive chats (whole UTC days ending today, 24h = today; retention: of the chats"
+        " active in the window as long just before, those active again)\n\n"
     )
     out.write(render_table(ACTIVE_HEADER, active_rows(results)) + "\n")
     return EXIT_OK
