@@ -50,4 +50,4 @@ async def test_fsm_benchmark_machinery_runs(db_url: str, db: asyncpg.Connection)
     for row in report.rows:
         for impl in FSM_IMPLS:
             assert row.samples[impl] and all(value > 0 for value in row.samples[impl])
-    assert render_fsm(report).count("\n| ") == 10  # header + 9 rows
+    assert render_fsm(report).count("\n| ") == 12  # header + 11 rows
