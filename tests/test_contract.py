@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 from tortoise.models import Model
 
-from tt_storage.core import models, sql
+from tt_storage.core import models, sql, sql_media
 from tt_storage.core.columns import Column, literal
 from tt_storage.core.columns import columns as model_columns
 
@@ -54,7 +54,7 @@ def statements(namespace: Mapping[str, object]) -> Iterator[tuple[str, str]]:
                 yield f"{name}[{key}]", text
 
 
-STATEMENTS = dict(statements(vars(sql)))
+STATEMENTS = {**dict(statements(vars(sql))), **dict(statements(vars(sql_media)))}
 
 
 def columns(model: type[Model], *, with_generated: bool = True) -> list[str]:
@@ -101,6 +101,7 @@ def inserts(texts: Mapping[str, str]) -> Iterator[tuple[str, str, list[str], str
 def test_every_statement_is_found() -> None:
     # The walk above must see the statements the services run (a rename would hide them).
     assert {"REGISTER_USER", "TRACK_VIDEO", "ADD_MUSIC", "MIGRATE_CHAT"} <= STATEMENTS.keys()
+    assert {"MEDIA_LOOKUP", "MEDIA_STORE", "MEDIA_INVALIDATE", "MEDIA_PRUNE"} <= STATEMENTS.keys()
     assert len(STATEMENTS) > 40
 
 
@@ -138,6 +139,19 @@ _LITERAL = r"NULL|true|false|-?\d+|'(?:[^']|'')*'"
 CONSTANT = re.compile(rf"({_LITERAL})|CASE WHEN .* ELSE ({_LITERAL}) END")
 
 
+def top_level_select_list(text: str) -> str:
+    """What precedes the first ``FROM`` outside parentheses (a subquery's FROM is not it)."""
+    depth = 0
+    for m in re.finditer(r"[()]|\s+FROM\s+", text):
+        if m.group() == "(":
+            depth += 1
+        elif m.group() == ")":
+            depth -= 1
+        elif depth == 0:
+            return text[: m.start()]
+    return text
+
+
 def constants(texts: Mapping[str, str]) -> dict[tuple[str, str, str], str]:
     """(statement, table, column) -> the constant an INSERT into a model's table writes there."""
     found = {}
@@ -149,7 +163,7 @@ def constants(texts: Mapping[str, str]) -> dict[tuple[str, str, str], str]:
         if rest[values.end() - 1] == "(":
             body = body[: closing(rest, values.end() - 1) - values.end()]
         else:
-            body = re.split(r"\s+FROM\s+", body, maxsplit=1)[0]
+            body = top_level_select_list(body)
         for col, value in zip(cols, split_top_level(body), strict=True):
             if constant := CONSTANT.fullmatch(value):
                 found[name, table, col] = constant.group(1) or constant.group(2)

@@ -38,6 +38,8 @@ DOCTOR_TABLES = (
     "tt_storage_hourly",
     "tt_storage_hourly_state",
     "tt_storage_fsm",
+    "tt_storage_media",
+    "tt_storage_media_files",
 )
 
 
@@ -74,6 +76,7 @@ async def doctor_checks(conn: asyncpg.Connection, url: str, line: DoctorLine) ->
     problems, fix = await doctor_migrations(conn, url, tables, line)
     problems += await doctor_indexes(conn, fix, line)
     doctor_tables(tables, line)
+    doctor_media(tables, line)
     if any(r["name"] == "tt_storage_hourly_state" for r in tables):
         await doctor_rollup(conn, line)
     return problems
@@ -137,6 +140,21 @@ def doctor_tables(tables: Sequence[asyncpg.Record], line: DoctorLine) -> None:
             "",
             f"{r['name']}: {rows}, {mib(r['heap_bytes'])} ({mib(r['total_bytes'])} with indexes)",
         )
+
+
+def doctor_media(tables: Sequence[asyncpg.Record], line: DoctorLine) -> None:
+    """The media cache's size: entries and file sets (the planner's estimates), bytes."""
+    found = {r["name"]: r for r in tables}
+    entries, sets = found.get("tt_storage_media"), found.get("tt_storage_media_files")
+    if entries is None or sets is None:
+        return  # not migrated yet: the migrations line says so
+    rows = [("?" if r["rows"] < 0 else f"~{r['rows']:,}") for r in (entries, sets)]
+    line(
+        "media",
+        "ok",
+        f"cache: {rows[0]} entries, {rows[1]} file sets,"
+        f" {mib(entries['total_bytes'] + sets['total_bytes'])} with indexes",
+    )
 
 
 async def doctor_rollup(conn: asyncpg.Connection, line: DoctorLine) -> None:
