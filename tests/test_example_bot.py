@@ -1,5 +1,6 @@
-"""examples/bot.py's handlers, end to end: its real Dispatcher, a recording Bot API session and
-the test database (the storage is already initialised, so the dispatcher is never started)."""
+"""examples/bot.py's handlers, end to end: its real Dispatcher, a real Bot on the fake Bot API
+server and the test database (the storage is already initialised, so the dispatcher is never
+started)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from aiogram.types import InlineQueryResultArticle, InputTextMessageContent, Upd
 from babel.messages.pofile import read_po
 
 import tt_storage as tt
-from tests.support.bot_session import RecordingSession
 from tests.support.examples import EXAMPLES, load_example
+from tt_storage.testing import FakeTelegram
 from tt_storage.testing import updates as events
 
 ADMIN = 999
@@ -36,14 +37,14 @@ REEL = "https://www.instagram.com/reel/C1a2b3c4d5e/"
 
 
 class BotUnderTest:
-    def __init__(self, dp: Dispatcher, session: RecordingSession) -> None:
-        self.dp, self.session, self.bot = dp, session, session.bot()
+    def __init__(self, dp: Dispatcher, telegram: FakeTelegram) -> None:
+        self.dp, self.telegram, self.bot = dp, telegram, telegram.bot()
 
     async def feed(self, update: Update) -> list[Any]:
         """Feed an update; the Bot API calls it caused."""
-        before = len(self.session.calls)
-        await self.dp.feed_update(self.bot, update)
-        return self.session.calls[before:]
+        before = len(self.telegram)
+        await self.dp.feed_update(self.bot, self.telegram.remember(update))
+        return self.telegram.methods(since=before)
 
     async def texts(self, update: Update) -> list[str | None]:
         calls = await self.feed(update)
@@ -55,10 +56,10 @@ class BotUnderTest:
 
 
 @pytest.fixture
-async def bot(db: asyncpg.Connection) -> AsyncIterator[BotUnderTest]:
+async def bot(db: asyncpg.Connection, telegram: FakeTelegram) -> AsyncIterator[BotUnderTest]:
     dp = example.create_dispatcher(admin_ids={ADMIN})
     try:
-        yield BotUnderTest(dp, RecordingSession())
+        yield BotUnderTest(dp, telegram)
     finally:
         await dp["tt_storage"].close()
 

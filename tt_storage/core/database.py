@@ -24,7 +24,7 @@ from tortoise.context import (  # _current_context: private, named in test_contr
 )
 from tortoise.exceptions import ConfigurationError
 
-from . import db, embedded, lifecycle, startup, validate
+from . import db, embedded, host_schema, lifecycle, startup, validate
 from . import migration_steps as steps
 from . import outbox as outbox_module
 from .app import CONNECTION, REPLICA
@@ -212,7 +212,10 @@ class Database:
                 migration_lock_timeout=lock_timeout,
             )
         context = await _new_context(config, global_fallback)
-        probe = await self._attach(context, options, url, replica_url, check_schema=not migrate)
+        host_apps = host_schema.declared(context.apps or {}, config["apps"]) if models else []
+        probe = await self._attach(
+            context, options, url, replica_url, check_schema=not migrate, host_apps=host_apps
+        )
         self.url, self.replica_url, self.listen_url = url, replica_url, listen_url
         if self.outbox.enabled:
             self.outbox.start()
@@ -227,6 +230,7 @@ class Database:
         replica_url: str | None,
         *,
         check_schema: bool,
+        host_apps: list[host_schema.HostApp],
     ) -> lifecycle.Probe:
         """Take ``context``'s pools and open them (``lifecycle.probe``); on failure leave this
         instance closed and the context's pools too."""
@@ -235,7 +239,11 @@ class Database:
         self.options = options
         try:
             probe = await lifecycle.probe(
-                self, url, replica=self._replica is not None, check_schema=check_schema
+                self,
+                url,
+                replica=self._replica is not None,
+                check_schema=check_schema,
+                host_apps=host_apps,
             )
         except BaseException:
             self._client = self._replica = None

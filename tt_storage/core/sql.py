@@ -832,3 +832,26 @@ RELABEL_MIGRATIONS = (
 APPLIED_MIGRATIONS = (
     "SELECT version FROM aerich WHERE app = ANY ($1::text[]) AND version = ANY ($2::text[])"
 )
+
+# --- tt-storage's migrations run by Tortoise's own runner (tt_storage.ops.tortoise_migrations) --
+# The same rows aerich writes, so that either runner sees what the other applied. $1 the version
+# (file name), $2 the app label.
+AERICH_ROW_EXISTS = "SELECT EXISTS (SELECT 1 FROM aerich WHERE version = $1 AND app = $2)"
+# $3 the models state of that version (aerich's MODELS_STATE, as JSON text).
+RECORD_AERICH_ROW = "INSERT INTO aerich (version, app, content) VALUES ($1, $2, $3::jsonb)"
+
+# --- the application's own tables (tt_storage.core.host_schema) ----------------------------------
+# The columns of the tables named in $1 that exist (current schema).
+HOST_COLUMNS = (
+    "SELECT table_name::text AS table_name, column_name::text AS column_name"
+    " FROM information_schema.columns"
+    " WHERE table_schema = current_schema() AND table_name = ANY ($1::text[])"
+)
+# Whether Tortoise's own migration table exists.
+TORTOISE_MIGRATIONS_TABLE_EXISTS = "SELECT to_regclass('tortoise_migrations') IS NOT NULL"
+# What each runner recorded for the apps in $1 (app, name): aerich's file names, Tortoise's
+# migration names.
+AERICH_APPLIED = "SELECT app, version AS name FROM aerich WHERE app = ANY ($1::text[]) ORDER BY id"
+TORTOISE_APPLIED = (
+    "SELECT app, name FROM tortoise_migrations WHERE app = ANY ($1::text[]) ORDER BY id"
+)
