@@ -490,6 +490,14 @@ ROLLUP_LAG = (
 MIGRATION_TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
 MIGRATION_UNLOCK = "SELECT pg_advisory_unlock($1)"
 
+# --- the media cache's single flight (tt_storage.services.flight): $1 the flight's name --------
+# Session-level, on a connection of the flight's own: released explicitly, or by PostgreSQL when
+# that connection (or the process holding it) dies. The two-int form keeps these apart from the
+# one-bigint migration lock; a hashtext collision only makes two keys wait for each other.
+
+MEDIA_FLIGHT_LOCK = "SELECT pg_advisory_lock(hashtext('tt_storage_media'), hashtext($1))"
+MEDIA_FLIGHT_UNLOCK = "SELECT pg_advisory_unlock(hashtext('tt_storage_media'), hashtext($1))"
+
 # --- aiogram FSM storage (tt_storage.bot.fsm): $1 the row key -------------------------------------
 # A part's expiry: NULL never, '-infinity' when the part is empty. Reads ignore expired parts;
 # the bounded cleanup deletes rows whose every part has expired (empty parts count as expired).
