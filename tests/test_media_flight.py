@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from tests.support import media_workers
+from tests.support.media import clear_media
 from tt_storage.media import MediaFile, lookup_media, media_flight, store_media
 
 BOT = 42
@@ -21,8 +22,7 @@ BOT = 42
 @pytest.fixture
 async def media(db: asyncpg.Connection) -> asyncpg.Connection:
     """No media entries."""
-    await lookup_media("warm-up", BOT, "video")  # creates the tables on first use
-    await db.execute("TRUNCATE shim_media")
+    await clear_media(db)
     return db
 
 
@@ -48,8 +48,10 @@ async def test_200_requests_from_two_processes_produce_once(
     stored = await media.fetchval("SELECT version FROM shim_media WHERE key = 'tiktok:200'")
     assert stored == 1  # one store
     p50, p99 = media_workers.percentiles([w for r in reports for w in r["waits"]])
-    print(f"\nsingle flight, 200 requests / 2 processes: 1 produce, p50 {p50:.0f} ms, "
-          f"p99 {p99:.0f} ms")
+    print(
+        f"\nsingle flight, 200 requests / 2 processes: 1 produce, p50 {p50:.0f} ms, "
+        f"p99 {p99:.0f} ms"
+    )
 
 
 async def test_a_sigkilled_producer_hands_over_to_a_waiter(
@@ -126,12 +128,14 @@ async def test_the_wait_is_bounded_then_the_waiter_produces_itself(
 async def test_keys_bots_and_variants_fly_apart(media: asyncpg.Connection) -> None:
     """Each (key, bot, variant) has a flight of its own: none waits for another's producer."""
     entered: list[str] = []
-    release = asyncio.Event()
+    all_in, release = asyncio.Event(), asyncio.Event()
 
     async def produce(key: str, bot: int, variant: str) -> None:
         async with media_flight(key, bot, variant, wait=5) as flight:
             assert flight.coordinated
             entered.append(f"{key}/{bot}/{variant}")
+            if len(entered) == 4:
+                all_in.set()
             await release.wait()
 
     tasks = [
@@ -139,8 +143,7 @@ async def test_keys_bots_and_variants_fly_apart(media: asyncpg.Connection) -> No
         for args in [("k", 1, "video"), ("k", 2, "video"), ("k", 1, "audio"), ("j", 1, "video")]
     ]
     async with asyncio.timeout(5):
-        while len(entered) < 4:
-            await asyncio.sleep(0.01)
+        await all_in.wait()  # each holds its lock at once: none waits for another
     release.set()
     await asyncio.gather(*tasks)
 
