@@ -15,6 +15,7 @@ import pytest
 from tests.support import media_workers
 from tests.support.media import clear_media
 from tt_storage.media import MediaFile, lookup_media, media_flight, store_media
+from tt_storage.testing import TOKEN, FakeTelegram
 
 BOT = 42
 
@@ -31,10 +32,11 @@ def _config(db_url: str, key: str, **extra: Any) -> dict[str, Any]:
 
 
 async def test_200_requests_from_two_processes_produce_once(
-    db_url: str, media: asyncpg.Connection
+    db_url: str, media: asyncpg.Connection, telegram: FakeTelegram
 ) -> None:
+    api = {"api": telegram.url, "token": TOKEN}
     workers = [
-        await media_workers.spawn(_config(db_url, "tiktok:200", first_chat=1000 + 100 * i))
+        await media_workers.spawn(_config(db_url, "tiktok:200", first_chat=1000 + 100 * i) | api)
         for i in range(2)
     ]
     try:
@@ -45,20 +47,27 @@ async def test_200_requests_from_two_processes_produce_once(
     assert [r["errors"] for r in reports] == [[], []]
     assert sum(r["answered"] for r in reports) == 200
     assert sum(r["produced"] for r in reports) == 1
-    stored = await media.fetchval("SELECT version FROM shim_media WHERE key = 'tiktok:200'")
-    assert stored == 1  # one store
-    p50, p99 = media_workers.percentiles([w for r in reports for w in r["waits"]])
+    assert sum(r["hits"] for r in reports) == 199
+    assert len(telegram.uploads()) == 1  # one upload, 199 sends by its file_id
+    sent = telegram.calls("sendVideo", ok=True)
+    assert sorted(int(r.chat_id or 0) for r in sent) == list(range(1000, 1200))
+    stored = await lookup_media("tiktok:200", BOT, "video")
+    assert stored is not None and stored.version == 1  # stored once
+    w50, w99 = media_workers.percentiles([w for r in reports for w in r["flight_waits"]])
+    t50, t99 = media_workers.percentiles([w for r in reports for w in r["waits"]])
     print(
-        f"\nsingle flight, 200 requests / 2 processes: 1 produce, p50 {p50:.0f} ms, "
-        f"p99 {p99:.0f} ms"
+        f"\nsingle flight, 200 requests from 2 processes: 1 produce (200 ms), 1 upload; wait in "
+        f"the flight p50 {w50:.0f} ms, p99 {w99:.0f} ms; whole request p50 {t50:.0f} ms, "
+        f"p99 {t99:.0f} ms"
     )
 
 
 async def test_a_sigkilled_producer_hands_over_to_a_waiter(
-    db_url: str, media: asyncpg.Connection
+    db_url: str, media: asyncpg.Connection, telegram: FakeTelegram
 ) -> None:
-    doomed = await media_workers.spawn(_config(db_url, "tiktok:kill", requests=1, hang=True))
-    waiters = await media_workers.spawn(_config(db_url, "tiktok:kill", requests=50))
+    api = {"api": telegram.url, "token": TOKEN}
+    doomed = await media_workers.spawn(_config(db_url, "tiktok:kill", requests=1, hang=True) | api)
+    waiters = await media_workers.spawn(_config(db_url, "tiktok:kill", requests=50) | api)
     try:
         await media_workers.go(doomed)
         assert await media_workers.line(doomed) == "producing"
@@ -73,6 +82,8 @@ async def test_a_sigkilled_producer_hands_over_to_a_waiter(
         await media_workers.stop(doomed, waiters)
     assert result["errors"] == []
     assert (result["answered"], result["produced"]) == (50, 1)
+    assert len(telegram.uploads()) == 1  # the survivor's; the killed one uploaded nothing
+    assert len(telegram.calls("sendVideo", ok=True)) == 50
     print(f"\nSIGKILLed producer: a waiter took over after {takeover * 1000:.0f} ms")
 
 

@@ -6,7 +6,8 @@ without ``api`` it runs the services only: lookup, single flight, store).
 Connects, prints ``ready``, waits for a line on stdin (so that the workers start together),
 then answers ``requests`` concurrent requests for one key from as many chats. Each ``produce``
 prints ``producing`` first (the test may SIGKILL the process then); with ``hang`` it never
-returns. At the end it prints one JSON line: produce calls, answers, per-request waits (s).
+returns. At the end it prints one JSON line: produce calls, answers, hits, and per request its
+whole time and its time in the single flight (s).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class Worker:
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
         self.produced = 0
-        self.waits: list[float] = []
+        self.waits: list[float] = []  # each request's whole time
+        self.flight_waits: list[float] = []  # its time waiting in the single flight
         self.hits = 0
 
     async def _produce_pause(self) -> None:
@@ -55,8 +57,10 @@ class Worker:
         key = self.config["key"]
         media = await lookup_media(key, BOT_ID, "video")
         if media is not None:
+            self.flight_waits.append(0.0)
             return media
         async with media_flight(key, BOT_ID, "video", wait=self.config["wait"]) as flight:
+            self.flight_waits.append(flight.waited)
             if flight.media is not None:
                 return flight.media
             await self._produce_pause()
@@ -75,6 +79,7 @@ class Worker:
                 bot, chat, self.config["key"], "video", self.produce, wait=self.config["wait"]
             )
             self.hits += sent.cache_hit
+            self.flight_waits.append(sent.waited)
         self.waits.append(time.monotonic() - start)
 
 
@@ -102,6 +107,7 @@ async def main(config: dict[str, Any]) -> None:
             "answered": len(worker.waits),
             "hits": worker.hits,
             "waits": worker.waits,
+            "flight_waits": worker.flight_waits,
             "errors": errors,
         }
         print(json.dumps(report), flush=True)

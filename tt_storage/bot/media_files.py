@@ -88,7 +88,7 @@ class Sender:
         sent: list[Message] = []
         remaining = total - start
         try:
-            for part in album_chunks(remaining) if remaining else []:
+            for part in album_chunks(remaining) if remaining > 0 else []:
                 first = start + part.start
                 if len(part) == 1:
                     one = functools.partial(self._one, kinds[first], payloads[first], first, total)
