@@ -82,7 +82,6 @@ async def test_ten_thousand_updates_from_a_thousand_new_chats(db: asyncpg.Connec
     assert all(counters[chat] == (2, True) for chat in PRIVATE)
     assert all(counters[chat] == (0, False) for chat in GROUPS)
     assert stats.queued == before.queued  # everything went straight to the database
-    assert seconds < 60
 
 
 async def test_exhausted_pool_waits_acquire_timeout_then_raises(

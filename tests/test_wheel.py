@@ -1,7 +1,7 @@
-"""The README's "Your own models", followed by a newcomer: the built wheel in a fresh venv
-outside the checkout, a bot project with a model of its own (a key to ``Users``), its aerich
-commands in every order on fresh databases (same schema each time), and its handlers fed
-updates through a Dispatcher in that venv."""
+"""The guide's "Your own models" (docs/models.md), followed by a newcomer: the built wheel
+in a fresh venv outside the checkout, a bot project with a model of its own (a key to
+``Users``), its aerich commands in every order on fresh databases (same schema each time), and
+its handlers fed updates through a Dispatcher in that venv."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from tests.support.schema_dump import difference, schema_of
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
+GUIDE = (ROOT / "docs" / "models.md").read_text()
 
-# The bot project, file for file as the README shows it.
+# The bot project, file for file as the guide shows it.
 PYPROJECT = """\
 [tool.aerich]
 tortoise_orm = "mybot.db.TORTOISE_ORM"
@@ -67,7 +67,7 @@ async def remember(message: Message, user_settings: UserSettings) -> None:
     await message.answer(f"{len(user.notes)} notes, {same_language} in {user.lang}")
 """
 
-# Not in the README: feeds updates to the bot's Dispatcher offline and prints what it did.
+# Not in the guide: feeds updates to the bot's Dispatcher offline and prints what it did.
 FEED = """\
 import asyncio, json, sys
 from aiogram import Bot
@@ -118,7 +118,7 @@ async def main():
 asyncio.run(main())
 """
 
-# Not in the README: an application that creates its tables with Tortoise itself.
+# Not in the guide: an application that creates its tables with Tortoise itself.
 GENERATE = """\
 import asyncio
 from tortoise import Tortoise
@@ -196,11 +196,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     return Project(root, venv)
 
 
-def test_readme_shows_the_project_verbatim() -> None:
+def test_guide_shows_the_project_verbatim() -> None:
     for text in (PYPROJECT, MODELS, DB, BOT):
-        assert textwrap.dedent(text).strip() in README
+        assert textwrap.dedent(text).strip() in GUIDE
     for cmd in (*TT_FIRST, ["aerich", "--app", "models", "init-db"]):
-        assert " ".join(cmd) in README
+        assert " ".join(cmd) in GUIDE
 
 
 async def test_every_order_gives_one_schema_and_the_handlers_use_both_models(
