@@ -170,12 +170,17 @@ async def test_every_key_field_separates(storage: PostgresStorage) -> None:
 # --- bad input ---------------------------------------------------------------------------------
 
 
-async def test_nul_characters_are_dropped(storage: PostgresStorage) -> None:
-    await storage.set_data(KEY, {"a\x00b": ["x\x00y", {"z": "\x00"}]})
-    assert await storage.get_data(KEY) == {"ab": ["xy", {"z": ""}]}
-    assert await storage.update_data(KEY, {"n": "1\x002"}) == {"ab": ["xy", {"z": ""}], "n": "12"}
-    await storage.set_state(KEY, "s\x00t")
-    assert await storage.get_state(KEY) == "st"
+async def test_nul_characters_are_refused_not_dropped(storage: PostgresStorage) -> None:
+    await storage.set_data(KEY, {"kept": 1})
+    for write in (
+        storage.set_data(KEY, {"a\x00b": ["x"]}),
+        storage.update_data(KEY, {"n": "1\x002"}),
+        storage.set_state(KEY, "s\x00t"),
+    ):
+        with pytest.raises(ValueError, match="NUL"):
+            await write
+    assert await storage.get_data(KEY) == {"kept": 1}
+    assert await storage.get_state(KEY) is None
     # A backslash followed by "u0000" is not a NUL: kept as it is.
     await storage.set_data(KEY, {"text": "\\u0000"})
     assert await storage.get_data(KEY) == {"text": "\\u0000"}

@@ -563,6 +563,26 @@ async def test_a_keyword_value_string_is_refused_without_its_password(
             assert secret not in text
 
 
+async def test_the_fsm_lock_pool_refuses_a_wrong_password_as_a_storage_error(
+    password_role: PasswordRole, all_logs: _Everything
+) -> None:
+    from aiogram.fsm.storage.base import StorageKey
+
+    from tt_storage import AdvisoryLockIsolation
+
+    wrong = password_role.url("userinfo", "not-" + password_role.password)
+    isolation = AdvisoryLockIsolation(wrong, timeout=5)
+    try:
+        with pytest.raises(tt.StorageError, match="password authentication failed") as refused:
+            async with isolation.lock(StorageKey(bot_id=1, chat_id=1, user_id=1)):
+                pytest.fail("locked with a wrong password")
+    finally:
+        await isolation.close()
+    for text in [all_logs.text.getvalue(), exception_text(refused.value)]:
+        for secret in [*password_role.secrets(), "not-" + password_role.password]:
+            assert secret not in text
+
+
 async def test_url_parameters_asyncpg_would_reject_are_a_storage_error(
     all_logs: _Everything,
 ) -> None:

@@ -180,3 +180,9 @@ def poll(poll_id: str = "p1") -> Update:
             "members_only": False,
         }
     )
+
+
+def business_message(chat_id: int, business_connection_id: str, text: str = "hi") -> Update:
+    """A message a business account's chat received through ``business_connection_id``."""
+    body = _message_body(chat_id, text, _sender(chat_id, None), "en")
+    return _update(business_message={**body, "business_connection_id": business_connection_id})

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import timedelta
@@ -49,17 +50,69 @@ _prefetched: ContextVar[tuple[int, ChatState | None] | None] = ContextVar(
 NOT_PREFETCHED: Final = object()
 
 
-def row_key(key: StorageKey) -> str:
-    """The table's key for ``key``: every field, unambiguously (the business connection id is
-    length-prefixed, the destiny comes last)."""
+def key_text(key: StorageKey) -> str:
+    """Every field of ``key``, unambiguously (the business connection id is length-prefixed, the
+    destiny comes last); not checked: the lock id hashes its lossless bytes."""
     business = key.business_connection_id or ""
-    if "\x00" in business or "\x00" in key.destiny:
-        raise ValueError("StorageKey text fields cannot contain NUL characters")
     thread = "" if key.thread_id is None else str(int(key.thread_id))
     return (
         f"{int(key.bot_id)}:{int(key.chat_id)}:{int(key.user_id)}:{thread}:"
         f"{len(business)}:{business}:{key.destiny}"
     )
+
+
+def storable(value: str) -> bool:
+    """Whether PostgreSQL text can hold ``value`` as it is: no NUL, no surrogate code point
+    (lone, or a pair split in two: neither has a UTF-8 form)."""
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def row_key(key: StorageKey) -> str:
+    """The table's key for ``key``; ``ValueError`` (naming the field, not its text) if a text
+    field holds what PostgreSQL text cannot (see ``storable``)."""
+    text = key_text(key)
+    if not storable(text):
+        field = "destiny" if not storable(key.destiny) else "business_connection_id"
+        raise ValueError(
+            f"StorageKey.{field} holds a NUL or a surrogate, which PostgreSQL text cannot store"
+        )
+    return text
+
+
+def _check_state(value: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"an FSM state must be a str, not {type(value).__name__}")
+    if not storable(value):
+        raise ValueError("the FSM state holds a NUL or a surrogate, which PostgreSQL cannot store")
+    return value
+
+
+def _check_data(value: Any, path: str = "data") -> None:
+    """``ValueError`` naming the first string of ``value`` (keys included) PostgreSQL cannot
+    store as it is."""
+    if isinstance(value, str):
+        if not storable(value):
+            raise ValueError(
+                f"FSM {path} holds a NUL or a surrogate, which PostgreSQL cannot store"
+            )
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            if isinstance(k, str) and not storable(k):
+                raise ValueError(
+                    f"a key of FSM {path} holds a NUL or a surrogate, which PostgreSQL cannot store"
+                )
+            _check_data(v, f"{path}[{k!r}]" if isinstance(k, str) and storable(k) else path)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_data(v, f"{path}[{i}]")
 
 
 def _seconds(value: Seconds | None, name: str) -> float | None:
@@ -71,15 +124,9 @@ def _seconds(value: Seconds | None, name: str) -> float | None:
     return float(seconds)
 
 
-def _without_nul(value: Any) -> Any:
-    """``value`` with NUL characters dropped from every string (jsonb cannot hold them)."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, Mapping):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_without_nul(v) for v in value]
-    return value
+#: What ``json.dumps`` writes for a NUL or a surrogate (a valid pair too: then the check walks the
+#: data to tell which), and what an ``ensure_ascii=False`` dump leaves raw.
+_SUSPECT = re.compile(r"\\u(?:0000|[dD][89a-fA-F])|\x00|[\ud800-\udfff]")
 
 
 class PostgresStorage(BaseStorage):
@@ -96,8 +143,10 @@ class PostgresStorage(BaseStorage):
     while the database is unreachable, ``get_state`` answers ``None`` instead of raising, so
     every update is still handled (tt-storage's outage guarantee); ``False``: raise.
 
-    Data is stored as JSON (``json_dumps``/``json_loads``); NUL characters are dropped from its
-    strings, which PostgreSQL's jsonb cannot hold.
+    Data is stored as JSON (``json_dumps``/``json_loads``). Text PostgreSQL cannot hold (a NUL, a
+    surrogate: lone, or a pair split in two) is never changed to fit: a state name or data
+    string holding it, or a key whose business connection id or destiny does, makes the write
+    raise ``ValueError`` before any SQL; the reads of such a key answer ``None`` / ``{}``.
     """
 
     def __init__(
@@ -142,7 +191,7 @@ class PostgresStorage(BaseStorage):
         await db.execute(
             sql.FSM_SET_STATE,
             row_key(key),
-            validate.text(value, "state"),
+            _check_state(value),
             self.state_ttl,
             database=self.database,
         )
@@ -152,8 +201,15 @@ class PostgresStorage(BaseStorage):
         """The state, or ``None``. With ``fail_open`` (default), ``None`` too while the database
         is unreachable: aiogram reads the state before every update, so stateless handlers
         (downloads, whose writes the outbox keeps) still run; writes still raise."""
+        _prefetched.set(None)
         try:
-            state = await self._read_state(key)
+            stored = row_key(key)
+        except ValueError:
+            # aiogram reads the state before every update: a key nothing can be stored under
+            # has none, and the update is handled (the writes raise ValueError).
+            return None
+        try:
+            state = await self._read_state(stored, key.chat_id)
         except StorageUnavailable as exc:
             if not self.fail_open:
                 raise
@@ -166,18 +222,14 @@ class PostgresStorage(BaseStorage):
             log.info("FSM state readable again")
         return state
 
-    async def _read_state(self, key: StorageKey) -> str | None:
-        _prefetched.set(None)
+    async def _read_state(self, stored: str, chat: int) -> str | None:
         if not self.prefetch_settings:
-            state: str | None = await db.fetchval(
-                sql.FSM_GET_STATE, row_key(key), database=self.database
-            )
+            state: str | None = await db.fetchval(sql.FSM_GET_STATE, stored, database=self.database)
             return state
-        chat = key.chat_id
         in_range = validate.MIN_CHAT_ID <= chat <= validate.MAX_CHAT_ID
         row = await db.fetchrow(
             sql.FSM_GET_STATE_AND_CHAT,
-            row_key(key),
+            stored,
             chat if in_range else None,
             database=self.database,
         )
@@ -207,7 +259,12 @@ class PostgresStorage(BaseStorage):
         self._start_cleaner()
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        text = await db.fetchval(sql.FSM_GET_DATA, row_key(key), database=self.database)
+        """The data, ``{}`` if none (also for a key nothing can be stored under)."""
+        try:
+            stored = row_key(key)
+        except ValueError:
+            return {}
+        text = await db.fetchval(sql.FSM_GET_DATA, stored, database=self.database)
         return {} if text is None else self._load(text)
 
     async def update_data(self, key: StorageKey, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -230,8 +287,8 @@ class PostgresStorage(BaseStorage):
 
     def _dump(self, data: Mapping[str, Any]) -> str:
         text = self.json_dumps(dict(data))
-        if "\\u0000" in text:
-            text = self.json_dumps(_without_nul(data))
+        if _SUSPECT.search(text) is not None:
+            _check_data(data)  # found nothing: valid pairs, or a backslash and "u0000" as text
         return text
 
     def _load(self, text: str) -> dict[str, Any]:
