@@ -17,10 +17,10 @@ from aiogram import Dispatcher, Router
 from aiogram.types import ChatMemberUpdated, Message, Update
 
 import tt_storage as tt
-from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tests.support.checks import table_counts
 from tt_storage import UserSettings
+from tt_storage.testing import updates as events
 
 GROUP = -4_242
 SUPERGROUP = -1_001_234_567_890

@@ -15,10 +15,10 @@ from aiogram import Dispatcher, Router
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
 
 import tt_storage as tt
-from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tests.support.waiting import until
 from tt_storage import StorageError, UserSettings
+from tt_storage.testing import updates as events
 
 USER = 800_001
 GROUP = -800_002

@@ -27,9 +27,9 @@ from aiogram.types import (
 from babel.messages.pofile import read_po
 
 import tt_storage as tt
-from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tests.support.examples import EXAMPLES, load_example
+from tt_storage.testing import updates as events
 
 ADMIN = 999
 

@@ -19,7 +19,6 @@ import asyncpg
 import pytest
 
 import tt_storage as tt
-from tests.support import events
 from tests.support.database import database_name
 from tests.support.download_bot import DownloadBot, check, music, video
 from tests.support.faults import FreezableProxy, OwnServer, own_server, rebound
@@ -27,6 +26,7 @@ from tests.support.waiting import until
 from tt_storage import default_storage
 from tt_storage.core import db as db_module
 from tt_storage.core.outbox import OutboxEvent, OutboxStats
+from tt_storage.testing import updates as events
 
 #: The default storage's outbox (the same object across close and init).
 outbox = default_storage().outbox

@@ -17,7 +17,6 @@ from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.types import Message, Update
 
-from tests.support import events
 from tests.support.bot_session import BOT_ID, RecordingSession
 from tests.support.checks import middleware_settings
 from tests.support.database import database_name
@@ -31,6 +30,7 @@ from tt_storage import (
     setup_storage,
 )
 from tt_storage.core import db as db_module
+from tt_storage.testing import updates as events
 
 
 class Form(StatesGroup):

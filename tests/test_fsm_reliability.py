@@ -14,7 +14,6 @@ from aiogram import Dispatcher, Router
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import Message
 
-from tests.support import events
 from tests.support.bot_session import BOT_ID, RecordingSession
 from tests.support.database import database_name
 from tests.support.faults import FreezableProxy, own_server
@@ -27,6 +26,7 @@ from tt_storage import (
 )
 from tt_storage.bot.isolation import lock_id
 from tt_storage.core.database import Database
+from tt_storage.testing import updates as events
 
 KEY = StorageKey(bot_id=42, chat_id=61, user_id=61)
 #: Text PostgreSQL cannot hold: a NUL, a lone surrogate, a surrogate pair split in two.

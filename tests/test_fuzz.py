@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tt_storage as tt
-from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tests.support.checks import table_counts
 from tt_storage.bot.registration import normalize_tag
 from tt_storage.core.validate import MAX_CHAT_ID, MAX_LANG_LENGTH, MIN_CHAT_ID
+from tt_storage.testing import updates as events
 
 pytestmark = pytest.mark.slow
 

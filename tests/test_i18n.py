@@ -23,7 +23,6 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 
 import tt_storage as tt
-from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tt_storage.bot.i18n import (
     I18nOrderError,
@@ -32,6 +31,7 @@ from tt_storage.bot.i18n import (
     check_order,
     pick_locale,
 )
+from tt_storage.testing import updates as events
 
 HELLO = {"en": "Hello", "ru": "Привет", "uk": "Привіт"}
 LOCALES = tuple(HELLO)

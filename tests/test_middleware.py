@@ -18,12 +18,12 @@ from aiogram.types import TelegramObject, Update
 from tortoise import Tortoise
 
 import tt_storage as tt
-from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tests.support.faults import unbound
 from tt_storage import StorageMiddleware, UserSettings
 from tt_storage.core import db as db_module
 from tt_storage.core.errors import StorageUnavailable
+from tt_storage.testing import updates as events
 
 LANGS = ["ar", "en", "hi", "id", "ru", "so", "uk", "vi"]
 

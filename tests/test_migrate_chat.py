@@ -14,11 +14,11 @@ from aiogram import Dispatcher
 from aiogram.types import Message
 
 import tt_storage as tt
-from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tt_storage import UserSettings, default_storage
 from tt_storage.core.cache import SettingsCache
 from tt_storage.core.outbox import OutboxEvent
+from tt_storage.testing import updates as events
 
 #: The default storage's outbox (the same object across close and init).
 outbox = default_storage().outbox

@@ -19,7 +19,7 @@ from tortoise import Tortoise
 from tortoise.context import TortoiseContext
 
 import tt_storage as tt
-from tests.support import database, events
+from tests.support import database
 from tests.support.bot_session import RecordingSession
 from tests.support.plugin_models import Note
 from tests.support.schema_dump import difference, schema_of
@@ -32,6 +32,7 @@ from tt_storage.core.config import (
     packaged_migrations,
     tortoise_config,
 )
+from tt_storage.testing import updates as events
 
 MODELS = ["tests.support.plugin_models"]
 

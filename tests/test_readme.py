@@ -13,8 +13,8 @@ import pytest
 from aiogram import Dispatcher
 from aiogram.methods import SendMessage
 
-from tests.support import events
 from tests.support.bot_session import RecordingSession
+from tt_storage.testing import updates as events
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 BLOCKS = re.findall(r"^```python\n(.*?)^```", README, flags=re.M | re.S)

@@ -21,12 +21,12 @@ import psutil
 import pytest
 
 import tt_storage as tt
-from tests.support import events
 from tests.support.download_bot import DownloadBot
 from tests.support.faults import OwnServer, own_server, rebound, unbound
 from tt_storage.core import config, embedded
 from tt_storage.core.config import PoolOptions, redact_url
 from tt_storage.ops import cli
+from tt_storage.testing import updates as events
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*(ROOT / "tt_storage").rglob("*.py"), *(ROOT / "migrations").rglob("*.py")])

@@ -16,10 +16,10 @@ from aiogram import Dispatcher
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendDocument, SendPhoto
 from aiogram.types import BufferedInputFile, Update
 
-from tests.support import events
 from tests.support.bot_session import RecordingSession
 from tests.support.examples import EXAMPLES, load_example
 from tt_storage.admin import QuickStats
+from tt_storage.testing import updates as events
 
 ADMIN = 777
 HOUR, DAY = 3_600, 86_400

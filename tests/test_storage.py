@@ -14,10 +14,11 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 import tt_storage as tt
-from tests.support import database, events
+from tests.support import database
 from tests.support.bot_session import RecordingSession
 from tt_storage import Storage, Users, UserSettings
 from tt_storage.core import db
+from tt_storage.testing import updates as events
 
 
 async def _migrated(fresh: Callable[[], Awaitable[str]]) -> str:

@@ -1,4 +1,13 @@
-"""Updates of every type, as Telegram sends them (Bot API JSON), for ``dp.feed_update``."""
+"""Updates of every type, as Telegram sends them (Bot API JSON), for ``dp.feed_update``::
+
+    from tt_storage.testing import updates
+
+    await dp.feed_update(bot, updates.message(7, "/start"))
+    await dp.feed_update(bot, updates.callback(7, "lang:ru"))
+
+Chat ids: > 0 a private chat (its user has the same id), ``-100…`` a supergroup, other
+negative ids a basic group. The bot in them is ``TOKEN``'s (id 42).
+"""
 
 from __future__ import annotations
 
@@ -8,28 +17,19 @@ from typing import Any
 
 from aiogram.types import Update
 
-from tests.support.bot_session import BOT_ID, BOT_USERNAME
+from ._bots import TOKEN, bot_user
+from ._chats import chat_type
 
 _ids = itertools.count(1)
 
-BOT_USER: dict[str, Any] = {
-    "id": BOT_ID,
-    "is_bot": True,
-    "first_name": "Test bot",
-    "username": BOT_USERNAME,
-}
+#: The bot of ``TOKEN`` as a ``User``, as its own messages carry it.
+BOT_USER: dict[str, Any] = bot_user(TOKEN)
 
 
 def chat(chat_id: int, kind: str | None = None) -> dict[str, Any]:
     """A chat: private for ids > 0, a supergroup for -100…, else a basic group."""
     if kind is None:
-        kind = (
-            "private"
-            if chat_id > 0
-            else "supergroup"
-            if str(chat_id).startswith("-100")
-            else "group"
-        )
+        kind = chat_type(chat_id)
     if kind == "private":
         return {"id": chat_id, "type": kind, "first_name": "User"}
     return {"id": chat_id, "type": kind, "title": f"A {kind}"}
