@@ -56,7 +56,7 @@ def album_sizes(telegram: FakeTelegram, chat_id: int) -> list[int]:
     sizes = []
     for request in telegram.calls(chat_id=chat_id, ok=True):
         media = request.params.get("media")
-        sizes.append(len(media) if request.method.lower() == "sendmediagroup" else 1)
+        sizes.append(len(media or []) if request.method.lower() == "sendmediagroup" else 1)
     return sizes
 
 
