@@ -27,7 +27,8 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StorageKey
 from aiogram.types import Message, Update
 
 import tt_storage
-from tt_storage import AdvisoryLockIsolation, PostgresStorage
+from tt_storage import PostgresStorage
+from tt_storage.bot.isolation import AdvisoryLockIsolation
 
 from . import bots
 from .suite import Sampled

@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from tt_storage.core.config import redact_url
+from tt_storage.core.urls import redact_url
 
 from .database import asyncpg_dsn
 

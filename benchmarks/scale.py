@@ -26,7 +26,7 @@ import psutil
 
 import tt_storage as tt
 from tt_storage.core import sql
-from tt_storage.core.config import redact_url
+from tt_storage.core.urls import redact_url
 from tt_storage.services import analytics
 
 from .database import asyncpg_dsn

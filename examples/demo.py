@@ -56,7 +56,9 @@ import demo_media
 import downloader
 
 import tt_storage as tt
-from tt_storage.core.config import DB_URL_ENV, data_dir, redact_url
+from tt_storage.core.embedded import data_dir
+from tt_storage.core.urls import DB_URL_ENV, redact_url
+from tt_storage.services import ads
 
 BOT_USERNAME = "tt_demo_bot"
 #: Where this run's ids start when the database is empty (Telegram-looking ids).
@@ -487,7 +489,7 @@ async def ads_implied(user_range: tuple[int, int]) -> tuple[int, int]:
         .values_list("user_id", "n")
     )
     counters = dict(await tt.Users.filter(**in_range).values_list("user_id", "ad_count"))
-    every = tt.AD_EVERY
+    every = ads.AD_EVERY
     implied = sum((n + every - 1) // every for n in downloads.values())
     off = sum(
         1

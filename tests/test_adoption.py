@@ -26,8 +26,11 @@ from sqlalchemy.schema import CreateTable
 import tt_storage as tt
 from benchmarks.seed_models import Base
 from tests.support import database
-from tt_storage.core.config import APP, migration_config, migrations_location
+from tt_storage.core.app import APP, migrations_location
+from tt_storage.core.config import migration_config
 from tt_storage.ops import adopt
+from tt_storage.ops.adopt import shape
+from tt_storage.services import ads
 
 #: What ``Base.metadata.create_all`` sends to PostgreSQL, in dependency order.
 SEED_DDL = [
@@ -38,7 +41,7 @@ SEED_DDL = [
 
 def written(table: str) -> tuple[str, ...]:
     """The seed's columns of ``table`` that tt-bot wrote (not the serial keys), in order."""
-    return tuple(name for name, c in adopt.SEED_COLUMNS[table].items() if not c.generated)
+    return tuple(name for name, c in shape.SEED_COLUMNS[table].items() if not c.generated)
 
 
 USER_COLUMNS = written("users")
@@ -50,7 +53,7 @@ MUSIC_COLUMNS = written("music")
 CHECKSUMS = {
     table: f"SELECT count(*), md5(coalesce(string_agg(ROW({', '.join(cols)})::text, '|'"
     f" ORDER BY {next(iter(cols))}), '')) FROM {table}"
-    for table, cols in adopt.SEED_COLUMNS.items()
+    for table, cols in shape.SEED_COLUMNS.items()
 }
 
 INDEX_STATE = (
@@ -71,13 +74,13 @@ SIX_INDEXES = {
 
 
 #: The last progress line of a successful adoption.
-DONE = f"done: {len(adopt.expected_indexes())} indexes valid"
+DONE = f"done: {len(shape.expected_indexes())} indexes valid"
 
 
 async def assert_indexes_valid(conn: asyncpg.Connection) -> None:
     """The seed-era six as migration 1 defines them, and every index the models declare, valid."""
     state = await index_state(conn)
-    assert set(state) == set(adopt.expected_indexes())
+    assert set(state) == set(shape.expected_indexes())
     assert all(valid for _, _, valid in state.values()), state
     assert {name: state[name] for name in SIX_INDEXES} == {
         name: (tbl, cols, True) for name, (tbl, cols) in SIX_INDEXES.items()
@@ -85,11 +88,11 @@ async def assert_indexes_valid(conn: asyncpg.Connection) -> None:
 
 
 def test_the_seeds_columns_are_the_models_less_tt_storages_additions() -> None:
-    """The seed's own models name the columns adopt checks (tt_storage.ops.adopt.SEED_COLUMNS,
+    """The seed's own models name the columns adopt checks (tt_storage.ops.shape.SEED_COLUMNS,
     from tt-storage's models), in the same order: a model column the seed lacks must be one of
-    adopt.ADDED_COLUMNS."""
+    shape.ADDED_COLUMNS."""
     seed = {t.name: [c.name for c in t.columns] for t in Base.metadata.sorted_tables}
-    assert seed == {table: list(cols) for table, cols in adopt.SEED_COLUMNS.items()}
+    assert seed == {table: list(cols) for table, cols in shape.SEED_COLUMNS.items()}
 
 
 def migrations_on_disk() -> list[str]:
@@ -334,7 +337,7 @@ async def check_reads(
             (v["downloaded_at"], v["video_link"]) for v in sorted(own, key=video_order)
         ]
         assert await tt.get_user_videos(chat) == expected_videos
-        due = row["ad_count"] >= tt.AD_EVERY or row["ad_cooldown"] < int(time.time())
+        due = row["ad_count"] >= ads.AD_EVERY or row["ad_cooldown"] < int(time.time())
         assert await tt.should_show_ad(chat) is due
     assert await tt.get_user(424242) is None
     assert await tt.get_user_settings(424242) is None
@@ -414,7 +417,7 @@ async def check_writes(
         assert await tt.track_download(due, "https://www.tiktok.com/@a/video/1", False, ad=True)
         row = await conn.fetchrow("SELECT ad_count, ad_cooldown FROM users WHERE user_id = $1", due)
         assert row is not None and row["ad_count"] == 1
-        assert row["ad_cooldown"] >= int(time.time()) + tt.AD_COOLDOWN - 5
+        assert row["ad_cooldown"] >= int(time.time()) + ads.AD_COOLDOWN - 5
         # … a chat that is not due counts one more download.
         calm = next(
             c

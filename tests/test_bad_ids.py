@@ -20,6 +20,7 @@ import tt_storage as tt
 from tests.support.bot_session import RecordingSession
 from tests.support.checks import table_counts
 from tt_storage import UserSettings
+from tt_storage.bot.blocking import setup_block_tracking
 from tt_storage.testing import updates as events
 
 GROUP = -4_242
@@ -141,7 +142,7 @@ async def test_block_tracking_on_its_own_warns_once(
 ) -> None:
     """``setup_block_tracking`` without the settings middleware: the tracker itself warns."""
     dp = Dispatcher()
-    tt.setup_block_tracking(dp)
+    setup_block_tracking(dp)
     seen: list[int] = []
 
     @dp.my_chat_member()

@@ -23,7 +23,7 @@ from tests.support.faults import FreezableProxy, rebound
 from tests.support.waiting import until
 from tt_storage import StorageMiddleware, UserSettings
 from tt_storage.core import cache as cache_module
-from tt_storage.core.config import APP, migrations_location
+from tt_storage.core.app import APP, migrations_location
 
 CHAT = 700_001
 OTHER = 700_002

@@ -20,8 +20,10 @@ import pytest
 from tests.support import database
 from tests.test_adoption import make_legacy
 from tests.test_analytics import D0, DAY, T, data, frozen_now  # noqa: F401 (fixtures)
-from tt_storage.core.config import packaged_migrations
+from tt_storage.core.app import packaged_migrations
 from tt_storage.ops import cli
+from tt_storage.ops.cli.output import ProgressBar
+from tt_storage.ops.cli.series import period_seconds
 
 pytestmark = pytest.mark.usefixtures("frozen_now")
 
@@ -195,7 +197,7 @@ async def test_adopt_an_empty_database(admin_url: str, capsys: pytest.CaptureFix
 
 def test_progress_bar_on_a_log_and_on_a_terminal() -> None:
     log = io.StringIO()
-    bar = cli.ProgressBar("rows", 200, stream=log, interval=3600)
+    bar = ProgressBar("rows", 200, stream=log, interval=3600)
     bar.update(50)
     bar.update(100)  # within the interval: not shown
     bar.finish(200)
@@ -209,7 +211,7 @@ def test_progress_bar_on_a_log_and_on_a_terminal() -> None:
             return True
 
     tty = Terminal()
-    bar = cli.ProgressBar("rows", None, stream=tty)
+    bar = ProgressBar("rows", None, stream=tty)
     bar.update(7, force=True)
     bar.finish(9)
     assert tty.getvalue().startswith("\r\x1b[2Krows 7 ")
@@ -221,7 +223,7 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         cli.build_parser().parse_args(["series", "--period", "yesterday"])
     assert exc.value.code == 2
     assert "period must be one of 24h, week, month, all" in capsys.readouterr().err
-    assert cli.period_seconds("3600") == 3600 and cli.period_seconds("week") == 604_800
+    assert period_seconds("3600") == 3600 and period_seconds("week") == 604_800
 
 
 async def test_adopt_shows_index_builds_as_bars(

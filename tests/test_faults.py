@@ -25,7 +25,8 @@ from tests.support.faults import FreezableProxy, OwnServer, own_server, rebound
 from tests.support.waiting import until
 from tt_storage import default_storage
 from tt_storage.core import db as db_module
-from tt_storage.core.outbox import OutboxEvent, OutboxStats
+from tt_storage.core.outbox import OutboxStats
+from tt_storage.core.replay import OutboxEvent
 from tt_storage.testing import updates as events
 
 #: The default storage's outbox (the same object across close and init).

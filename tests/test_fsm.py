@@ -16,7 +16,7 @@ from aiogram.fsm.storage.base import StorageKey
 
 import tt_storage
 from tt_storage import PostgresStorage
-from tt_storage.bot.fsm import row_key
+from tt_storage.bot.keys import row_key
 from tt_storage.core import sql
 
 KEY = StorageKey(bot_id=42, chat_id=-100123, user_id=5)

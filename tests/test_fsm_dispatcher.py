@@ -22,13 +22,13 @@ from tests.support.checks import middleware_settings
 from tests.support.database import database_name
 from tests.support.faults import FreezableProxy, rebound
 from tt_storage import (
-    AdvisoryLockIsolation,
     PostgresStorage,
     StorageMiddleware,
     StorageUnavailable,
     UserSettings,
     setup_storage,
 )
+from tt_storage.bot.isolation import AdvisoryLockIsolation
 from tt_storage.core import db as db_module
 from tt_storage.testing import updates as events
 

@@ -13,8 +13,8 @@ from aiogram.fsm.storage.base import StorageKey
 
 from tests.support import database
 from tests.support.fsm_worker import KEY as WORKER_KEY
-from tt_storage import AdvisoryLockIsolation, PostgresStorage, StorageTimeout
-from tt_storage.bot.isolation import lock_id
+from tt_storage import PostgresStorage, StorageTimeout
+from tt_storage.bot.isolation import AdvisoryLockIsolation, lock_id
 
 KEY = StorageKey(bot_id=42, chat_id=31, user_id=31)
 OTHER = StorageKey(bot_id=42, chat_id=32, user_id=32)

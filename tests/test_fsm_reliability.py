@@ -18,13 +18,12 @@ from tests.support.bot_session import BOT_ID, RecordingSession
 from tests.support.database import database_name
 from tests.support.faults import FreezableProxy, own_server
 from tt_storage import (
-    AdvisoryLockIsolation,
     PostgresStorage,
     Storage,
     StorageTimeout,
     setup_storage,
 )
-from tt_storage.bot.isolation import lock_id
+from tt_storage.bot.isolation import AdvisoryLockIsolation, lock_id
 from tt_storage.core.database import Database
 from tt_storage.testing import updates as events
 

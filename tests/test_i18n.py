@@ -29,8 +29,8 @@ from tt_storage.bot.i18n import (
     SettingsI18nMiddleware,
     SettingsManager,
     check_order,
-    pick_locale,
 )
+from tt_storage.bot.i18n._locale import pick_locale
 from tt_storage.testing import updates as events
 
 HELLO = {"en": "Hello", "ru": "Привет", "uk": "Привіт"}

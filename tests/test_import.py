@@ -1,13 +1,13 @@
 """`import tt_storage` and the CLI stay cheap: aiogram only once a name needs it. The layout's
-rooms import only downwards, and the old flat module paths still work, with a warning."""
+rooms import only downwards, and the top level is small."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -70,38 +70,43 @@ def test_lazy_names_are_the_real_objects() -> None:
         _ = tt_storage.nothing
 
 
-def test_admin_and_operator_names_moved_to_their_rooms_with_a_warning() -> None:
-    import tt_storage
-
-    moved = dict(tt_storage._MOVED)
-    for room in tt_storage._MOVED_TO_ROOMS:
-        moved |= dict.fromkeys(importlib.import_module(f"tt_storage.{room}").__all__, room)
-    assert len(moved) == 24  # the admin and operator names of 0.1's top level
-    assert not set(moved) & set(tt_storage.__all__)
-    for name, room in moved.items():
-        with pytest.warns(
-            DeprecationWarning, match=f"tt_storage.{name} moved to tt_storage.{room}"
-        ):
-            old = getattr(tt_storage, name)
-        assert old is getattr(importlib.import_module(f"tt_storage.{room}"), name)
+def test_the_rooms_are_attributes_of_the_package_without_an_import_of_their_own() -> None:
     for room in ("admin", "ops"):
         module = importlib.import_module(f"tt_storage.{room}")
         for name in module.__all__:
             assert getattr(module, name) is not None, (room, name)
-    # The rooms are attributes of the package without an import of their own.
     code = "import tt_storage; print(tt_storage.admin.get_quick_stats.__module__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "tt_storage.services.analytics"
 
 
+def test_the_top_level_is_small_and_each_name_is_in_the_api_table() -> None:
+    import tt_storage
+
+    assert len(tt_storage.__all__) <= 40
+    page = (PACKAGE.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    api = page[: page.index("\n## ")]  # the tables at the top of the page
+    table = {
+        name
+        for line in api.splitlines()
+        if line.startswith("| `")
+        for name in re.findall(r"`([A-Za-z_]+)", line.split("|")[1])
+    }
+    assert sorted(set(tt_storage.__all__) - table) == []
+    # dir() shows what the package offers, not the modules it imported to offer it.
+    assert set(dir(tt_storage)) == set(tt_storage.__all__) | set(tt_storage._ROOMS)
+
+
 #: Each room of the package imports only from the rooms below it.
-ROOMS = ["core", "services", "bot", "admin", "ops"]
+ROOMS = ["core", "services", "bot", "admin", "ops", "testing"]
 BELOW = {
     "core": {"core"},
     "services": {"core", "services"},
     "bot": {"core", "services", "bot"},
     "admin": {"core", "services", "admin"},
     "ops": {"core", "services", "ops"},
+    # The helpers for a bot's own tests stand on all of it, the top level included.
+    "testing": {"core", "services", "bot", "admin", "ops", "testing", "top"},
 }
 
 
@@ -138,96 +143,75 @@ def test_a_room_imports_only_the_rooms_below_it(room: str) -> None:
     assert wrong == {}
 
 
-#: The flat module paths before the layout (0.1), still importable for one release.
-OLD_PATHS = {
-    "adopt": "ops.adopt",
-    "blocking": "bot.blocking",
-    "broadcast": "admin.broadcast",
-    "cache": "core.cache",
-    "cli": "ops.cli",
-    "config": "core.config",
-    "db": "core.db",
-    "embedded": "core.embedded",
-    "errors": "core.errors",
-    "fsm": "bot.fsm",
-    "i18n": "bot.i18n",
-    "isolation": "bot.isolation",
-    "lifecycle": "services.storage",
-    "middleware": "bot.middleware",
-    "models": "core.models",
-    "outbox": "core.outbox",
-    "settings": "core.user_settings",
-}
+def module_name(path: Path) -> str:
+    """``tt_storage.core.db`` for ``tt_storage/core/db.py`` (a package: its own name)."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-@pytest.mark.parametrize(("old", "new"), sorted(OLD_PATHS.items()))
-def test_an_old_module_path_warns_and_is_the_new_module(old: str, new: str) -> None:
-    code = (
-        "import warnings, importlib\n"
-        "warnings.simplefilter('error', DeprecationWarning)\n"
-        "import tt_storage\n"
-        f"new = importlib.import_module('tt_storage.{new}')\n"
-        "try:\n"
-        f"    importlib.import_module('tt_storage.{old}')\n"
-        "except DeprecationWarning as w:\n"
-        "    print(w)\n"
-        "warnings.simplefilter('ignore', DeprecationWarning)\n"
-        f"old = importlib.import_module('tt_storage.{old}')\n"
-        "print(old is new)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    message, same = done.stdout.splitlines()
-    assert message.startswith(f"tt_storage.{old} moved to tt_storage.{new}")
-    assert same == "True"
+def imported_modules(path: Path) -> set[str]:
+    """The package's modules that the module at ``path`` imports: at the top, inside a function
+    or under ``TYPE_CHECKING`` alike (``from . import x`` names the module ``x`` if it is one)."""
+    name = module_name(path)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            for alias in node.names:
+                child = f"{module}.{alias.name}"
+                found.add(child if _is_module(child) else module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {m for m in found if m.split(".")[0] == "tt_storage" and m != name}
 
 
-def test_an_old_path_gives_the_same_names_and_keeps_the_broadcast_function() -> None:
-    import tt_storage
-    from tt_storage.bot.middleware import setup_storage
-    from tt_storage.core.config import migration_config
-
-    with pytest.warns(DeprecationWarning, match=r"tt_storage\.middleware moved"):
-        old = importlib.import_module("tt_storage.middleware")
-    assert old.setup_storage is setup_storage
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        importlib.import_module("tt_storage.broadcast")
-        old_config = importlib.import_module("tt_storage.config")
-        # The submodule import must not replace the (moved) function of the same name.
-        assert callable(tt_storage.broadcast)
-        assert tt_storage.broadcast.__module__ == "tt_storage.admin.broadcast"
-    assert old_config.migration_config is migration_config
+def _is_module(name: str) -> bool:
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
-@pytest.mark.parametrize(
-    "code",
-    [
-        "import tt_storage; tt_storage.setup_storage; tt_storage.ops.adopt_database; "
-        "tt_storage.PostgresStorage; tt_storage.AdvisoryLockIsolation",
-        "import tt_storage.admin.broadcast; tt_storage.admin.get_quick_stats",
-        "import tt_storage.ops.cli, tt_storage.bot.i18n, tt_storage.core.routing",
-    ],
-)
-def test_the_package_itself_never_uses_an_old_path(code: str) -> None:
-    subprocess.run(
-        [sys.executable, "-W", "error::DeprecationWarning", "-c", code],
-        check=True,
-        timeout=120,
-    )
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while (member := stack.pop()) != node:
+                component.append(member)
+            if component:
+                found.append(sorted([node, *component]))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
 
 
-def test_python_m_an_old_path_still_runs_it() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "tt_storage.adopt", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "python -m tt_storage.ops.adopt" in done.stdout
-    assert "python -m tt_storage.adopt is now python -m tt_storage.ops.adopt" in done.stderr
+@pytest.mark.parametrize("room", ROOMS)
+def test_no_import_cycle_inside_a_room(room: str) -> None:
+    """Each module of a room stands on the ones below it: no two import each other, however
+    indirectly or lazily (core's floors: errors and values at the bottom, ``Database`` on top)."""
+    modules = {module_name(m): m for m in sorted((PACKAGE / room).rglob("*.py"))}
+    graph = {name: imported_modules(path) & set(modules) for name, path in modules.items()}
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
 #: What the tests may import of benchmarks/ outside tests/test_benchmarks.py (which runs the

@@ -17,7 +17,7 @@ import tt_storage as tt
 from tests.support.bot_session import RecordingSession
 from tt_storage import UserSettings, default_storage
 from tt_storage.core.cache import SettingsCache
-from tt_storage.core.outbox import OutboxEvent
+from tt_storage.core.replay import OutboxEvent
 from tt_storage.testing import updates as events
 
 #: The default storage's outbox (the same object across close and init).

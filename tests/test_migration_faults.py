@@ -21,7 +21,7 @@ from tests.support import database
 from tests.support.database import database_name
 from tests.support.faults import FreezableProxy, OwnServer, own_server, unbound
 from tests.test_faults import elapsed
-from tt_storage.core import lifecycle
+from tt_storage.core import migration_steps
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +98,7 @@ async def test_network_black_holed_while_migrating_is_storage_timeout(
     lock, polling it, when the network goes silent; ``command_timeout`` ends it."""
     holder = await database.connect(db_url)
     try:
-        await holder.execute("SELECT pg_advisory_lock($1)", lifecycle.MIGRATION_LOCK_KEY)
+        await holder.execute("SELECT pg_advisory_lock($1)", migration_steps.MIGRATION_LOCK_KEY)
         async with FreezableProxy(db_url) as proxy:
             task = asyncio.create_task(
                 tt.ops.apply_migrations(proxy.url(database_name(db_url)), **LIMITS)

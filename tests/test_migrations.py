@@ -8,7 +8,7 @@ import pytest
 
 import tt_storage
 from tests.support import database
-from tt_storage.core.config import APP, migrations_location
+from tt_storage.core.app import APP, migrations_location
 
 
 def _on_disk() -> list[str]:

@@ -24,14 +24,8 @@ from tests.support.bot_session import RecordingSession
 from tests.support.plugin_models import Note
 from tests.support.schema_dump import difference, schema_of
 from tt_storage import Users, UserSettings
-from tt_storage.core.config import (
-    APP,
-    LEGACY_APP,
-    migration_config,
-    migrations_location,
-    packaged_migrations,
-    tortoise_config,
-)
+from tt_storage.core.app import APP, LEGACY_APP, migrations_location, packaged_migrations
+from tt_storage.core.config import migration_config, tortoise_config
 from tt_storage.testing import updates as events
 
 MODELS = ["tests.support.plugin_models"]
@@ -150,11 +144,11 @@ async def test_missing_database_and_refused_login_say_so(admin_url: str, db_url:
     assert "DBConnectionError" not in str(no_database.value) + str(no_login.value)
 
 
-# --- the app label: databases migrated before 0.2 ------------------------------------------------
+# --- the app label: databases migrated while it was "models" -----------------------------------
 
 
 async def make_legacy(url: str) -> None:
-    """A database as the 0.1 code left it: tt-storage's rows under the label "models" (their
+    """A database as the label "models" left it: tt-storage's rows under the label "models" (their
     models state naming "models.Users"), and an application's own "models" app row."""
     await tt.ops.apply_migrations(url)
     conn = await database.connect(url)

@@ -132,7 +132,7 @@ async def test_lagging_replica_shows_in_stats_not_in_updates(
         assert await Users.filter(user_id__in=[22, 23]).count() == 0
         assert await Users.get_or_none(user_id=created.user_id) is None
         # ... except inside a transaction, which must see its own writes.
-        async with in_transaction(tt.core.config.CONNECTION):
+        async with in_transaction(tt.core.app.CONNECTION):
             assert await Users.filter(user_id__in=[22, 23]).count() == 2
         # A standby refuses writes: nothing above was routed to it by mistake.
         async with db.read_connection() as conn:

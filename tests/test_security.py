@@ -23,8 +23,9 @@ import pytest
 import tt_storage as tt
 from tests.support.download_bot import DownloadBot
 from tests.support.faults import OwnServer, own_server, rebound, unbound
-from tt_storage.core import config, embedded
-from tt_storage.core.config import PoolOptions, redact_url
+from tt_storage.core import config, embedded, urls
+from tt_storage.core.pool import PoolOptions
+from tt_storage.core.urls import redact_url
 from tt_storage.ops import cli
 from tt_storage.testing import updates as events
 
@@ -568,7 +569,7 @@ async def test_the_fsm_lock_pool_refuses_a_wrong_password_as_a_storage_error(
 ) -> None:
     from aiogram.fsm.storage.base import StorageKey
 
-    from tt_storage import AdvisoryLockIsolation
+    from tt_storage.bot.isolation import AdvisoryLockIsolation
 
     wrong = password_role.url("userinfo", "not-" + password_role.password)
     isolation = AdvisoryLockIsolation(wrong, timeout=5)
@@ -637,11 +638,11 @@ def test_db_url_comes_from_the_environment_only(
     monkeypatch.delenv("DB_URL", raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("DB_URL=postgresql://u:secret@host/db\n")
-    assert config.env_db_url() is None  # no .env file, no config file
+    assert urls.env_db_url() is None  # no .env file, no config file
     monkeypatch.setenv("DB_URL", "postgresql://u@h/db")
-    assert config.env_db_url() == "postgresql://u@h/db"
+    assert urls.env_db_url() == "postgresql://u@h/db"
     # And that is the only place the package reads it: the name "DB_URL" occurs in code only
-    # in config.py (DB_URL_ENV, read by env_db_url); nothing loads .env or config files.
+    # in urls.py (DB_URL_ENV, read by env_db_url); nothing loads .env or config files.
     users = []
     for path in SOURCES:
         source = path.read_text()
@@ -649,7 +650,7 @@ def test_db_url_comes_from_the_environment_only(
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Constant) and node.value == "DB_URL":
                 users.append(path.name)
-    assert users == ["config.py"]
+    assert users == ["urls.py"]
 
 
 async def test_init_storage_without_url_uses_db_url(

@@ -7,6 +7,7 @@ import time
 import asyncpg
 
 import tt_storage as tt
+from tt_storage.services import ads
 
 
 async def ad_state(db: asyncpg.Connection, chat: int) -> tuple[int, int]:
@@ -22,7 +23,7 @@ async def set_ad_state(db: asyncpg.Connection, chat: int, count: int, cooldown: 
 
 
 def test_rule_constants() -> None:
-    assert (tt.AD_EVERY, tt.AD_COOLDOWN) == (3, 86_400)
+    assert (ads.AD_EVERY, ads.AD_COOLDOWN) == (3, 86_400)
 
 
 # --- should_show_ad -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 import tt_storage as tt
 from tests.support.checks import assert_rejected, table_counts
 from tt_storage import UserSettings
+from tt_storage.core.user_settings import DEFAULT_LANG
 
 # Telegram ids use up to 52 bits; 2**53 + 1 is the first integer a float cannot hold, so a
 # float conversion anywhere on the way would show. The last two are the BIGINT ends accepted.
@@ -159,7 +160,7 @@ async def test_register_user_reports_whether_it_inserted(db: asyncpg.Connection)
 async def test_register_user_defaults(db: asyncpg.Connection) -> None:
     user, inserted = await tt.register_user(-100_500)
     assert inserted
-    assert (user.lang, user.link) == (tt.DEFAULT_LANG, None)
+    assert (user.lang, user.link) == (DEFAULT_LANG, None)
     row = await user_row(db, -100_500)
     assert row is not None and row["lang"] == "en"
 

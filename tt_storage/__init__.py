@@ -7,23 +7,13 @@ settings type, the models and the errors. The admin side (analytics, exports, br
 """
 
 import importlib
-import sys
-import types
-import warnings
 from typing import TYPE_CHECKING, Any
 
 from .core.cache import invalidate
 from .core.errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
-from .core.models import FSMRecord, Music, Users, Video
-from .core.user_settings import DEFAULT_LANG, UserSettings
-from .services.ads import (
-    AD_COOLDOWN,
-    AD_EVERY,
-    claim_ad_slot,
-    increase_ad_count,
-    record_ad_show,
-    should_show_ad,
-)
+from .core.models import Music, Users, Video
+from .core.user_settings import UserSettings
+from .services.ads import claim_ad_slot, increase_ad_count, record_ad_show, should_show_ad
 from .services.chats import mark_blocked, mark_unblocked, migrate_chat
 from .services.stats import (
     get_other_stats,
@@ -46,11 +36,6 @@ from .services.users import (
 )
 
 __all__ = [
-    "AD_COOLDOWN",
-    "AD_EVERY",
-    "DEFAULT_LANG",
-    "AdvisoryLockIsolation",
-    "FSMRecord",
     "Music",
     "PostgresStorage",
     "Storage",
@@ -84,7 +69,6 @@ __all__ = [
     "migrate_chat",
     "record_ad_show",
     "register_user",
-    "setup_block_tracking",
     "setup_storage",
     "should_show_ad",
     "storage",
@@ -95,41 +79,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .bot.blocking import setup_block_tracking
     from .bot.fsm import PostgresStorage
-    from .bot.isolation import AdvisoryLockIsolation
     from .bot.middleware import StorageMiddleware, setup_storage
 
 #: Names imported on first use: ``import aiogram`` costs seconds, which the CLI, cron jobs and
 #: migration scripts need not pay.
 _LAZY = {
-    "setup_block_tracking": "bot.blocking",
     "StorageMiddleware": "bot.middleware",
     "setup_storage": "bot.middleware",
     "PostgresStorage": "bot.fsm",
-    "AdvisoryLockIsolation": "bot.isolation",
 }
-
-#: Top-level names of 0.1 that are admin or operator APIs now: still here, with a warning,
-#: until the next release. Those not listed are in these rooms' ``__all__``.
-_MOVED = {
-    "broadcast": "admin.broadcast",
-    "BroadcastResult": "admin.broadcast",
-    "BlockTracker": "bot.blocking",
-    "blocking_router": "bot.blocking",
-}
-_MOVED_TO_ROOMS = ("admin", "ops")
-
-
-def _moved_to(name: str) -> str | None:
-    """Where the old top-level ``name`` lives now, if it moved."""
-    if name in _MOVED:
-        return _MOVED[name]
-    for room in _MOVED_TO_ROOMS:
-        if name in importlib.import_module(f".{room}", __name__).__all__:
-            return room
-    return None
-
 
 #: The rooms, reachable as attributes (``tt_storage.admin.get_quick_stats``) without an import.
 _ROOMS = {"admin", "bot", "core", "ops", "services"}
@@ -143,29 +102,9 @@ def __getattr__(name: str) -> Any:
         return value
     if name in _ROOMS:
         return importlib.import_module(f".{name}", __name__)
-    moved = _moved_to(name)
-    if moved is not None:
-        warnings.warn(
-            f"tt_storage.{name} moved to tt_storage.{moved}: import it from there "
-            "(the top-level name goes away in the next release)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(f".{moved}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Importing the deprecated module path ``tt_storage.broadcast`` binds the module on the
-        # package, over the (moved) function of the same name: keep the function reachable.
-        if name == "broadcast" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+    # What the package offers, not what this module happened to import to offer it.
+    return sorted({*__all__, *_ROOMS})

@@ -12,7 +12,7 @@ RUN_IN_TRANSACTION = True
 
 
 async def upgrade(db: BaseDBAsyncClient) -> str:
-    from tt_storage.ops.adopt import existing_shape_problems
+    from tt_storage.ops.adopt.shape import existing_shape_problems
     from tt_storage.core.errors import StorageError
 
     async with db.acquire_connection() as conn:

@@ -20,7 +20,7 @@ from aiogram.types import Message, Update
 import tt_storage as tt
 from tests.support.bot_session import RecordingSession
 from tt_storage import StorageMiddleware, UserSettings
-from tt_storage.core.outbox import OutboxEvent
+from tt_storage.core.replay import OutboxEvent
 from tt_storage.testing import updates as events
 
 _music_ids = itertools.count(10_000)

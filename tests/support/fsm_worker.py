@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator
 from aiogram.fsm.storage.base import StorageKey
 
 import tt_storage
-from tt_storage import AdvisoryLockIsolation, PostgresStorage
+from tt_storage import PostgresStorage
+from tt_storage.bot.isolation import AdvisoryLockIsolation
 
 KEY = StorageKey(bot_id=42, chat_id=7_000, user_id=7_000)
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -48,22 +47,18 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
-    ClientDecodeError,
-    TelegramAPIError,
-    TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramMigrateToChat,
-    TelegramNetworkError,
     TelegramRetryAfter,
-    TelegramServerError,
     TelegramUnauthorizedError,
 )
-from pydantic import ValidationError
 
 from ..core import validate
 from ..core.errors import StorageError
 from ..services.chats import mark_blocked, migrate_chat
 from ..services.stats import iter_user_ids
+from .pacing import Pacer
+from .telegram_answers import describe, is_block, is_transient
 
 log = logging.getLogger("tt_storage")
 
@@ -72,8 +67,6 @@ SendFunction = Callable[[Bot, int], Awaitable[Any]]
 #: ``progress(result_so_far)``, plain or async: persist ``last_chat_id`` to resume later.
 ProgressCallback = Callable[["BroadcastResult"], Awaitable[Any] | Any]
 
-#: Telegram's wording of a 403 that is not a block: the user never started the bot.
-NOT_A_BLOCK = ("can't initiate conversation",)
 #: The longest wait between two attempts after transient errors, in seconds.
 MAX_RETRY_DELAY = 60.0
 
@@ -99,62 +92,6 @@ class Outcome(Enum):
     SENT = "sent"
     BLOCKED = "blocked"
     FAILED = "failed"
-
-
-class Pacer:
-    """A monotonic schedule: one slot every ``1 / rate`` s, no bursts, and a global pause."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = 1.0 / rate
-        self._clock = clock
-        self._next = clock()
-        self._paused_until = 0.0
-
-    async def acquire(self) -> None:
-        """Wait for this caller's slot (slots are handed out in call order)."""
-        while True:
-            now = self._clock()
-            start = max(self._next, now, self._paused_until)
-            self._next = start + self.interval
-            if start > now:
-                await asyncio.sleep(start - now)
-            # A pause that began while this caller slept moves it behind the pause.
-            if self._clock() >= self._paused_until:
-                return
-
-    def pause(self, seconds: float) -> None:
-        """Nobody gets a slot for ``seconds`` from now (longer pauses win)."""
-        self._paused_until = max(self._paused_until, self._clock() + max(seconds, 0.0))
-
-
-def describe(exc: BaseException, bot: Bot) -> str:
-    """An error for the log: Telegram's description or the exception, never the token."""
-    text = exc.message if isinstance(exc, TelegramAPIError) else str(exc)
-    text = f"{type(exc).__name__}: {text}"
-    token = getattr(bot, "token", None)
-    if token:
-        text = text.replace(token, "<token>")
-    return text[:300]
-
-
-def is_transient(exc: BaseException) -> bool:
-    """An error after which the same send may well succeed: Telegram's 5xx
-    (``TelegramServerError``, ``RestartingTelegram``), the HTTP client's failures
-    (``TelegramNetworkError``: a timeout, a reset connection; not ``TelegramEntityTooLarge``),
-    and a body that is not JSON at all (``ClientDecodeError``: a proxy's HTML error page)."""
-    if isinstance(exc, TelegramEntityTooLarge):
-        return False
-    if isinstance(exc, TelegramServerError | TelegramNetworkError):
-        return True
-    # JSON that does not fit the method's result came with a 200: the message was sent, and a
-    # retry would send it again (every time, were the mismatch permanent).
-    return isinstance(exc, ClientDecodeError) and not isinstance(exc.original, ValidationError)
-
-
-def is_block(exc: TelegramForbiddenError) -> bool:
-    """A 403 that means the chat cannot be reached any more (not "can't initiate")."""
-    text = exc.message.lower()
-    return not any(marker in text for marker in NOT_A_BLOCK)
 
 
 class _Run:

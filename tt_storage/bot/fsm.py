@@ -35,6 +35,8 @@ from ..core import db, sql, validate
 from ..core.database import Database
 from ..core.errors import StorageError, StorageUnavailable
 from ..services.chats import ChatState
+from .isolation import AdvisoryLockIsolation
+from .keys import row_key, storable
 
 log = logging.getLogger("tt_storage")
 
@@ -48,43 +50,6 @@ _prefetched: ContextVar[tuple[int, ChatState | None] | None] = ContextVar(
 )
 #: ``take_prefetched`` found nothing usable: the middleware runs its own SELECT.
 NOT_PREFETCHED: Final = object()
-
-
-def key_text(key: StorageKey) -> str:
-    """Every field of ``key``, unambiguously (the business connection id is length-prefixed, the
-    destiny comes last); not checked: the lock id hashes its lossless bytes."""
-    business = key.business_connection_id or ""
-    thread = "" if key.thread_id is None else str(int(key.thread_id))
-    return (
-        f"{int(key.bot_id)}:{int(key.chat_id)}:{int(key.user_id)}:{thread}:"
-        f"{len(business)}:{business}:{key.destiny}"
-    )
-
-
-def storable(value: str) -> bool:
-    """Whether PostgreSQL text can hold ``value`` as it is: no NUL, no surrogate code point
-    (lone, or a pair split in two: neither has a UTF-8 form)."""
-    if "\x00" in value:
-        return False
-    if value.isascii():
-        return True
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def row_key(key: StorageKey) -> str:
-    """The table's key for ``key``; ``ValueError`` (naming the field, not its text) if a text
-    field holds what PostgreSQL text cannot (see ``storable``)."""
-    text = key_text(key)
-    if not storable(text):
-        field = "destiny" if not storable(key.destiny) else "business_connection_id"
-        raise ValueError(
-            f"StorageKey.{field} holds a NUL or a surrogate, which PostgreSQL text cannot store"
-        )
-    return text
 
 
 def _check_state(value: str) -> str:
@@ -391,7 +356,5 @@ def install_fsm(
                 f"({type(fsm.events_isolation).__name__}): drop fsm_isolation= from setup_storage"
             )
         if isolation is True:
-            from .isolation import AdvisoryLockIsolation
-
             isolation = AdvisoryLockIsolation(database=database)
         fsm.events_isolation = isolation

@@ -27,9 +27,9 @@ import asyncpg
 from aiogram.fsm.storage.base import BaseEventIsolation, StorageKey
 
 from ..core import db, sql
-from ..core.database import Database
+from ..core.database import Database, current
 from ..core.errors import StorageError, StorageTimeout, StorageUnavailable
-from .fsm import key_text
+from .keys import key_text
 
 log = logging.getLogger("tt_storage")
 
@@ -222,7 +222,7 @@ class AdvisoryLockIsolation(BaseEventIsolation):
         async with self._pool_lock:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
-                    **_server_params(self.database or db.current(), self.db_url),
+                    **_server_params(self.database or current(), self.db_url),
                     min_size=0,
                     max_size=self.max_connections,
                     statement_cache_size=0,

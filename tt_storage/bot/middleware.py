@@ -11,11 +11,11 @@ from typing import Any
 from aiogram import BaseMiddleware, Dispatcher
 from aiogram.types import Chat, TelegramObject, Update, User
 
-from ..core import db
 from ..core.cache import NotificationListener, SettingsCache
-from ..core.config import PoolOptions, user_apps
-from ..core.database import Database
+from ..core.config import user_apps
+from ..core.database import Database, current
 from ..core.errors import StorageError
+from ..core.pool import PoolOptions
 from ..core.user_settings import DEFAULT_LANG, UserSettings
 from ..core.validate import MAX_CHAT_ID, MIN_CHAT_ID
 from ..services.chats import get_chat_state, mark_unblocked, migrate_chat
@@ -62,7 +62,7 @@ class StorageMiddleware(BaseMiddleware):
         cache_max_silence: float = 2.0,
         storage: Database | None = None,
     ) -> None:
-        self.storage = storage if storage is not None else db.current()
+        self.storage = storage if storage is not None else current()
         self.pick_language = LanguagePicker(languages, default_lang)
         self.default_lang = default_lang
         self.data_key = data_key

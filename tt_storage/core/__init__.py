@@ -1,2 +1,11 @@
-"""The data layer every other part stands on: configuration, one database's state (``Database``),
-where statements go (``db``), models, SQL, migrations, the settings cache, the outbox."""
+"""The data layer every other part stands on, in floors: each module imports only the ones below.
+
+1. ``errors``, ``validate``, ``columns``, ``pool`` (pool options), ``app`` (labels, migration files)
+2. ``urls`` (schemes, redaction), ``embedded``, ``models``, ``db`` (which database a statement
+   goes to, the pooled connection, error translation: given the database, never importing it)
+3. ``sql`` (every statement), ``user_settings``, ``routing`` (the replica router)
+4. ``cache`` (settings cache, LISTEN), ``replay`` (queued downloads written), ``migration_steps``
+5. ``outbox`` (the queue and its flusher), ``aerich_patches``
+6. ``config`` (the Tortoise config), then ``lifecycle`` (migrations applied, checks on opening)
+7. ``database``: ``Database``, which composes them
+"""

@@ -19,14 +19,14 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.signals import post_delete, post_save
 
 from . import db, sql
-
-if TYPE_CHECKING:
-    from .database import Database
+from .models import Users
 
 log = logging.getLogger("tt_storage")
 
@@ -44,24 +44,38 @@ MAX_SILENCE = 2.0
 MIN_SILENCE = 0.1
 
 
-class Invalidatable:
-    """Anything holding per-chat settings that a write can make stale."""
-
-    def invalidate(self, chat_id: int) -> None:
-        raise NotImplementedError
-
-
 def invalidate(chat_id: int) -> None:
     """A chat's settings changed: drop them from every cache of the current database (see
     ``Database.invalidate``: when to call it)."""
     db.current().invalidate(chat_id)
 
 
+# ORM writes of a chat (``user.save()``, ``user.delete()``) drop its cached settings in this
+# process at once, like tt-storage's own writes; the trigger's NOTIFY still tells the others.
+# ``Users.filter(...).update()`` sends no signal: see ``tt_storage.invalidate``.
+@post_save(Users)
+async def _saved(
+    _sender: type[Users],
+    instance: Users,
+    _created: bool,
+    _using_db: BaseDBAsyncClient | None,
+    _update_fields: list[str] | None,
+) -> None:
+    invalidate(instance.user_id)
+
+
+@post_delete(Users)
+async def _deleted(
+    _sender: type[Users], instance: Users, _using_db: BaseDBAsyncClient | None
+) -> None:
+    invalidate(instance.user_id)
+
+
 #: How many recent per-chat invalidations are remembered before they are folded into one.
 _STALE_LIMIT = 4096
 
 
-class SettingsCache(Invalidatable):
+class SettingsCache(db.Invalidatable):
     """A bounded LRU of ``chat_id -> (lang, file_mode)`` with a TTL.
 
     It serves until ``serve_until``'s deadline, which the listener pushes forward each time it
@@ -74,7 +88,7 @@ class SettingsCache(Invalidatable):
         max_entries: int = 100_000,
         ttl: float = 300.0,
         max_silence: float = MAX_SILENCE,
-        database: Database | None = None,
+        database: db.Target | None = None,
     ) -> None:
         if max_entries < 0 or ttl < 0:
             raise ValueError("cache max_entries and ttl must be >= 0")

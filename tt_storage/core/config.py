@@ -1,185 +1,24 @@
-"""Database URL handling and the Tortoise configuration (``TORTOISE_ORM`` for aerich)."""
+"""The Tortoise configuration: tt-storage's app beside an application's own, pooled connections
+whose secrets never print, and the configuration migrations run with (``TORTOISE_ORM`` for
+aerich)."""
 
 from __future__ import annotations
 
-import os
-import re
+import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
+import asyncpg
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import ConfigurationError
 
+from . import embedded
+from .aerich_patches import teach_aerich
+from .app import APP, CONNECTION, MODELS, REPLICA
 from .errors import StorageError
-
-#: The environment variable tt-bot reads its database URL from.
-DB_URL_ENV = "DB_URL"
-#: Where the embedded PostgreSQL keeps its data when no URL is given.
-DATA_DIR_ENV = "TT_STORAGE_DATA_DIR"
-DEFAULT_DATA_DIR = "./.tt_storage"
-#: The Tortoise app (and aerich app) holding the three models. Not Tortoise's default
-#: ``"models"``, which is the label an application's own models usually get.
-APP = "tt_storage"
-#: The module of the three models, as the Tortoise config lists it.
-MODELS = "tt_storage.core.models"
-#: The label versions before 0.2 used: their aerich rows are relabelled on the next migration run.
-LEGACY_APP = "models"
-CONNECTION = "default"
-#: The optional streaming replica's connection (``replica_url``): admin reads only.
-REPLICA = "replica"
-
-_SCHEMES = {
-    "postgresql": "asyncpg",
-    "postgres": "asyncpg",
-    "asyncpg": "asyncpg",
-    "postgresql+asyncpg": "asyncpg",  # tt-bot's SQLAlchemy spelling
-}
-
-
-@dataclass(frozen=True, slots=True)
-class PoolOptions:
-    """Connection pool and time limits. Every wait the library does is bounded by one of these."""
-
-    min_size: int = 1
-    max_size: int = 10
-    #: Seconds to wait for a free pooled connection before raising ``StorageTimeout``.
-    acquire_timeout: float = 10.0
-    #: Seconds to open a new connection.
-    connect_timeout: float = 10.0
-    #: Seconds one statement may run.
-    command_timeout: float = 60.0
-    #: asyncpg's prepared-statement cache; 0 behind pgbouncer in transaction mode.
-    statement_cache_size: int = 1024
-    max_inactive_connection_lifetime: float = 300.0
-    #: Run asyncpg's full session reset (RESET ALL, UNLISTEN *, CLOSE ALL, advisory unlocks)
-    #: each time a connection goes back to the pool: one more round trip per statement. Off,
-    #: an open transaction is still rolled back; tt-storage leaves no other session state, so
-    #: turn it on only if your own code SETs session variables on these connections.
-    reset_sessions: bool = False
-
-    @classmethod
-    def from_kwargs(cls, options: dict[str, Any]) -> PoolOptions:
-        unknown = set(options) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise TypeError(f"unknown pool option(s): {', '.join(sorted(unknown))}")
-        made = cls(**options)
-        if made.min_size < 0 or made.max_size < 1 or made.min_size > made.max_size:
-            raise ValueError("pool sizes need 0 <= min_size <= max_size and max_size >= 1")
-        return made
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def normalize_db_url(db_url: str) -> str:
-    """``db_url`` with an ``asyncpg://`` scheme; ``StorageError`` for non-PostgreSQL URLs."""
-    parts = urlsplit(db_url.strip())
-    engine = _SCHEMES.get(parts.scheme.lower())
-    if engine is None and "://" not in db_url and "=" in db_url:
-        raise StorageError(
-            "a libpq keyword/value string (host=… dbname=…) is not a database URL: write it as "
-            "postgresql://user:password@host:port/dbname (percent-encode reserved characters)"
-        )
-    if engine is None:
-        raise StorageError(
-            f"unsupported database URL scheme {parts.scheme!r}: tt-storage needs PostgreSQL "
-            "(postgresql://, postgres:// or asyncpg://)"
-        )
-    return urlunsplit((engine, *parts[1:]))
-
-
-#: Connection parameters that are secrets, or say where one is kept: libpq's and asyncpg's
-#: ``password``, ``passfile``, ``sslpassword``, ``sslkey``, and anything named like a secret.
-_SECRET_NAME = re.compile(r"pass|secret|token|sslkey|credential", re.IGNORECASE)
-#: ``key=value`` in a libpq keyword/value string; a value may be single-quoted.
-_KEYWORD = re.compile(r"([A-Za-z_][\w.-]*)(\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)")
-_HIDDEN = "***"
-
-
-def _secret_param(name: str) -> bool:
-    return bool(_SECRET_NAME.search(unquote_plus(name)))
-
-
-def _redact_query(query: str) -> str:
-    # Name by name, as the drivers read them (percent-decoded): `pass%77ord=` is a password.
-    pairs = []
-    for pair in query.split("&"):
-        name, eq, _ = pair.partition("=")
-        pairs.append(f"{name}={_HIDDEN}" if eq and _secret_param(name) else pair)
-    return "&".join(pairs)
-
-
-def redact_url(db_url: str) -> str:
-    """``db_url`` with every secret replaced by ``***``: the only form of a URL tt-storage shows
-    (logs, error messages, the CLI).
-
-    Hidden: the password of the user info (plain or percent-encoded), secret query parameters
-    (``password``, ``passfile``, ``sslpassword``, ``sslkey``…, whatever the encoding of their
-    names), and the same keys in a libpq keyword/value string (``host=… password=…``). A
-    malformed URL is hidden rather than shown: anything up to an ``@`` that could end a user
-    info.
-    """
-    scheme, sep, rest = db_url.partition("://")
-    if not sep:
-        if "=" in db_url:  # a libpq keyword/value string (no driver here accepts one)
-            return _KEYWORD.sub(
-                lambda m: m[1] + m[2] + _HIDDEN if _secret_param(m[1]) else m[0], db_url
-            )
-        head, at, tail = db_url.rpartition("@")
-        return f"{head.split(':', 1)[0]}:{_HIDDEN}@{tail}" if at and ":" in head else db_url
-    ends = [i for i in (rest.find(c) for c in "/?#") if i >= 0]
-    authority = rest[: min(ends, default=len(rest))]
-    userinfo_end = authority.rfind("@")
-    if userinfo_end < 0 and ":" in authority and "@" in rest:
-        # An unencoded "/", "?" or "#" in a password ends the authority early: hide from the
-        # ":" to the "@" that could end the user info (over-hiding an odd URL is fine).
-        before_query, _, query = rest.partition("?")
-        port = authority.rpartition(":")[2]
-        if "@" in before_query:
-            userinfo_end = before_query.rfind("@")
-        elif not (port.isdigit() and int(port) < 65536) or "=" not in query.partition("@")[0]:
-            userinfo_end = rest.rfind("@")
-    userinfo = ""
-    if userinfo_end >= 0:
-        user, colon, _ = rest[:userinfo_end].partition(":")
-        userinfo = user + (f":{_HIDDEN}" if colon else "") + "@"
-        rest = rest[userinfo_end + 1 :]
-    path, question, query = rest.partition("?")
-    if question:
-        rest = f"{path}?{_redact_query(query)}"
-    return f"{scheme}://{userinfo}{rest}"
-
-
-def env_db_url() -> str | None:
-    """The ``DB_URL`` environment variable, or ``None`` when it is unset or empty."""
-    return os.environ.get(DB_URL_ENV) or None
-
-
-def data_dir() -> Path:
-    """The embedded server's data directory (``TT_STORAGE_DATA_DIR``, default ``./.tt_storage``)."""
-    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser().resolve()
-
-
-def migrations_location() -> Path:
-    """aerich's migrations: inside the installed wheel, else the checkout's ``migrations/``."""
-    package = Path(__file__).resolve().parent.parent
-    packaged = package / "_migrations"
-    return packaged if packaged.is_dir() else package.parent / "migrations"
-
-
-def packaged_migrations() -> list[str]:
-    """tt-storage's migration files (aerich's ``version`` names), in order."""
-    found = [
-        p.name
-        for p in (migrations_location() / APP).glob("*_*.py")
-        if p.name.split("_", 1)[0].isdigit()
-    ]
-    return sorted(found, key=lambda name: int(name.split("_", 1)[0]))
-
+from .pool import PoolOptions
+from .urls import Secret, env_db_url, normalize_db_url, redact_url, secret_param
 
 #: An application's own models: a list of modules (one Tortoise app, labelled ``"models"``) or
 #: ``{label: [modules]}`` for several apps.
@@ -204,39 +43,9 @@ def user_apps(models: AppModels | None) -> dict[str, list[str]]:
             raise ValueError(f"app {label!r}: models must be a list of module names")
         apps[label] = list(modules)
         for module in modules:
-            if module in (MODELS, "tt_storage.models", "aerich.models"):
+            if module in (MODELS, "aerich.models"):
                 raise ValueError(f"{module} is already in tt-storage's app {APP!r}: leave it out")
     return {label: modules for label, modules in apps.items() if modules}
-
-
-class Secret:
-    """A password that asyncpg asks for per connection, and that no ``repr`` shows.
-
-    The config dict is public (aerich's ``TORTOISE_ORM``) and Tortoise logs it at DEBUG with a
-    third of a string password left visible; this object prints as ``'***'`` everywhere.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def __call__(self) -> str:
-        return self._value
-
-    def __fspath__(self) -> str:  # a secret's file (``passfile``) is passed as this too
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 #: URL parameters Tortoise's asyncpg client takes itself; the rest go to ``asyncpg.connect``.
@@ -248,10 +57,6 @@ _CLIENT_PARAMS = frozenset(
 
 @cache
 def _accepted_params() -> frozenset[str]:
-    import inspect
-
-    import asyncpg
-
     passed_on = set(inspect.signature(asyncpg.connect).parameters)
     passed_on |= set(inspect.signature(asyncpg.create_pool).parameters)
     return _CLIENT_PARAMS | (passed_on - {"dsn", "loop", "connection_class", "args", "kwargs"})
@@ -279,7 +84,7 @@ def _pooled_connection(url: str, pool: PoolOptions) -> dict[str, Any]:
     credentials = connection["credentials"]
     for key, value in credentials.items():
         # The password (from the user info or the query) and a passfile= path.
-        if isinstance(value, str) and value and _secret_param(key):
+        if isinstance(value, str) and value and secret_param(key):
             credentials[key] = Secret(value)
     connection["credentials"].update(
         minsize=pool.min_size,
@@ -320,9 +125,7 @@ def tortoise_config(
     url = db_url or env_db_url()
     if url is None:
         # Only aerich's CLI gets here without a URL: give it the embedded server.
-        from .embedded import embedded_url
-
-        url = embedded_url()
+        url = embedded.embedded_url()
     pool = PoolOptions.from_kwargs(pool_options)
     connections = {CONNECTION: _pooled_connection(url, pool)}
     if replica_url:
@@ -376,129 +179,6 @@ def migration_config(
     config = tortoise_config(db_url, models=models, max_size=3, connect_timeout=connect_timeout)
     config["connections"][CONNECTION]["credentials"]["command_timeout"] = command_timeout
     return config
-
-
-def teach_aerich() -> None:
-    """Make aerich's CLI treat the ``tt_storage`` app as a dependency of the others.
-
-    Installed by ``migration_config`` (what ``[tool.aerich] tortoise_orm`` names); nothing
-    changes for an app unless tt-storage's models are in the same config:
-
-    * **Where tt-storage's migrations are.** aerich reads an app's migrations from
-      ``<location>/<app>`` of the project it runs in, a filesystem path; tt-storage's ship in
-      the package (site-packages). Without a ``<location>/tt_storage`` of the project's own,
-      aerich is pointed at the packaged ones: ``aerich upgrade`` needs no site-packages path.
-    * **Old rows.** Before aerich looks at the ``tt_storage`` app's rows, those a pre-0.2
-      version recorded under the label ``"models"`` are relabelled (idempotent).
-    * **tt-storage first.** ``aerich --app <yours> init-db`` and ``upgrade`` first apply
-      tt-storage's pending migrations (your tables have keys to ``users``), and the first
-      migration ``init-db`` writes for your app leaves tt-storage's tables out (aerich
-      would otherwise copy every model on the connection into it).
-    """
-    import aerich
-    from aerich.migrate import Migrate
-
-    if getattr(Migrate, "tt_storage_taught", False):
-        return
-    original_dir = Migrate.get_migration_dir
-    original_init = Migrate.init.__func__  # type: ignore[attr-defined]
-    original_do_init = aerich.Command._do_init
-    original_upgrade = aerich.Command.upgrade
-    original_schema_sql = aerich.get_schema_sql  # type: ignore[attr-defined]
-
-    def get_migration_dir(location: str, app: str) -> Path:
-        found: Path = original_dir(location, app)
-        if app == APP and not found.exists():
-            return migrations_location() / APP
-        return found
-
-    async def init(
-        cls: type[Any], config: dict[str, Any], app: str, location: str, offline: bool = False
-    ) -> None:
-        if app == APP and not offline:
-            await _relabel(config)
-        await original_init(cls, config, app, location, offline)
-
-    async def upgrade(self: Any, run_in_transaction: bool = True, fake: bool = False) -> list[str]:
-        if self.app != APP and not fake and APP in self.tortoise_config.get("apps", {}):
-            await _tt_storage_first(self.tortoise_config)
-        applied: list[str] = await original_upgrade(self, run_in_transaction, fake)
-        return applied
-
-    async def do_init(
-        self: Any, safe: bool, pre_sql: str | None = None, offline: bool = False
-    ) -> bool:
-        if not offline and self.app != APP and APP in self.tortoise_config.get("apps", {}):
-            await _tt_storage_first(self.tortoise_config)
-        done: bool = await original_do_init(self, safe, pre_sql, offline)
-        return done
-
-    def get_schema_sql(client: Any, safe: bool) -> str:
-        schema: str = original_schema_sql(client, safe)
-        if Migrate.app == APP:
-            return schema
-        # The first migration of another app: every model on the connection but tt-storage's.
-        generator = client.schema_generator(client)
-        for model in _tt_storage_models():
-            if model._meta.db is client:
-                part = generator._get_table_sql(model, safe)["table_creation_string"]
-                schema = schema.replace(part + "\n", "", 1).replace(part, "", 1)
-        return schema
-
-    Migrate.get_migration_dir = staticmethod(get_migration_dir)  # type: ignore[method-assign]
-    Migrate.init = classmethod(init)  # type: ignore[method-assign,assignment]
-    aerich.Command._do_init = do_init  # type: ignore[method-assign]
-    aerich.Command.upgrade = upgrade  # type: ignore[method-assign]
-    aerich.get_schema_sql = get_schema_sql  # type: ignore[attr-defined]
-    Migrate.tt_storage_taught = True  # type: ignore[attr-defined]
-
-
-def _tt_storage_models() -> list[type[Any]]:
-    from tortoise import Tortoise
-
-    apps = Tortoise.apps
-    return [] if apps is None or APP not in apps else list(apps[APP].values())
-
-
-async def _relabel(config: dict[str, Any]) -> None:
-    from aerich._compat import is_tortoise_inited
-    from aerich.utils import get_app_connection
-    from tortoise import Tortoise
-
-    from .lifecycle import relabel_migrations
-
-    if not is_tortoise_inited():
-        await Tortoise.init(config=config)
-    async with get_app_connection(config, APP).acquire_connection() as conn:
-        await relabel_migrations(conn)
-
-
-async def _tt_storage_first(config: dict[str, Any]) -> None:
-    """Apply tt-storage's pending migrations (in a Tortoise context of their own), leaving
-    aerich's class-level state as the caller's command had it."""
-    import sys
-    from types import FunctionType
-
-    from aerich.migrate import Migrate
-
-    from .lifecycle import _in_fresh_context, _upgrade
-
-    saved = {
-        k: v
-        for k, v in vars(Migrate).items()
-        if not k.startswith("__")
-        and not isinstance(v, (FunctionType, classmethod, staticmethod, property))
-    }
-    try:
-        applied: list[str] = await _in_fresh_context(_upgrade, config)
-    finally:
-        for key in [k for k in vars(Migrate) if k not in saved and not k.startswith("__")]:
-            if not isinstance(vars(Migrate)[key], (FunctionType, classmethod, staticmethod)):
-                delattr(Migrate, key)
-        for key, value in saved.items():
-            setattr(Migrate, key, value)
-    for name in applied:
-        print(f"tt-storage: applied {name}", file=sys.stderr)
 
 
 def __getattr__(name: str) -> Any:

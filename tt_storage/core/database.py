@@ -2,7 +2,7 @@
 and settings caches, opened by ``init`` and closed by ``close``.
 
 Nothing here is process-wide: two instances on two databases work side by side. Which one a
-statement goes to is ``db.current()``: the one bound in the task, else the default.
+statement goes to is ``current()``: the one bound in the task, else the default.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 from weakref import WeakSet
 
 import asyncpg
@@ -24,22 +24,17 @@ from tortoise.context import (  # _current_context: private, named in test_contr
 )
 from tortoise.exceptions import ConfigurationError
 
-from . import db, lifecycle, validate
+from . import db, embedded, lifecycle, validate
 from . import outbox as outbox_module
-from .cache import Invalidatable
-from .config import (
-    CONNECTION,
-    REPLICA,
-    AppModels,
-    PoolOptions,
-    connect_kwargs,
-    env_db_url,
-    redact_url,
-    user_apps,
-)
+from .app import CONNECTION, REPLICA
+from .config import AppModels, connect_kwargs, user_apps
 from .config import tortoise_config as build_config
+from .db import Invalidatable
 from .errors import StorageError, StorageNotInitialized
-from .outbox import Outbox, OutboxEvent
+from .outbox import Outbox, OutboxStats
+from .pool import PoolOptions
+from .replay import OutboxEvent
+from .urls import env_db_url, redact_url
 
 log = logging.getLogger("tt_storage")
 
@@ -281,10 +276,29 @@ class Database:
         return conn
 
 
-async def _embedded_url() -> str:
-    from .embedded import embedded_url
+def current() -> Database:
+    """The database this task's statements go to (``db.current()``, typed: only a ``Database``
+    is ever bound or made the default, by ``Database.bound`` and ``tt_storage``'s import)."""
+    return cast(Database, db.current())
 
-    return await asyncio.to_thread(embedded_url)
+
+async def flush_outbox() -> int:
+    """Write every queued download of the current database now; return how many were written.
+
+    Raises ``StorageUnavailable`` if the database is still unreachable (the rest stays queued
+    for the background flusher).
+    """
+    return await current().outbox.flush()
+
+
+def outbox_stats() -> OutboxStats:
+    """The current database's outbox counts: queued, flushed, duplicates, dropped, failed,
+    abandoned, pending."""
+    return current().outbox.stats()
+
+
+async def _embedded_url() -> str:
+    return await asyncio.to_thread(embedded.embedded_url)
 
 
 async def _new_context(config: dict[str, Any], global_fallback: bool) -> TortoiseContext:

@@ -1,25 +1,27 @@
-"""How a statement reaches PostgreSQL: the pooled connection, time limits, error translation.
+"""How a statement reaches PostgreSQL: which database it goes to, the pooled connection, time
+limits, error translation.
 
 Hot-path statements go straight to asyncpg on Tortoise's own pool (the model layer costs
 ~6x per row); every wait here is bounded and every driver error becomes a ``StorageError``.
+The database is given (``Target``: what this module needs of it; ``Database`` is the one),
+never imported.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import asyncpg
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext
 from tortoise.context import _current_context as tortoise_context  # private: test_contract
 from tortoise.exceptions import DBConnectionError
 
-from .errors import StorageError, StorageTimeout, StorageUnavailable
-
-if TYPE_CHECKING:
-    from .database import Database
+from .errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
+from .pool import PoolOptions
 
 # Errors that mean "the server is not there (now)", as opposed to "this statement is wrong".
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -35,37 +37,68 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+class Invalidatable(Protocol):
+    """Anything holding per-chat settings that a write can make stale."""
+
+    def invalidate(self, chat_id: int) -> None: ...
+
+
+class Target(Protocol):
+    """The database a statement goes to, as the floors below ``Database`` use it."""
+
+    context: TortoiseContext | None
+    options: PoolOptions
+
+    def client(self) -> BaseDBAsyncClient: ...
+
+    def read_client(self) -> BaseDBAsyncClient: ...
+
+    def register(self, cache: Invalidatable) -> Callable[[], None]: ...
+
+    def invalidate(self, chat_id: int) -> None: ...
+
+
 # --- which database a statement goes to ----------------------------------------------------------
 # The one bound in this task (``bound``: the middleware binds its own for each update), else
-# the process's default (``init_storage``'s), else one that is not initialised: it uses the
-# application's own Tortoise connection, if the application runs Tortoise itself.
+# the process's default (``init_storage``'s; made when ``tt_storage`` is imported). The default,
+# while not initialised, uses the application's own Tortoise connection, if the application
+# runs Tortoise itself.
 
-_bound: ContextVar[Database | None] = ContextVar("tt_storage_database", default=None)
-_default: Database | None = None
+_bound: ContextVar[Target | None] = ContextVar("tt_storage_database", default=None)
 
 
-def current() -> Database:
+class _Process:
+    """What is process-wide: the default database (``set_default``)."""
+
+    __slots__ = ("default",)
+
+    def __init__(self) -> None:
+        self.default: Target | None = None
+
+
+_process = _Process()
+
+
+def current() -> Target:
     """The database this task's statements go to."""
     database = _bound.get()
     if database is not None:
         return database
-    return _default if _default is not None else default()
+    return _process.default if _process.default is not None else default()
 
 
-def default() -> Database:
-    """The process's default database (made on first use, not initialised)."""
-    global _default
-    if _default is None:
-        from .database import Database
+def default() -> Target:
+    """The process's default database."""
+    database = _process.default
+    if database is None:
+        # Not reached once ``tt_storage`` is imported, which every import of this module does.
+        raise StorageNotInitialized("no default database: import tt_storage first")
+    return database
 
-        _default = Database()
-    return _default
 
-
-def set_default(database: Database) -> None:
+def set_default(database: Target) -> None:
     """Make ``database`` the default: where statements go in tasks that bound none."""
-    global _default
-    _default = database
+    _process.default = database
 
 
 class bound:  # lowercase: used like a function, `with bound(database):`; a class for speed
@@ -73,10 +106,10 @@ class bound:  # lowercase: used like a function, `with bound(database):`; a clas
     ``database``, and so do Tortoise's model queries (its context is made current)."""
 
     __slots__ = ("_database", "_token", "_tortoise")
-    _token: Token[Database | None]
+    _token: Token[Target | None]
     _tortoise: Token[TortoiseContext | None] | None
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Target) -> None:
         self._database = database
 
     def __enter__(self) -> None:
@@ -100,7 +133,7 @@ class connection:  # lowercase: used like the function it replaced, `async with 
 
     __slots__ = ("_conn", "_options", "_wrapper")
 
-    def __init__(self, *, replica: bool = False, database: Database | None = None) -> None:
+    def __init__(self, *, replica: bool = False, database: Target | None = None) -> None:
         database = database or current()
         client = database.read_client() if replica else database.client()
         self._wrapper = client.acquire_connection()
@@ -188,22 +221,22 @@ async def fetchrow_resolved(
     return await conn.fetchrow(sql, *args)
 
 
-async def fetchrow(sql: str, *args: Any, database: Database | None = None) -> asyncpg.Record | None:
+async def fetchrow(sql: str, *args: Any, database: Target | None = None) -> asyncpg.Record | None:
     async with connection(database=database) as conn:
         return await conn.fetchrow(sql, *args)
 
 
-async def fetchval(sql: str, *args: Any, database: Database | None = None) -> Any:
+async def fetchval(sql: str, *args: Any, database: Target | None = None) -> Any:
     async with connection(database=database) as conn:
         return await conn.fetchval(sql, *args)
 
 
-async def fetch(sql: str, *args: Any, database: Database | None = None) -> list[asyncpg.Record]:
+async def fetch(sql: str, *args: Any, database: Target | None = None) -> list[asyncpg.Record]:
     async with connection(database=database) as conn:
         return list(await conn.fetch(sql, *args))
 
 
-async def execute(sql: str, *args: Any, database: Database | None = None) -> int:
+async def execute(sql: str, *args: Any, database: Target | None = None) -> int:
     """Run ``sql``; return the number of rows it touched."""
     async with connection(database=database) as conn:
         status: str = await conn.execute(sql, *args)
@@ -216,26 +249,24 @@ async def execute(sql: str, *args: Any, database: Database | None = None) -> int
 # or serves an update (the middleware, the ad rule, settings) reads through these.
 
 
-def read_connection(database: Database | None = None) -> connection:
+def read_connection(database: Target | None = None) -> connection:
     """``connection()`` on the replica when configured, else on the primary."""
     return connection(replica=True, database=database)
 
 
 async def read_fetchrow(
-    sql: str, *args: Any, database: Database | None = None
+    sql: str, *args: Any, database: Target | None = None
 ) -> asyncpg.Record | None:
     async with read_connection(database) as conn:
         return await conn.fetchrow(sql, *args)
 
 
-async def read_fetchval(sql: str, *args: Any, database: Database | None = None) -> Any:
+async def read_fetchval(sql: str, *args: Any, database: Target | None = None) -> Any:
     async with read_connection(database) as conn:
         return await conn.fetchval(sql, *args)
 
 
-async def read_fetch(
-    sql: str, *args: Any, database: Database | None = None
-) -> list[asyncpg.Record]:
+async def read_fetch(sql: str, *args: Any, database: Target | None = None) -> list[asyncpg.Record]:
     async with read_connection(database) as conn:
         return list(await conn.fetch(sql, *args))
 

@@ -8,10 +8,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .config import data_dir
 from .errors import StorageError
 
 log = logging.getLogger("tt_storage")
+
+#: Where the embedded PostgreSQL keeps its data when no URL is given.
+DATA_DIR_ENV = "TT_STORAGE_DATA_DIR"
+DEFAULT_DATA_DIR = "./.tt_storage"
 
 #: The database the embedded server keeps tt-storage's tables in.
 EMBEDDED_DATABASE = "tt_storage"
@@ -22,6 +25,11 @@ _CREATE_DATABASE = 'CREATE DATABASE "tt_storage";'
 #: The servers this process started, by data directory: each is a child process that stops
 #: when this one exits, and a data directory can have only one.
 _servers: dict[Path, Any] = {}
+
+
+def data_dir() -> Path:
+    """The embedded server's data directory (``TT_STORAGE_DATA_DIR``, default ``./.tt_storage``)."""
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser().resolve()
 
 
 def embedded_server(directory: Path | None = None) -> Any:

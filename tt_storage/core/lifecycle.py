@@ -1,69 +1,23 @@
-"""Migrations (aerich, serialised across processes) and the checks a database gets when opened."""
+"""Applying migrations (every failure a ``StorageError``) and the checks a database gets when
+opened."""
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
-from tortoise.connection import get_connection
-from tortoise.context import TortoiseContext
 
 from . import db, sql
-from .config import (
-    APP,
-    CONNECTION,
-    LEGACY_APP,
-    PoolOptions,
-    connect_kwargs,
-    env_db_url,
-    migration_config,
-    migrations_location,
-    packaged_migrations,
-    redact_url,
-)
+from . import migration_steps as steps
+from .app import APP, LEGACY_APP, packaged_migrations
+from .config import connect_kwargs, migration_config
 from .errors import StorageError, StorageTimeout, StorageUnavailable
-
-if TYPE_CHECKING:
-    from .database import Database
+from .pool import PoolOptions
+from .urls import env_db_url, redact_url
 
 log = logging.getLogger("tt_storage")
-
-
-async def _in_fresh_context(coro_fn: Any, *args: Any) -> Any:
-    # aerich calls Tortoise.init in whatever context it runs in: give it one of its own so the
-    # app's Tortoise state is left alone. The empty TortoiseContext matters too: aerich skips
-    # Tortoise.init when *any* context is current, and with none of its own the app's global
-    # fallback would be -- so migrating another URL would silently check the app's database.
-    async def isolated() -> Any:
-        with TortoiseContext():
-            return await coro_fn(*args)
-
-    return await asyncio.create_task(isolated(), context=contextvars.Context())
-
-
-#: The advisory lock key that serialises migrations (any constant; "tt-storage" in hex-ish).
-MIGRATION_LOCK_KEY = 0x7474_5354_4F52
-MIGRATION_LOCK_POLL = 0.2
-
-
-async def relabel_migrations(conn: asyncpg.Connection) -> int:
-    """Move tt-storage's aerich rows recorded under the pre-0.2 label ``"models"`` to
-    ``"tt_storage"`` (idempotent); return how many moved."""
-    if not await conn.fetchval(sql.AERICH_TABLE_EXISTS):
-        return 0
-    status: str = await conn.execute(sql.RELABEL_MIGRATIONS, APP, LEGACY_APP, packaged_migrations())
-    moved = int(status.rsplit(" ", 1)[-1])
-    if moved:
-        log.info(
-            "aerich: %d tt-storage migration row(s) relabelled %r -> %r", moved, LEGACY_APP, APP
-        )
-    return moved
 
 
 _DEFAULTS = PoolOptions()
@@ -91,41 +45,6 @@ def failure(
     return StorageError(f"cannot {doing}: {cause}")
 
 
-@asynccontextmanager
-async def _aerich(config: dict[str, Any]) -> AsyncIterator[Any]:
-    """aerich's ``Command`` on ``config`` (in the caller's fresh context)."""
-    from aerich import Command
-
-    async with Command(config, app=APP, location=str(migrations_location())) as command:
-        yield command
-
-
-async def _upgrade(config: dict[str, Any]) -> list[str]:
-    async with _aerich(config) as command:
-        # Many bot processes may start with migrate=True at once: one migrates, the others
-        # wait here and then find nothing pending.
-        async with get_connection(CONNECTION).acquire_connection() as lock:
-            # Polled, not waited for inside a statement: a waiting statement holds a snapshot,
-            # which the holder's CREATE INDEX CONCURRENTLY would wait for in turn (a deadlock
-            # PostgreSQL cannot see, since it runs through this client).
-            while not await lock.fetchval(sql.MIGRATION_TRY_LOCK, MIGRATION_LOCK_KEY):  # noqa: ASYNC110
-                await asyncio.sleep(MIGRATION_LOCK_POLL)
-            try:
-                await relabel_migrations(lock)
-                applied: list[str] = await command.upgrade(run_in_transaction=True)
-            finally:
-                await lock.execute(sql.MIGRATION_UNLOCK, MIGRATION_LOCK_KEY)
-    return applied
-
-
-async def _heads(config: dict[str, Any]) -> list[str]:
-    async with _aerich(config) as command:
-        async with get_connection(CONNECTION).acquire_connection() as conn:
-            await relabel_migrations(conn)
-        names: list[str] = await command.heads()
-    return names
-
-
 async def _run_aerich(
     doing: str,
     step: Any,
@@ -137,7 +56,7 @@ async def _run_aerich(
         config = migration_config(
             db_url, connect_timeout=connect_timeout, command_timeout=command_timeout
         )
-        names: list[str] = await _in_fresh_context(step, config)
+        names: list[str] = await steps.in_fresh_context(step, config)
     except StorageError:
         raise
     except Exception as exc:  # aerich's and Tortoise's own errors are plain exceptions
@@ -159,7 +78,7 @@ async def apply_migrations(
     ``StorageError``: ``StorageUnavailable`` for an unreachable server, ``StorageTimeout`` when
     a limit ran out.
     """
-    applied = await _run_aerich("migrate", _upgrade, db_url, connect_timeout, command_timeout)
+    applied = await _run_aerich("migrate", steps.upgrade, db_url, connect_timeout, command_timeout)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     return applied
@@ -174,7 +93,7 @@ async def pending_migrations(
     """Migrations on disk that the database has not applied yet. The limits and errors are
     ``apply_migrations``'s."""
     return await _run_aerich(
-        "read the migrations applied to", _heads, db_url, connect_timeout, command_timeout
+        "read the migrations applied to", steps.heads, db_url, connect_timeout, command_timeout
     )
 
 
@@ -187,18 +106,18 @@ class Probe:
     standby: bool | None
 
 
-async def probe(database: Database, url: str, *, replica: bool, check_schema: bool) -> Probe:
+async def probe(database: db.Target, url: str, *, replica: bool, check_schema: bool) -> Probe:
     """Open ``database``'s pools now, so a wrong URL, a refused login or an unmigrated database
     fails here, not on the first update; what the first connections found."""
     standby = None
     try:
-        async with database.connection() as conn:
+        async with db.connection(database=database) as conn:
             version = await conn.fetchval(sql.SERVER_VERSION)
             pooled = await db.through_pooler(conn)
             if check_schema:
                 await _check_schema(conn, url)
         if replica:
-            async with database.connection(replica=True) as conn:
+            async with db.connection(replica=True, database=database) as conn:
                 standby = await conn.fetchval(sql.IS_STANDBY)
     except BaseException as exc:
         refused = _refused(exc, url)

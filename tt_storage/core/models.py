@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import fields
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.indexes import Index, PartialIndex
 from tortoise.models import Model
-from tortoise.signals import post_delete, post_save
 
-from .config import APP
+from .app import APP
 
 
 class VarcharField(fields.Field[str], str):  # type: ignore[misc]
@@ -99,7 +97,7 @@ class Music(Model):
 
 
 class FSMRecord(Model):
-    """aiogram FSM state and data of one StorageKey (tt_storage.fsm.PostgresStorage).
+    """aiogram FSM state and data of one StorageKey (tt_storage.bot.fsm.PostgresStorage).
 
     An empty part (no state, ``{}`` data) has the expiry ``-infinity``; NULL means "never
     expires". Migration 7 also builds the partial expression index the bounded cleanup reads
@@ -115,6 +113,11 @@ class FSMRecord(Model):
 
     class Meta:
         table = "tt_storage_fsm"
+        # The table's comment as migration 7 wrote it (the class docstring's would differ, and
+        # a new comment would need a migration of its own).
+        table_description = (
+            "aiogram FSM state and data of one StorageKey (tt_storage.fsm.PostgresStorage)."
+        )
 
 
 class ChatMigration(Model):
@@ -137,29 +140,3 @@ class ChatMigration(Model):
             "tt-storage: chat old_id became new_id (group -> supergroup) at migrated_at"
             " (epoch seconds); writes for old_id go to new_id."
         )
-
-
-# ORM writes of a chat (``user.save()``, ``user.delete()``) drop its cached settings in this
-# process at once, like tt-storage's own writes; the trigger's NOTIFY still tells the others.
-# ``Users.filter(...).update()`` sends no signal: see ``tt_storage.invalidate``. (``cache`` is
-# imported on use: it imports ``sql``, which builds its statements from these models.)
-@post_save(Users)
-async def _saved(
-    _sender: type[Users],
-    instance: Users,
-    _created: bool,
-    _using_db: BaseDBAsyncClient | None,
-    _update_fields: list[str] | None,
-) -> None:
-    from . import cache
-
-    cache.invalidate(instance.user_id)
-
-
-@post_delete(Users)
-async def _deleted(
-    _sender: type[Users], instance: Users, _using_db: BaseDBAsyncClient | None
-) -> None:
-    from . import cache
-
-    cache.invalidate(instance.user_id)

@@ -18,7 +18,7 @@ from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.connection import get_connection, get_connections
 from tortoise.exceptions import ConfigurationError
 
-from .config import CONNECTION, REPLICA
+from .app import CONNECTION, REPLICA
 from .models import Music, Users, Video
 
 _ROUTED = (Users, Video, Music)

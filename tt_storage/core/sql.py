@@ -2,6 +2,10 @@
 
 Every INSERT names all its columns: a database adopted from the seed has no server defaults.
 The values of the columns an INSERT is not given are the models' defaults (``_user_row``).
+
+One module on purpose, over the ~450 lines a module is kept to elsewhere: a reader looking for
+a query finds every one here, grouped by concern below, and tests/test_contract.py checks them
+all against the models in one place.
 """
 
 from __future__ import annotations
@@ -260,7 +264,7 @@ USER_VIDEOS = (
     "ORDER BY downloaded_at NULLS FIRST, pk_id"
 )
 
-# --- the outbox's replay (tt_storage.core.outbox): one transaction per batch, arrays as parameters
+# --- the outbox's replay (tt_storage.core.replay): one transaction per batch, arrays as parameters
 
 # First: where the batch's chats went if they were migrated. $1 ids.
 OUTBOX_RESOLVE = (
@@ -454,7 +458,7 @@ EXPORT_USERS = (
     " WHERE user_id BETWEEN $1 AND $2 ORDER BY user_id"
 )
 
-# --- the operator CLI (tt_storage/ops/cli.py) -----------------------------------------------------
+# --- the operator CLI (tt_storage/ops/cli/) -------------------------------------------------------
 
 SERVER_VERSION = "SHOW server_version"
 IS_STANDBY = "SELECT pg_is_in_recovery()"

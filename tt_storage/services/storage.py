@@ -12,10 +12,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from ..core import db, lifecycle
-from ..core import outbox as outbox_module
+from ..core import database as database_module
+from ..core import db
 from ..core.database import Database
-from ..core.outbox import OutboxEvent
+from ..core.replay import OutboxEvent
 from . import ads, analytics, chats, stats, tracking, users
 
 P = ParamSpec("P")
@@ -114,8 +114,8 @@ class Storage(Database):
     export_users = _method(analytics.export_users)
     export_user_history = _method(analytics.export_user_history)
     # The outbox.
-    flush_outbox = _method(outbox_module.flush_outbox)
-    outbox_stats = _sync_method(outbox_module.outbox_stats)
+    flush_outbox = _method(database_module.flush_outbox)
+    outbox_stats = _sync_method(database_module.outbox_stats)
 
 
 def default_storage() -> Storage:
@@ -180,7 +180,3 @@ async def storage(db_url: str | None = None, **options: Any) -> AsyncIterator[St
 # The default exists from import on (``import tt_storage`` imports this module): a plain
 # ``Database`` made by core in its place would lack the methods.
 db.set_default(Storage())
-
-#: The old module ``tt_storage.lifecycle`` is this one now: its migration functions stay here.
-apply_migrations = lifecycle.apply_migrations
-pending_migrations = lifecycle.pending_migrations

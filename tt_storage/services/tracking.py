@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import db, sql, validate
+from ..core.database import current
 from ..core.errors import StorageUnavailable
-from ..core.outbox import Kind, OutboxEvent
+from ..core.replay import Kind, OutboxEvent
 from ..core.user_settings import DEFAULT_LANG, ChatRef, chat_ref
 from .ads import AD_COOLDOWN, AD_EVERY, claim_ad_slot
 from .clock import now
@@ -22,7 +23,7 @@ def _event(kind: Kind, chat: int, at: int, ad: bool, values: tuple[Any, ...]) ->
 
 async def _track(kind: Kind, statement: str, chat: int, ad: bool, *values: Any) -> bool:
     at = now()
-    database = db.current()
+    database = current()
     outbox = database.outbox
     # A chat with queued downloads queues the new one behind them: its writes stay in order
     # (with the outbox full, it is tried directly: out of order beats lost).

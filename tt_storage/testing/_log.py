@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -59,8 +60,6 @@ class Request:
 
     def as_method(self) -> TelegramMethod[Any]:
         """The request as aiogram's method object (``SendMessage``, …), for typed asserts."""
-        from ._methods import method_class
-
         return method_class(self.method).model_validate(self.params)
 
 
@@ -140,3 +139,21 @@ class RequestLog:
 
     def clear(self) -> None:
         self.requests.clear()
+
+
+@functools.cache
+def _method_classes() -> dict[str, type[TelegramMethod[Any]]]:
+    import aiogram.methods as methods
+
+    table: dict[str, type[TelegramMethod[Any]]] = {}
+    for name in methods.__all__:
+        cls = getattr(methods, name)
+        api_name = getattr(cls, "__api_method__", None)
+        if isinstance(cls, type) and isinstance(api_name, str):
+            table[api_name.lower()] = cls
+    return table
+
+
+def method_class(name: str) -> type[TelegramMethod[Any]]:
+    """aiogram's class for a Bot API method name (any case)."""
+    return _method_classes()[name.lower()]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 import time
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from ._files import ApiError, FileStore
 from ._media import SEND_METHODS, Media, as_content, check_album
 
 if TYPE_CHECKING:
-    from aiogram.methods import TelegramMethod
+    pass
 
 _album_ids = itertools.count(10_000_000)
 #: Message fields a copy or forward carries over.
@@ -315,21 +314,3 @@ def _delete_commands(call: Call) -> Any:
 )
 def _true(call: Call) -> Any:
     return True
-
-
-@functools.cache
-def _method_classes() -> dict[str, type[TelegramMethod[Any]]]:
-    import aiogram.methods as methods
-
-    table: dict[str, type[TelegramMethod[Any]]] = {}
-    for name in methods.__all__:
-        cls = getattr(methods, name)
-        api_name = getattr(cls, "__api_method__", None)
-        if isinstance(cls, type) and isinstance(api_name, str):
-            table[api_name.lower()] = cls
-    return table
-
-
-def method_class(name: str) -> type[TelegramMethod[Any]]:
-    """aiogram's class for a Bot API method name (any case)."""
-    return _method_classes()[name.lower()]

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from tt_storage.core.config import normalize_db_url
+from tt_storage.core.urls import normalize_db_url
 
 ADMIN_ENV = "TT_STORAGE_TEST_DB_URL"
 LOCAL_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

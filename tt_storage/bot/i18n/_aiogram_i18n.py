@@ -8,7 +8,7 @@ from typing import Any
 from aiogram import Dispatcher, Router
 from aiogram.types import TelegramObject, User
 
-from . import DATA_KEY, EXTRA_HINT, check_order, pick_locale, settings_from
+from ._locale import DATA_KEY, EXTRA_HINT, check_order, pick_locale, settings_from
 
 try:
     from aiogram_i18n import I18nContext, I18nMiddleware

@@ -10,7 +10,7 @@ from aiogram.utils.i18n import I18n, I18nMiddleware
 
 from ...core.user_settings import UserSettings
 from ...services.users import update_user_lang
-from . import DATA_KEY, check_order, pick_locale, settings_from
+from ._locale import DATA_KEY, check_order, pick_locale, settings_from
 
 
 class SettingsI18nMiddleware(I18nMiddleware):

@@ -1,0 +1,5 @@
+"""``python -m tt_storage.ops.adopt [DB_URL]``."""
+
+from . import main
+
+raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""``python -m tt_storage.ops.cli``: the ``tt-storage`` command."""
+
+from . import main
+
+raise SystemExit(main())
