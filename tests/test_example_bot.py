@@ -52,15 +52,17 @@ class BotUnderTest:
         return self.session.calls[before:]
 
     async def texts(self, update: Update) -> list[str | None]:
-        """The texts and captions of the messages an update caused (an album's: its first)."""
+        """The texts and captions of the messages an update caused (an album: its first item's,
+        and nothing for the albums after it)."""
         calls = await self.feed(update)
-        return [
+        texts = [
             c.media[0].caption
             if isinstance(c, SendMediaGroup)
             else getattr(c, "text", None) or getattr(c, "caption", None)
             for c in calls
             if c.__api_method__.startswith("send")
         ]
+        return [text for text in texts if text is not None]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from weakref import WeakKeyDictionary
 import asyncpg
 
 from ..core import db, sql
-from ..core.database import Database
+from ..core.database import Database, current
 from .media import CachedMedia, MediaKey, lookup_media, normalize_key
 
 log = logging.getLogger("tt_storage.media")
@@ -99,7 +99,7 @@ async def media_flight(
     """
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait > 0:
         raise ValueError(f"wait must be a positive number of seconds, not {wait!r}")
-    database = db.current()
+    database = current()
     name = flight_name(key, bot_id, variant)
     slots = _slots.setdefault(database, {})
     slot = slots.setdefault(name, _Slot())

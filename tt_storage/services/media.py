@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import db
+from ..core.database import current
 
 MediaKey = str | tuple[str, ...]
 
@@ -47,7 +48,7 @@ _ready: set[int] = set()
 
 
 async def _ddl() -> None:
-    database = db.current()
+    database = current()
     if id(database) in _ready:
         return
     async with database.connection() as conn:
