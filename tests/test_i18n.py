@@ -258,3 +258,46 @@ async def test_aiogram_i18n_registered_before_storage_fails_loudly(
     with pytest.raises(I18nOrderError, match="runs before tt-storage"):
         await dp.feed_update(RecordingSession().bot(), events.message(60, "hi", lang="ru"))
     assert await stored_lang(db, 60) is None  # stopped before anything ran
+
+
+async def test_gettext_set_locale_refuses_a_locale_with_no_catalog(
+    db: asyncpg.Connection, db_url: str, gettext_dir: Path
+) -> None:
+    dp = Dispatcher()
+    middleware = SettingsI18nMiddleware(I18n(path=gettext_dir, default_locale="en"))
+    tt.setup_storage(dp, db_url, languages=LOCALES, cache_size=0)
+    middleware.setup(dp)
+
+    @dp.message()
+    async def switch(message: Message, user_settings: tt.UserSettings) -> None:
+        try:
+            await middleware.set_locale(user_settings, "xx")
+        except ValueError as exc:
+            await message.answer(f"refused: {exc}")
+
+    session = RecordingSession()
+    [answer] = await feed(dp, session, events.message(26, "hi", lang="ru"))
+    assert answer.startswith("refused: locale 'xx' is not one of this bot's locales (en, ru, uk)")
+    assert await stored_lang(db, 26) == "ru"
+
+
+async def test_aiogram_i18n_set_locale_refuses_a_locale_with_no_catalog(
+    db: asyncpg.Connection, db_url: str, fluent_dir: Path
+) -> None:
+    for started in (True, False):  # the core's locales are known with or without a startup
+        dp, session = fluent_dispatcher(db_url, fluent_dir, "storage_first"), RecordingSession()
+
+        @dp.message(Command("xx"))
+        async def switch(message: Message, i18n: I18nContext) -> None:
+            try:
+                await i18n.set_locale("xx")
+            except ValueError as exc:
+                await message.answer(f"refused: {exc}")
+
+        dp.message.handlers.insert(0, dp.message.handlers.pop())  # before the catch-all
+        if started:
+            await dp.emit_startup(dispatcher=dp)
+        chat = 51 if started else 52
+        [answer] = await feed(dp, session, events.message(chat, "/xx", lang="ru"))
+        assert answer.startswith("refused: locale 'xx' is not one of"), answer
+        assert await stored_lang(db, chat) == "ru"

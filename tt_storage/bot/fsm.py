@@ -339,16 +339,31 @@ def install_fsm(
     The ones made here work on ``database`` (default: the current one at each call).
 
     aiogram reads ``dp.fsm.storage`` per update, so replacing it before the first update is
-    clean. A dispatcher given another storage at construction keeps it: ``ValueError``.
+    clean. A dispatcher given another storage at construction keeps it: ``ValueError``. A plain
+    ``MemoryStorage`` is aiogram's default, and one passed explicitly cannot be told from it:
+    it is replaced (logged at INFO), unless it already holds a state or data (``ValueError``:
+    replacing it would drop them).
     """
     fsm = dispatcher.fsm
     if storage is not False:
-        if type(fsm.storage) is not MemoryStorage and fsm.storage is not storage:
+        current = fsm.storage
+        in_use = isinstance(current, MemoryStorage) and any(
+            record.state is not None or record.data for record in current.storage.values()
+        )
+        if current is not storage and (type(current) is not MemoryStorage or in_use):
+            held = " holding FSM states" if in_use else ""
             raise ValueError(
-                f"this Dispatcher already has an FSM storage ({type(fsm.storage).__name__}): "
-                "drop fsm= from setup_storage, or build it with Dispatcher() and no storage"
+                f"this Dispatcher already has an FSM storage ({type(current).__name__}{held}): "
+                "drop fsm= from setup_storage to keep it, or build the Dispatcher with no "
+                "storage for fsm= to put one in"
             )
         fsm.storage = PostgresStorage(database=database) if storage is True else storage
+        if current is not storage:
+            log.info(
+                "FSM storage: %s replaces the dispatcher's MemoryStorage (aiogram's default); "
+                "drop fsm= from setup_storage to keep a MemoryStorage",
+                type(fsm.storage).__name__,
+            )
     if isolation is not False:
         if type(fsm.events_isolation) is not DisabledEventIsolation:
             raise ValueError(

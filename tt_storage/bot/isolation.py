@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 from aiogram.fsm.storage.base import BaseEventIsolation, StorageKey
 
-from ..core import db, sql
+from ..core import db, sql, validate
 from ..core.database import Database, current
 from ..core.errors import StorageError, StorageTimeout, StorageUnavailable
 from .keys import key_text
@@ -77,6 +77,7 @@ class AdvisoryLockIsolation(BaseEventIsolation):
         timeout: float = 60.0,
         database: Database | None = None,
     ) -> None:
+        validate.url(db_url, "db_url")
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise ValueError("max_connections must be a positive int")
         if max_connections < 1 or not timeout > 0:

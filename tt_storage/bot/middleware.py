@@ -22,7 +22,7 @@ from ..services.chats import get_chat_state, mark_unblocked, migrate_chat
 from ..services.users import register_user
 from .blocking import INVALID_ID_KEY, Handler, reachable, setup_block_tracking
 from .fsm import NOT_PREFETCHED, discard_prefetched, install_fsm, take_prefetched
-from .registration import LanguagePicker, referral_from_start
+from .registration import LanguagePicker, normalize_tag, referral_from_start
 
 log = logging.getLogger("tt_storage")
 
@@ -64,9 +64,17 @@ class StorageMiddleware(BaseMiddleware):
     ) -> None:
         self.storage = storage if storage is not None else current()
         self.pick_language = LanguagePicker(languages, default_lang)
+        known = self.pick_language.languages
+        if known is not None and normalize_tag(default_lang) not in known:
+            raise ValueError(
+                f"default_lang {default_lang!r} is not one of languages "
+                f"({', '.join(known.values())}): add it to languages or pick one of them"
+            )
         self.default_lang = default_lang
         self.data_key = data_key
         self.register = register
+        #: Where ``setup`` stored it in the dispatcher (``None``: not set up).
+        self.key: str | None = None
         self.cache = SettingsCache(cache_size, cache_ttl, cache_max_silence, database=self.storage)
         self._listener: NotificationListener | None = None
         self._outage = False
@@ -258,6 +266,7 @@ class StorageMiddleware(BaseMiddleware):
         ``track_blocks``: also record blocked/left chats from ``my_chat_member`` updates (see
         ``tt_storage.bot.blocking``; the bot's own ``my_chat_member`` handlers still run).
         """
+        check_not_set_up(dispatcher)
         db_url = init_options.pop("db_url", None)
         _check_options("setup", init_options, _init_storage_options())
         # Bad values fail here too, not when the bot starts.
@@ -278,7 +287,22 @@ class StorageMiddleware(BaseMiddleware):
         dispatcher.startup.register(on_startup)
         dispatcher.shutdown.register(on_shutdown)
         dispatcher[key] = self
+        self.key = key
         return self
+
+
+def check_not_set_up(dispatcher: Dispatcher) -> None:
+    """``ValueError`` naming the first if ``dispatcher`` already has tt-storage's middleware: a
+    second one would load every update's settings twice and open its database twice."""
+    for first in dispatcher.update.outer_middleware:
+        if isinstance(first, StorageMiddleware):
+            stored = f" (dispatcher[{first.key!r}])" if first.key is not None else ""
+            raise ValueError(
+                f"setup_storage was already called on this dispatcher: its StorageMiddleware"
+                f"{stored} on {first.storage!r} is registered. Call it once per dispatcher; "
+                "for a second database give a second Dispatcher its own Storage "
+                "(setup_storage(dp2, url2, storage=Storage()))"
+            )
 
 
 def _migration(event: TelegramObject) -> tuple[int, int] | None:
@@ -370,8 +394,9 @@ def setup_storage(
             *_init_storage_options(),
         ],
     )
+    check_not_set_up(dispatcher)  # before anything (the FSM storage) is changed
     middleware_options = {k: options.pop(k) for k in _MIDDLEWARE_OPTIONS if k in options}
-    user_apps(options.get("models"))  # a bad `models` fails at this call, not at startup
+    user_apps(options.get("models"), check_imports=True)  # fails at this call, not at startup
     key = options.pop("key", "tt_storage")
     track_blocks = options.pop("track_blocks", True)
     middleware = StorageMiddleware(**middleware_options)

@@ -5,15 +5,17 @@ aerich)."""
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import ConfigurationError
 
-from . import embedded
+from . import embedded, tls
 from .aerich_patches import teach_aerich
 from .app import APP, CONNECTION, MODELS, REPLICA
 from .errors import StorageError
@@ -28,8 +30,10 @@ AppModels = Sequence[str] | Mapping[str, Sequence[str]]
 USER_APP = "models"
 
 
-def user_apps(models: AppModels | None) -> dict[str, list[str]]:
-    """``models`` as ``{label: [modules]}``, checked: ``ValueError`` for a clash with tt-storage."""
+def user_apps(models: AppModels | None, *, check_imports: bool = False) -> dict[str, list[str]]:
+    """``models`` as ``{label: [modules]}``, checked: ``ValueError`` for a clash with tt-storage,
+    and with ``check_imports`` for a module that cannot be found (found, not imported: its
+    parent packages are imported, the module itself only when Tortoise starts)."""
     if models is None:
         return {}
     if isinstance(models, str):
@@ -45,7 +49,23 @@ def user_apps(models: AppModels | None) -> dict[str, list[str]]:
         for module in modules:
             if module in (MODELS, "aerich.models"):
                 raise ValueError(f"{module} is already in tt-storage's app {APP!r}: leave it out")
+            if check_imports:
+                _check_importable(label, module)
     return {label: modules for label, modules in apps.items() if modules}
+
+
+def _check_importable(label: str, module: str) -> None:
+    import importlib.util
+
+    hint = "check the name, and that its package is installed or on sys.path"
+    try:
+        found = importlib.util.find_spec(module)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"app {label!r}: no models module {module!r} ({exc}): {hint}") from exc
+    except (ImportError, ValueError) as exc:  # a parent package failed to import
+        raise ValueError(f"app {label!r}: cannot import models module {module!r}: {exc}") from exc
+    if found is None:
+        raise ValueError(f"app {label!r}: no models module {module!r}: {hint}")
 
 
 #: URL parameters Tortoise's asyncpg client takes itself; the rest go to ``asyncpg.connect``.
@@ -62,10 +82,13 @@ def _accepted_params() -> frozenset[str]:
     return _CLIENT_PARAMS | (passed_on - {"dsn", "loop", "connection_class", "args", "kwargs"})
 
 
-def _expand(url: str) -> dict[str, Any]:
-    """Tortoise's connection dict for ``url``; ``StorageError`` for what asyncpg would reject."""
+def _expand(url: str) -> tuple[dict[str, Any], tls.TLS]:
+    """Tortoise's connection dict for ``url`` without its TLS parameters, and those (see
+    ``tls``); ``StorageError`` for what asyncpg would reject."""
     try:
-        connection: dict[str, Any] = expand_db_url(normalize_db_url(url))
+        parts = urlsplit(normalize_db_url(url))
+        query, settings = tls.split(parts.query)
+        connection: dict[str, Any] = expand_db_url(urlunsplit(parts._replace(query=query)))
     except (ConfigurationError, ValueError) as exc:
         raise StorageError(f"bad database URL {redact_url(url)}: {exc}") from exc
     unknown = sorted(set(connection["credentials"]) - _accepted_params())
@@ -76,12 +99,13 @@ def _expand(url: str) -> dict[str, Any]:
             "parameters become asyncpg.connect() arguments, and it has no such argument "
             "(it reads those only from its own DSN strings); remove them"
         )
-    return connection
+    return connection, settings
 
 
 def _pooled_connection(url: str, pool: PoolOptions) -> dict[str, Any]:
-    connection = _expand(url)
+    connection, settings = _expand(url)
     credentials = connection["credentials"]
+    credentials.update(settings.pool_args())
     for key, value in credentials.items():
         # The password (from the user info or the query) and a passfile= path.
         if isinstance(value, str) and value and secret_param(key):
@@ -151,9 +175,11 @@ def tortoise_config(
 
 def connect_kwargs(db_url: str) -> dict[str, Any]:
     """``asyncpg.connect`` arguments for one connection (outside the pool) to ``db_url``."""
-    credentials = _expand(db_url)["credentials"]
-    keys = ("host", "port", "user", "password", "passfile", "database", "ssl")
-    return {key: credentials[key] for key in keys if credentials.get(key) is not None}
+    connection, settings = _expand(db_url)
+    credentials = connection["credentials"]
+    keys = ("host", "port", "user", "password", "passfile", "database")
+    found = {key: credentials[key] for key in keys if credentials.get(key) is not None}
+    return found | settings.connect_args()
 
 
 def migration_config(
@@ -177,7 +203,10 @@ def migration_config(
     teach_aerich()
     # Three: aerich's transaction, its non-transactional index builds, and the advisory lock.
     config = tortoise_config(db_url, models=models, max_size=3, connect_timeout=connect_timeout)
-    config["connections"][CONNECTION]["credentials"]["command_timeout"] = command_timeout
+    credentials = config["connections"][CONNECTION]["credentials"]
+    credentials["command_timeout"] = command_timeout
+    # Named in pg_stat_activity, so a process waiting for the migration lock can say who holds it.
+    credentials.setdefault("application_name", f"tt-storage migrations (pid {os.getpid()})")
     return config
 
 

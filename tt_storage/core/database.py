@@ -24,7 +24,8 @@ from tortoise.context import (  # _current_context: private, named in test_contr
 )
 from tortoise.exceptions import ConfigurationError
 
-from . import db, embedded, lifecycle, validate
+from . import db, embedded, lifecycle, startup, validate
+from . import migration_steps as steps
 from . import outbox as outbox_module
 from .app import CONNECTION, REPLICA
 from .config import AppModels, connect_kwargs, user_apps
@@ -34,6 +35,7 @@ from .errors import StorageError, StorageNotInitialized
 from .outbox import Outbox, OutboxStats
 from .pool import PoolOptions
 from .replay import OutboxEvent
+from .tls import TLSConnect
 from .urls import env_db_url, redact_url
 
 log = logging.getLogger("tt_storage")
@@ -139,6 +141,8 @@ class Database:
         outbox_retry_delay: float = outbox_module.DEFAULT_RETRY_DELAY,
         outbox_max_retry_delay: float = outbox_module.DEFAULT_MAX_RETRY_DELAY,
         outbox_close_timeout: float = outbox_module.DEFAULT_CLOSE_TIMEOUT,
+        connect_wait: float | None = None,
+        migration_lock_timeout: float = steps.DEFAULT_MIGRATION_LOCK_TIMEOUT,
         **pool_options: Any,
     ) -> Self:
         """Connect to PostgreSQL; return this instance. The options are ``init_storage``'s.
@@ -146,9 +150,15 @@ class Database:
         Called again with the same URLs: nothing happens; with others: ``StorageError`` (close
         first). ``global_fallback`` applies only if no other Tortoise context is global yet.
         """
+        urls = {"db_url": db_url, "replica_url": replica_url, "listen_url": listen_url}
+        for name, value in urls.items():
+            validate.url(value, name)
         options = PoolOptions.from_kwargs(pool_options)
-        user_apps(models)  # a bad `models` fails here, before any server is started
+        wait = startup.connect_wait(connect_wait)
+        lock_timeout = startup.seconds(migration_lock_timeout, "migration_lock_timeout")
+        user_apps(models, check_imports=True)  # fails here, before any server is started
         url = db_url or env_db_url()
+        embedded = url is None
         if url is None:
             url, migrate = await _embedded_url(), True
         if self.context is not None:
@@ -163,12 +173,15 @@ class Database:
             close_timeout=outbox_close_timeout,
         )
         config = build_config(url, replica_url, models=models, **options.as_dict())
+        if wait and not embedded:
+            await startup.wait_for_server(url, wait, options.connect_timeout)
         if migrate:
             # The limits given here; a statement limit only if one was given (index builds).
             await lifecycle.apply_migrations(
                 url,
                 connect_timeout=options.connect_timeout,
                 command_timeout=pool_options.get("command_timeout"),
+                migration_lock_timeout=lock_timeout,
             )
         context = await _new_context(config, global_fallback)
         probe = await self._attach(context, options, url, replica_url, check_schema=not migrate)
@@ -238,11 +251,11 @@ class Database:
     def direct_params(self, url: str | None = None) -> dict[str, Any]:
         """``asyncpg.connect`` parameters for a connection of its own, outside the pool:
         ``url``, else ``listen_url``, else the pool's own server and credentials."""
-        url = url or self.listen_url
+        url = url or self.listen_url or self.url
         if url is not None:
             return connect_kwargs(url)
-        client: Any = self.client()
-        return {
+        client: Any = self.client()  # an application's own Tortoise connection
+        params = {
             "host": client.host,
             "port": client.port,
             "user": client.user,
@@ -250,6 +263,12 @@ class Database:
             "passfile": client.extra.get("passfile"),  # a URL's ?passfile=
             "database": client.database,
         }
+        hook = client.extra.get("connect")
+        if isinstance(hook, TLSConnect):  # the same TLS settings as the pool's
+            params["dsn"] = hook.dsn
+        elif client.extra.get("ssl") is not None:
+            params["ssl"] = client.extra["ssl"]
+        return params
 
     async def listen_connection(self) -> asyncpg.Connection:
         """A dedicated connection for the settings cache's LISTEN (outside the pool): to
@@ -257,7 +276,12 @@ class Database:
         there LISTEN "succeeds" on some server connection and no notification ever arrives (a
         silently stale cache), so ``ListenThroughPooler`` keeps the cache off."""
         params = self.direct_params()
-        conn = await asyncpg.connect(**params, timeout=self.options.connect_timeout)
+        # Bounded like the pool's: the connect, and each statement (the pooler check, LISTEN).
+        conn = await asyncpg.connect(
+            **params,
+            timeout=self.options.connect_timeout,
+            command_timeout=self.options.command_timeout,
+        )
         try:
             pooled = await db.through_pooler(conn)
         except BaseException:

@@ -20,8 +20,10 @@ from tortoise.context import TortoiseContext
 from tortoise.context import _current_context as tortoise_context  # private: test_contract
 from tortoise.exceptions import DBConnectionError
 
+from . import tls
 from .errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
 from .pool import PoolOptions
+from .urls import endpoint_of
 
 # Errors that mean "the server is not there (now)", as opposed to "this statement is wrong".
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -35,6 +37,29 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
 )
+
+
+#: What to do about a server that does not answer, in every "unreachable" message.
+UNREACHABLE_HINT = (
+    "is PostgreSQL running and listening there? Check the host and port of the URL (DB_URL); "
+    "to wait for a server that is still starting, pass connect_wait=SECONDS "
+    "(or set TT_STORAGE_CONNECT_WAIT)"
+)
+
+
+def cause(exc: BaseException) -> str:
+    """``exc`` as one line: its type and message (driver and OS messages hold no password)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def connect_error(exc: BaseException, where: str) -> StorageError:
+    """The error for a connection to ``where`` (``host:port``) that could not be opened:
+    a TLS problem says what to fix; anything else is ``StorageUnavailable`` with the cause."""
+    problem = tls.describe(exc)
+    if problem is not None:
+        return StorageError(f"cannot connect to {where}: {problem}")
+    return StorageUnavailable(f"database unreachable at {where} ({cause(exc)}): {UNREACHABLE_HINT}")
 
 
 class Invalidatable(Protocol):
@@ -157,7 +182,9 @@ class connection:  # lowercase: used like the function it replaced, `async with 
                 f"(pool max_size={options.max_size})"
             ) from exc
         except UNAVAILABLE as exc:
-            raise StorageUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+            client = wrapper.client
+            where = endpoint_of(getattr(client, "host", None), getattr(client, "port", "?"))
+            raise connect_error(exc, where) from exc
         except asyncpg.PostgresError as exc:  # a new connection refused: wrong password, …
             raise StorageError(f"cannot log in: {type(exc).__name__}: {exc}") from exc
         self._conn = conn

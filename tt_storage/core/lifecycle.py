@@ -3,19 +3,20 @@ opened."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from . import db, sql
+from . import db, sql, startup, tls, validate
 from . import migration_steps as steps
 from .app import APP, LEGACY_APP, packaged_migrations
 from .config import connect_kwargs, migration_config
-from .errors import StorageError, StorageTimeout, StorageUnavailable
+from .errors import StorageError, StorageTimeout
 from .pool import PoolOptions
-from .urls import env_db_url, redact_url
+from .urls import endpoint, env_db_url, redact_url
 
 log = logging.getLogger("tt_storage")
 
@@ -30,18 +31,25 @@ def _where(db_url: str | None) -> str:
 
 
 def failure(
-    doing: str, exc: BaseException, connect_timeout: float, command_timeout: float | None
+    doing: str,
+    exc: BaseException,
+    connect_timeout: float,
+    command_timeout: float | None,
+    db_url: str | None = None,
 ) -> StorageError:
-    """The ``StorageError`` for ``exc``, raised while trying to ``doing`` (``"migrate …"``)."""
-    cause = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    """The ``StorageError`` for ``exc``, raised while trying to ``doing`` (``"migrate …"``) on
+    ``db_url`` (default ``DB_URL``)."""
+    cause = db.cause(exc)
     if isinstance(exc, TimeoutError):  # before OSError, of which it is a subclass
         limit = "none" if command_timeout is None else f"{command_timeout:g} s"
         return StorageTimeout(
             f"cannot {doing}: no answer within the time limits (connect_timeout="
             f"{connect_timeout:g} s, command_timeout={limit}): is the network or the server stuck?"
         )
-    if isinstance(exc, db.UNAVAILABLE):
-        return StorageUnavailable(f"cannot {doing}: database unreachable ({cause})")
+    if isinstance(exc, db.UNAVAILABLE) or tls.describe(exc) is not None:
+        url = db_url or env_db_url()
+        reason = db.connect_error(exc, endpoint(url) if url else "the embedded PostgreSQL")
+        return type(reason)(f"cannot {doing}: {reason}")
     return StorageError(f"cannot {doing}: {cause}")
 
 
@@ -52,6 +60,7 @@ async def _run_aerich(
     connect_timeout: float,
     command_timeout: float | None,
 ) -> list[str]:
+    validate.url(db_url, "db_url")
     try:
         config = migration_config(
             db_url, connect_timeout=connect_timeout, command_timeout=command_timeout
@@ -60,7 +69,8 @@ async def _run_aerich(
     except StorageError:
         raise
     except Exception as exc:  # aerich's and Tortoise's own errors are plain exceptions
-        raise failure(f"{doing} {_where(db_url)}", exc, connect_timeout, command_timeout) from exc
+        where = _where(db_url)
+        raise failure(f"{doing} {where}", exc, connect_timeout, command_timeout, db_url) from exc
     return names
 
 
@@ -69,16 +79,20 @@ async def apply_migrations(
     *,
     connect_timeout: float = _DEFAULTS.connect_timeout,
     command_timeout: float | None = None,
+    migration_lock_timeout: float = steps.DEFAULT_MIGRATION_LOCK_TIMEOUT,
 ) -> list[str]:
     """Apply pending aerich migrations to ``db_url`` (default ``DB_URL``); return their names.
 
     ``connect_timeout`` bounds opening each connection; ``command_timeout`` each statement,
     index builds included: by default none, since ``CREATE INDEX CONCURRENTLY`` on a big table
-    runs for minutes (a cut build is rebuilt by the next run). Any failure is a
+    runs for minutes (a cut build is rebuilt by the next run). ``migration_lock_timeout``: how
+    long to wait while another process migrates (default 600 s). Any failure is a
     ``StorageError``: ``StorageUnavailable`` for an unreachable server, ``StorageTimeout`` when
-    a limit ran out.
+    a limit ran out (for the lock: naming the session that holds it).
     """
-    applied = await _run_aerich("migrate", steps.upgrade, db_url, connect_timeout, command_timeout)
+    lock_timeout = startup.seconds(migration_lock_timeout, "migration_lock_timeout")
+    step = functools.partial(steps.upgrade, lock_timeout=lock_timeout)
+    applied = await _run_aerich("migrate", step, db_url, connect_timeout, command_timeout)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     return applied

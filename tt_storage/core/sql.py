@@ -493,6 +493,16 @@ ROLLUP_LAG = (
 # Session-level: held across aerich's own transactions, released explicitly.
 MIGRATION_TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
 MIGRATION_UNLOCK = "SELECT pg_advisory_unlock($1)"
+#: Who holds a bigint advisory lock ($1 its high 32 bits, $2 its low 32 bits): the session's pid,
+#: application_name, client address, connection time and time in its current state.
+ADVISORY_LOCK_HOLDER = (
+    "SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.backend_start,"
+    " a.state, EXTRACT(EPOCH FROM now() - a.state_change)::float8 AS state_seconds"
+    " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    " AND l.classid::int8 = $1 AND l.objid::int8 = $2 AND l.database = ("
+    " SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1"
+)
 
 # --- the media cache's single flight (tt_storage.services.flight): $1 the flight's name --------
 # Session-level, on a connection of the flight's own: released explicitly, or by PostgreSQL when

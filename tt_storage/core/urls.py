@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
+from . import validate
 from .errors import StorageError
 
 #: The environment variable tt-bot reads its database URL from.
@@ -20,7 +21,9 @@ _SCHEMES = {
 
 
 def normalize_db_url(db_url: str) -> str:
-    """``db_url`` with an ``asyncpg://`` scheme; ``StorageError`` for non-PostgreSQL URLs."""
+    """``db_url`` with an ``asyncpg://`` scheme; ``StorageError`` for non-PostgreSQL URLs,
+    ``TypeError`` for a non-``str``."""
+    validate.url(db_url, "db_url")
     parts = urlsplit(db_url.strip())
     engine = _SCHEMES.get(parts.scheme.lower())
     if engine is None and "://" not in db_url and "=" in db_url:
@@ -34,6 +37,26 @@ def normalize_db_url(db_url: str) -> str:
             "(postgresql://, postgres:// or asyncpg://)"
         )
     return urlunsplit((engine, *parts[1:]))
+
+
+def endpoint(db_url: str) -> str:
+    """Where ``db_url`` connects, fit to show: ``host:port``, or the Unix socket's path."""
+    try:
+        parts = urlsplit(db_url.strip())
+        query = dict(parse_qsl(parts.query))
+        host = parts.hostname or query.get("host") or "localhost"
+        port = parts.port or query.get("port") or 5432
+    except ValueError:
+        return "an address the URL does not make clear"
+    return endpoint_of(host, port)
+
+
+def endpoint_of(host: str | None, port: object) -> str:
+    """``host:port``, or the path of the Unix socket when ``host`` is a directory."""
+    host = host or "localhost"
+    if host.startswith("/"):
+        return f"the Unix socket {host.rstrip('/')}/.s.PGSQL.{port}"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 #: Connection parameters that are secrets, or say where one is kept: libpq's and asyncpg's

@@ -58,3 +58,13 @@ def positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{name} must be a non-negative int")
     return value
+
+
+def url(value: Any, name: str) -> str | None:
+    """A database URL argument: a ``str`` or ``None``, else ``TypeError`` naming ``name``."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(
+            f"{name} must be a database URL (a str such as postgresql://user@host/db) or None, "
+            f"not {type(value).__name__}"
+        )
+    return value

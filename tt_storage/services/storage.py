@@ -142,6 +142,10 @@ async def init_storage(
     - ``migrate=True`` applies pending aerich migrations first; without it the database must
       already have every packaged migration (checked in one query: ``StorageError`` naming the
       fix otherwise);
+    - ``connect_wait``: seconds to wait for a server that does not answer yet (default
+      ``TT_STORAGE_CONNECT_WAIT``, else 0), retrying with backoff, a WARNING per attempt;
+    - ``migration_lock_timeout`` (default 600 s): how long ``migrate=True`` waits while another
+      process holds the migration lock, then ``StorageTimeout`` naming it;
     - ``models``: the application's own Tortoise models to run in the same context and pool
       (``["mybot.models"]`` or ``{"label": [...]}``; see ``tortoise_config``);
     - ``global_fallback`` (default ``True``) makes Tortoise visible to tasks created before

@@ -8,7 +8,14 @@ from typing import Any
 from aiogram import Dispatcher, Router
 from aiogram.types import TelegramObject, User
 
-from ._locale import DATA_KEY, EXTRA_HINT, check_order, pick_locale, settings_from
+from ._locale import (
+    DATA_KEY,
+    EXTRA_HINT,
+    check_locale,
+    check_order,
+    pick_locale,
+    settings_from,
+)
 
 try:
     from aiogram_i18n import I18nContext, I18nMiddleware
@@ -63,12 +70,17 @@ class SettingsManager(BaseManager):
 
     async def set_locale(self, locale: str, **data: Any) -> None:
         """Store ``locale`` as the chat's language (``StorageError`` if the database fails,
-        and then nothing switches); this update's ``UserSettings`` carries it from now on."""
+        and then nothing switches; ``ValueError`` for a locale the core has no catalog for);
+        this update's ``UserSettings`` carries it from now on."""
+        context = I18nContext.get_current(no_error=True)
+        locales = self.locales
+        if locales is None and context is not None:
+            locales = tuple(context.core.available_locales)
+        check_locale(locale, locales)
         settings: object = data.get(self.data_key)
         if not isinstance(settings, UserSettings):
             return
         await update_user_lang(settings, locale)
         updated = dataclasses.replace(settings, lang=locale)
-        context = I18nContext.get_current(no_error=True)
         if context is not None and context.data.get(self.data_key) is settings:
             context.data[self.data_key] = updated

@@ -10,7 +10,7 @@ from aiogram.utils.i18n import I18n, I18nMiddleware
 
 from ...core.user_settings import UserSettings
 from ...services.users import update_user_lang
-from ._locale import DATA_KEY, check_order, pick_locale, settings_from
+from ._locale import DATA_KEY, check_locale, check_order, pick_locale, settings_from
 
 
 class SettingsI18nMiddleware(I18nMiddleware):
@@ -59,8 +59,10 @@ class SettingsI18nMiddleware(I18nMiddleware):
         """Store ``locale`` as the chat's language; the rest of this update renders in it.
 
         ``False`` (nothing stored, the update still switches) for a chat that is not
-        registered. A database failure raises ``StorageError`` and switches nothing.
+        registered. A database failure raises ``StorageError`` and switches nothing; a locale
+        with no catalog, ``ValueError`` (nothing stored).
         """
+        check_locale(locale, self.i18n.available_locales)
         stored = await update_user_lang(user_settings, locale)
         self.i18n.current_locale = locale
         return stored

@@ -70,6 +70,19 @@ def _picker(locales: tuple[str, ...] | None, default: str) -> LanguagePicker:
     return LanguagePicker(locales, default)
 
 
+def check_locale(locale: object, locales: Iterable[str] | None) -> str:
+    """``locale`` if ``set_locale`` may store it: a ``str`` among ``locales`` (``None``: not
+    known yet, any); else ``ValueError`` naming them, before anything is stored."""
+    if not isinstance(locale, str):
+        raise TypeError(f"locale must be a str, not {type(locale).__name__}")
+    if locales is not None and locale not in (known := tuple(locales)):
+        raise ValueError(
+            f"locale {locale!r} is not one of this bot's locales ({', '.join(sorted(known))}): "
+            "nothing stored"
+        )
+    return locale
+
+
 def check_order(dispatcher: Dispatcher, middleware: object) -> None:
     """Raise ``I18nOrderError`` unless tt-storage's middleware is on ``dispatcher.update`` and
     ``middleware`` (if it is on ``dispatcher.update`` too) comes after it."""

@@ -53,7 +53,7 @@ async def _connection(url: str, limits: _Limits) -> AsyncIterator[asyncpg.Connec
     try:
         await client.create_connection(with_db=True)
     except Exception as exc:
-        raise limits.failure(f"connect to {redact_url(url)}", exc) from exc
+        raise limits.failure(f"connect to {redact_url(url)}", exc, url) from exc
     try:
         async with client.acquire_connection() as conn:
             yield conn
@@ -73,8 +73,8 @@ class _Limits:
             return PoolOptions().command_timeout
         return self.command_timeout
 
-    def failure(self, doing: str, exc: BaseException) -> StorageError:
-        return failure(doing, exc, self.connect_timeout, self.command_timeout)
+    def failure(self, doing: str, exc: BaseException, url: str) -> StorageError:
+        return failure(doing, exc, self.connect_timeout, self.command_timeout, url)
 
 
 async def _migrate(
@@ -170,7 +170,7 @@ async def adopt_database(
     except StorageError:
         raise
     except Exception as exc:  # a check's statement failed
-        raise limits.failure(f"adopt {redact_url(url)}", exc) from exc
+        raise limits.failure(f"adopt {redact_url(url)}", exc, url) from exc
 
 
 async def _adopt(url: str, report: Reporter, limits: _Limits) -> list[str]:

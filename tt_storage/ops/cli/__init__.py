@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -42,10 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="tt-storage operator tools: stats, series, exports, migrations, adoption, "
         "a health check.",
     )
+    wait_help = (
+        "wait up to SECONDS for the database server to answer, retrying with backoff "
+        "(default: $TT_STORAGE_CONNECT_WAIT, else no wait)"
+    )
     parser.add_argument("--url", help=url_help)
     parser.add_argument("--embedded", action="store_true", help=embedded_help)
+    parser.add_argument("--wait", type=float, metavar="SECONDS", help=wait_help)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", default=argparse.SUPPRESS, help=url_help)
+    common.add_argument(
+        "--wait", type=float, metavar="SECONDS", default=argparse.SUPPRESS, help=wait_help
+    )
     common.add_argument(
         "--embedded", action="store_true", default=argparse.SUPPRESS, help=embedded_help
     )
@@ -68,11 +77,25 @@ async def run(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -
         )
         return EXIT_USAGE
     try:
+        await _wait_for_server(args)
         status: int = await args.run(args, out)
     except StorageError as exc:
         print(f"tt-storage {args.command}: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
     return status
+
+
+async def _wait_for_server(args: argparse.Namespace) -> None:
+    """``--wait SECONDS`` (default ``TT_STORAGE_CONNECT_WAIT``, else none): until the server of
+    ``--url``/``DB_URL`` answers, logging each failed attempt to stderr."""
+    from ...core import startup
+
+    wait = startup.connect_wait(getattr(args, "wait", None))
+    url = args.url or env_db_url()
+    if wait and url:
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.WARNING, format="tt-storage: %(message)s")
+        await startup.wait_for_server(url, wait, connect_timeout=10)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from ...core import embedded, sql
+from ...core import db, embedded, sql
 from ...core.app import APP, LEGACY_APP, packaged_migrations
 from ...core.config import connect_kwargs
 from ...core.errors import StorageError
-from ...core.urls import env_db_url, redact_url
+from ...core.urls import endpoint, env_db_url, redact_url
 from ...services.storage import Storage
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -56,9 +56,11 @@ async def direct_connection(url: str) -> AsyncIterator[asyncpg.Connection]:
     try:
         conn = await asyncpg.connect(**connect_kwargs(url), timeout=10)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise StorageError(
-            f"cannot connect to {redact_url(url)}: {type(exc).__name__}: {exc}"
-        ) from exc
+        if isinstance(exc, asyncpg.PostgresError):  # the server answered: its own words
+            reason: StorageError = StorageError(f"{type(exc).__name__}: {exc}")
+        else:
+            reason = db.connect_error(exc, endpoint(url))
+        raise type(reason)(f"cannot connect to {redact_url(url)}: {reason}") from exc
     try:
         yield conn
     finally:
