@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick] [--admin-url URL]``: one table, on a database of its own."""
+"""``python -m benchmarks [--quick] [--fsm-only | --media-only] [--admin-url URL]``: the tables,
+on a database of their own."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import tt_storage
 
 from . import database
 from .fsm import render_fsm, run_fsm_suite
+from .media import render_media, run_media_suite
+from .media_dispatch import render_media as render_dispatch
+from .media_dispatch import run_media_suite as run_dispatch_suite
 from .suite import Config, render, run_suite
 
 ADMIN_ENV = "TT_STORAGE_BENCH_DB_URL"
@@ -68,15 +72,27 @@ async def amain(args: argparse.Namespace) -> str:
         await tt_storage.ops.apply_migrations(url)
         await tt_storage.init_storage(url, min_size=1, max_size=config.pool_size)
         try:
-            report = None if args.fsm_only else await run_suite(url, config, _progress)
-            _progress("FSM storage rows")
-            fsm_report = await run_fsm_suite(config.rounds, config.ops, _progress, config.warmup)
+            sections = []
+            only = args.fsm_only or args.media_only
+            if not only:
+                sections.append(render(await run_suite(url, config, _progress)))
+            if args.fsm_only or not only:
+                _progress("FSM storage rows")
+                fsm = await run_fsm_suite(config.rounds, config.ops, _progress, config.warmup)
+                sections.append(render_fsm(fsm))
+            if args.media_only or not only:
+                _progress("media cache rows")
+                rows = await run_media_suite(
+                    url, config.rounds, config.ops, _progress, config.warmup
+                )
+                sections.append(render_media(rows))
+                row = await run_dispatch_suite(config.rounds, config.ops, _progress, config.warmup)
+                sections.append(render_dispatch(row))
         finally:
             await tt_storage.close_storage()
     finally:
         await database.drop_database(admin, url)
-    fsm_table = render_fsm(fsm_report)
-    return fsm_table if report is None else render(report) + "\n\n" + fsm_table
+    return "\n\n".join(sections)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=0, help="rounds per row (default 7)")
     parser.add_argument(
         "--fsm-only", action="store_true", help="only the FSM storage rows (PostgreSQL vs Redis)"
+    )
+    parser.add_argument(
+        "--media-only",
+        action="store_true",
+        help="only the media cache rows (tt-storage vs raw asyncpg, same statements)",
     )
     parser.add_argument(
         "--durable",

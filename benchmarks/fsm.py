@@ -61,19 +61,23 @@ class FsmReport:
 Op = Callable[[int], Awaitable[Any]]
 
 
-async def _measure(
+async def interleaved(
     title: str, ops: dict[str, Op], rounds: int, per_round: int, warmup: int
 ) -> FsmRow:
-    samples: dict[str, list[float]] = {impl: [] for impl in IMPLS}
-    counters = dict.fromkeys(IMPLS, 0)
-    for impl in IMPLS:  # warm-up
+    """A row of ``ops`` (implementation -> operation on the i-th input), taking turns every
+    ``CHUNK`` operations, the first rotating each round; µs per operation."""
+    impls = tuple(ops)
+    samples: dict[str, list[float]] = {impl: [] for impl in impls}
+    counters = dict.fromkeys(impls, 0)
+    for impl in impls:  # warm-up
         for _ in range(warmup):
             await ops[impl](counters[impl])
             counters[impl] += 1
     clock = time.perf_counter_ns
     for round_no in range(rounds):
         gc.collect()
-        order = IMPLS[round_no % 2 :] + IMPLS[: round_no % 2]
+        k = round_no % len(impls)
+        order = impls[k:] + impls[:k]
         for _chunk in range(max(1, per_round // CHUNK)):
             for impl in order:
                 gc.collect(1)
@@ -153,7 +157,7 @@ async def run_fsm_suite(
         say("  FSM: get_state")
         plain = PostgresStorage(prefetch_settings=False)
         report.rows.append(
-            await _measure(
+            await interleaved(
                 "get_state (PostgreSQL: prefetch_settings=False)",
                 {
                     "redis": lambda i: redis_storage.get_state(_key(bot, i)),
@@ -165,7 +169,7 @@ async def run_fsm_suite(
             )
         )
         report.rows.append(
-            await _measure(
+            await interleaved(
                 "get_state (PostgreSQL: with the chat's settings row)",
                 op(lambda s, k, i: s.get_state(k)),
                 rounds,
@@ -175,11 +179,13 @@ async def run_fsm_suite(
         )
         say("  FSM: get_data")
         report.rows.append(
-            await _measure("get_data", op(lambda s, k, i: s.get_data(k)), rounds, per_round, warmup)
+            await interleaved(
+                "get_data", op(lambda s, k, i: s.get_data(k)), rounds, per_round, warmup
+            )
         )
         say("  FSM: set_data")
         report.rows.append(
-            await _measure(
+            await interleaved(
                 "set_data (2 keys)",
                 op(lambda s, k, i: s.set_data(k, {"n": i, "name": "Ann"})),
                 rounds,
@@ -189,7 +195,7 @@ async def run_fsm_suite(
         )
         say("  FSM: update_data")
         report.rows.append(
-            await _measure(
+            await interleaved(
                 "update_data (Redis: get + set; PostgreSQL: one statement)",
                 op(lambda s, k, i: s.update_data(k, {"m": i})),
                 rounds,
@@ -227,7 +233,7 @@ async def run_fsm_suite(
                     return lambda i: dp.feed_update(bot, _update(bot, i, text))
 
                 report.rows.append(
-                    await _measure(
+                    await interleaved(
                         label, {impl: feed(impl) for impl in IMPLS}, rounds, per_round, warmup
                     )
                 )

@@ -11,7 +11,10 @@ API only — every number is counted in PostgreSQL, nothing proportional to the 
   (``export_user_history``);
 - the top referrals (``get_referral_stats``) and "other" stats: chats in file mode, every
   language, the top 10 chats by downloads (``get_other_stats``);
-- the two stats messages tt-bot keeps up to date in a logs chat (``refresh_stats_messages``).
+- the two stats messages tt-bot keeps up to date in a logs chat (``refresh_stats_messages``);
+- the media cache: hits, misses, the hit rate and the produce calls saved in every quick stats
+  text, a graph of hits, and the top media with the cache's size (``get_top_media``,
+  ``get_cache_size``).
 
 The stats bot never registers anyone: it has no settings middleware, only ``init_storage`` on
 startup and ``close_storage`` on shutdown. Every handler is for the admins in ``STATS_IDS``.
@@ -62,7 +65,12 @@ PERIOD_NAMES = {"24h": "⏰ 24 h", "week": "📅 Week", "month": "📆 Month", "
 #: Graph buckets: per hour for the short windows, per day for the long ones (as tt-bot).
 GRAPH_BUCKETS = {"24h": "hour", "week": "hour", "month": "day", "all": "day"}
 CHAT_TYPES = {"users": "👤 Users", "groups": "👥 Groups", "all": "🌐 All"}
-GRAPH_KINDS = {"users": "👥 New chats", "videos": "📹 Videos", "music": "🎵 Music"}
+GRAPH_KINDS = {
+    "users": "👥 New chats",
+    "videos": "📹 Videos",
+    "music": "🎵 Music",
+    "cache_hits": "♻️ Cache hits",
+}
 
 
 class StatsCallback(CallbackData, prefix="stats"):
@@ -107,6 +115,7 @@ def _rows(*rows: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
 MENU = _rows(
     [("📊 Quick stats", "overall"), ("📈 Graphs", "graphs"), ("🔍 User", "user")],
     [("📋 Detailed", "detailed"), ("🗣 Referrals", "referrals"), ("🗃 Other", "other")],
+    [("♻️ Media cache", "media")],
 )
 BACK = ("🔙 Menu", "menu")
 
@@ -147,7 +156,18 @@ def quick_stats_text(stats: tt.admin.QuickStats) -> str:
         f"Chats: <b>{stats.new_chats}</b>\n"
         f"Videos: <b>{stats.videos}</b> from <b>{stats.video_chats}</b> chats\n"
         f"┗ Slideshows: <b>{stats.images}</b> from <b>{stats.image_chats}</b> chats\n"
-        f"Music: <b>{stats.music}</b> from <b>{stats.music_chats}</b> chats"
+        f"Music: <b>{stats.music}</b> from <b>{stats.music_chats}</b> chats" + cache_text(stats)
+    )
+
+
+def cache_text(stats: tt.admin.QuickStats) -> str:
+    """The media cache's line, when any download of the window went through it."""
+    rate = stats.cache_hit_rate
+    if rate is None:
+        return ""
+    return (
+        f"\nMedia cache: <b>{stats.cache_hits}</b> hits, <b>{stats.cache_misses}</b> misses"
+        f" (<b>{rate:.0%}</b>), <b>{stats.produce_calls_saved}</b> produce calls saved"
     )
 
 
@@ -370,6 +390,24 @@ async def on_other(call: CallbackQuery) -> None:
     await edit(call, "\n".join(lines), reload_keyboard("other"))
 
 
+async def on_media(call: CallbackQuery) -> None:
+    size, day, top = await asyncio.gather(
+        tt.admin.get_cache_size(),
+        tt.admin.get_quick_stats(PERIODS["24h"]),
+        tt.admin.get_top_media(),
+    )
+    rate = "no download through it" if day.cache_hit_rate is None else f"{day.cache_hit_rate:.0%}"
+    lines = [
+        "<b>♻️ Media cache</b>",
+        f"Entries: <b>{size.entries}</b>, file sets: <b>{size.file_sets}</b>,"
+        f" {size.bytes / 2**20:.1f} MB",
+        f"Last 24 h: hit rate <b>{rate}</b>, <b>{day.produce_calls_saved}</b> produce calls saved",
+        "Top 10 media by use:",
+        *[f"┗ <code>{html.escape(m.key or '(pruned)')}</code>: <b>{m.uses}</b>" for m in top],
+    ]
+    await edit(call, "\n".join(lines), reload_keyboard("media"))
+
+
 # --- the stats messages in the logs chat --------------------------------------------------------
 
 
@@ -439,6 +477,7 @@ def create_router() -> Router:
     cb.register(on_history, HistoryCallback.filter())
     cb.register(on_referrals, F.data == "referrals")
     cb.register(on_other, F.data == "other")
+    cb.register(on_media, F.data == "media")
     return router
 
 

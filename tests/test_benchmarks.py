@@ -53,6 +53,22 @@ async def test_fsm_benchmark_machinery_runs(db_url: str, db: asyncpg.Connection)
     assert render_fsm(report).count("\n| ") == 10  # header + 9 rows
 
 
+async def test_media_benchmark_machinery_runs(db_url: str, db: asyncpg.Connection) -> None:
+    from benchmarks.media import IMPLS as MEDIA_IMPLS
+    from benchmarks.media import render_media, run_media_suite
+
+    try:
+        rows = await run_media_suite(db_url, rounds=1, per_round=2, warmup=1)
+    finally:
+        await db.execute("TRUNCATE users, videos, music, tt_storage_media CASCADE")
+    assert len(rows) == 3
+    for row in rows:
+        for impl in MEDIA_IMPLS:
+            assert row.samples[impl] and all(value > 0 for value in row.samples[impl])
+    table = render_media(rows)
+    assert table.count("\n| ") == 4 and table.count("[ok]") + table.count("[MISSED]") == 1
+
+
 async def test_media_dispatch_benchmark_runs(db_url: str, db: asyncpg.Connection) -> None:
     from benchmarks.media_dispatch import IMPLS as MEDIA_IMPLS
     from benchmarks.media_dispatch import render_media, run_media_suite

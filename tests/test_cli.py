@@ -61,9 +61,10 @@ async def test_stats_json(db_url: str) -> None:
 async def test_stats_table(db_url: str) -> None:
     status, text = await run("--url", db_url, "stats", "--periods", "24h,all")
     assert status == 0
-    assert cells(text, "24h") == ["24h", "all", "2", "5", "2", "2", "2", "1", "1"]
-    assert cells(text, "        users")[1:] == ["1", "3", "1", "1", "1", "1", "1"]
-    assert cells(text, "all ") == ["all", "all", "5", "8", "3", "3", "3", "3", "3"]
+    # ... then the media cache's hits, misses and hit rate: none through it here.
+    assert cells(text, "24h") == ["24h", "all", "2", "5", "2", "2", "2", "1", "1", "0", "0", "-"]
+    assert cells(text, "        users")[1:] == ["1", "3", "1", "1", "1", "1", "1", "0", "0", "-"]
+    assert cells(text, "all ") == ["all", "all", "5", "8", "3", "3", "3", "3", "3", "0", "0", "-"]
     assert "week" not in text
 
 
@@ -150,7 +151,9 @@ async def test_doctor_healthy(db: asyncpg.Connection, db_url: str) -> None:
     status, text = await run("doctor", "--url", db_url)
     assert status == 0, text
     assert cells(text, "migrations") == ["migrations", "ok", "none", "pending"]
-    assert cells(text, "indexes")[:3] == ["indexes", "ok", "8"]  # 7 declared + idx_fsm_expiry
+    # 8 declared (the media cache's idx_tt_storage_media_last_used included) + idx_fsm_expiry
+    # + migration 9's idx_videos_cache_hit and idx_music_cache_hit
+    assert cells(text, "indexes")[:3] == ["indexes", "ok", "11"]
     assert "idx_videos_user_images" in text
     assert "users:" in text and "videos:" in text and "rollup" in text
     assert "tt_storage_fsm:" in text
@@ -396,3 +399,76 @@ async def test_every_doctor_problem_names_a_command_that_fixes_it(
     finally:
         await conn.close()
     assert definition is not None and "UNIQUE" not in definition  # tt-storage's own definition
+
+
+# --- the media cache ------------------------------------------------------------------------
+
+
+async def test_media_prune_top_stats_and_doctor(
+    db: asyncpg.Connection,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tt_storage.services import media, media_stats
+
+    monkeypatch.setattr(media_stats, "now", lambda: T)  # as analytics (frozen_now)
+
+    files = (media.MediaFile("video", "f"),)
+    now = int(__import__("time").time())
+    for i in range(5):
+        await media.store_media(("k", str(i)), 42, "video", files)
+    kept = await media.store_media("kept", 42, "video", files)
+    for hit in (True, True, False):
+        await db.execute(
+            "INSERT INTO users (user_id, registered_at, lang, link, file_mode, ad_count,"
+            " ad_cooldown, blocked_at) VALUES (1, 0, 'en', NULL, false, 0, 0, NULL)"
+            " ON CONFLICT DO NOTHING"
+        )
+        await db.execute(
+            "INSERT INTO videos (user_id, downloaded_at, video_link, is_images, is_processed,"
+            " is_inline, media_id, cache_hit) VALUES (1, $1, 'v', false, false, false, $2, $3)",
+            T - 10,
+            kept.media_id,
+            hit,
+        )
+    await db.execute("UPDATE tt_storage_media SET use_count = 3 WHERE key = 'kept'")
+    await db.execute(
+        "UPDATE tt_storage_media SET last_used_at = $1 WHERE key <> 'kept'", now - 100 * DAY
+    )
+    status, text = await run("stats", "--json", "--url", db_url)
+    day = {(r["period"], r["chat_type"]): r for r in json.loads(text)["stats"]}["24h", "all"]
+    assert (day["cache_hits"], day["cache_misses"], day["cache_hit_rate"]) == (2, 1, 2 / 3)
+    status, text = await run("stats", "--url", db_url, "--periods", "24h")
+    assert cells(text, "24h")[-3:] == ["2", "1", "67%"]
+    status, text = await run("media", "top", "--url", db_url, "--limit", "1")
+    assert status == 0 and cells(text, "kept") == ["kept", str(kept.media_id), "3"]
+    status, text = await run("media", "top", "--json", "--period", "1d", "--url", db_url)
+    assert json.loads(text)["top"] == [
+        {"media_id": kept.media_id, "key": "kept", "uses": 3, "hits": 2}
+    ]
+    capsys.readouterr()
+    status, text = await run(
+        "media", "prune", "--unused-for", "90d", "--batch", "2", "--url", db_url
+    )
+    assert status == 0, text
+    assert text.startswith("pruned 5 media entries unused for 7,776,000 s")
+    assert "1 entries and 1 file sets left" in text
+    progress = capsys.readouterr().err
+    assert "prune" in progress and "5/6" in progress and "entries deleted" in progress
+    assert await db.fetchval("SELECT key FROM tt_storage_media") == "kept"
+    status, text = await run("doctor", "--url", db_url)
+    assert cells(text, "media")[:3] == ["media", "ok", "cache:"]
+
+
+@pytest.mark.parametrize("given", ["90", "5x", "d", "-1d", "1.5h"])
+def test_media_prune_rejects_a_bad_duration(given: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from tt_storage.ops.cli.media import duration
+
+    if given == "90":
+        assert duration(given) == 90
+        return
+    with pytest.raises(SystemExit) as exited:
+        cli.build_parser().parse_args(["media", "prune", f"--unused-for={given}"])
+    assert exited.value.code == 2
+    assert "is not a duration" in capsys.readouterr().err

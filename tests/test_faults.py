@@ -23,7 +23,7 @@ from tests.support.database import database_name
 from tests.support.download_bot import DownloadBot, check, music, video
 from tests.support.faults import FreezableProxy, OwnServer, own_server, rebound
 from tests.support.waiting import until
-from tt_storage import default_storage
+from tt_storage import default_storage, media
 from tt_storage.core import db as db_module
 from tt_storage.core.outbox import OutboxStats
 from tt_storage.core.replay import OutboxEvent
@@ -183,12 +183,13 @@ async def test_black_holed_statement_is_bounded(db_url: str) -> None:
 
 async def test_outage_writes_are_queued_then_written_in_order(own: OwnServer, own_db: str) -> None:
     await tt.create_user(5, "en")
+    cached = await media.store_media("k", 42, "video", (media.MediaFile("video", "f"),))
     before = tt.ops.outbox_stats()
     await own.stop()
     try:
         started = int(time.time())
         assert await tt.track_download(5, "https://t/1", False, ad=True) is False
-        await tt.add_music(5, 77)
+        await tt.add_music(5, 77, media_id=cached.media_id, cache_hit=True)
         await tt.add_video(6, "https://t/2", True, True)
         assert await tt.track_download(5, "https://t/3", False, ad=True) is False
         queued = outbox.pending()
@@ -217,6 +218,10 @@ async def test_outage_writes_are_queued_then_written_in_order(own: OwnServer, ow
             (5, queued[3].downloaded_at, "https://t/3", False, False),
         ]
         assert await conn.fetchval("SELECT count(*) FROM music WHERE user_id = 5") == 1
+        # The media cache link rides along, and the entry counts the replayed use.
+        music = await conn.fetchrow("SELECT media_id, cache_hit FROM music")
+        assert tuple(music) == (cached.media_id, True)
+        assert await conn.fetchval("SELECT use_count FROM tt_storage_media") == 1
         # Two downloads without an ad; chat 6 was registered by the replay, at its download.
         user5 = await conn.fetchrow("SELECT ad_count, ad_cooldown FROM users WHERE user_id = 5")
         assert tuple(user5) == (2, 0)

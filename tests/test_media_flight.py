@@ -13,7 +13,6 @@ import asyncpg
 import pytest
 
 from tests.support import media_workers
-from tests.support.media import clear_media
 from tt_storage.media import MediaFile, lookup_media, media_flight, store_media
 from tt_storage.testing import TOKEN, FakeTelegram
 
@@ -22,8 +21,7 @@ BOT = 42
 
 @pytest.fixture
 async def media(db: asyncpg.Connection) -> asyncpg.Connection:
-    """No media entries."""
-    await clear_media(db)
+    """No media entries (the ``db`` fixture empties the tables)."""
     return db
 
 

@@ -7,7 +7,6 @@ import asyncpg
 import pytest
 from aiogram import Bot
 
-from tests.support.media import clear_media
 from tests.test_media_send import Producer
 from tt_storage.media import answer_inline_cached, lookup_media, send_cached
 from tt_storage.testing import FakeTelegram
@@ -17,7 +16,7 @@ STORAGE_CHAT = -1_001_234_567_890
 
 @pytest.fixture(autouse=True)
 async def media(db: asyncpg.Connection) -> asyncpg.Connection:
-    await clear_media(db)
+    """No media entries (the ``db`` fixture empties the tables)."""
     return db
 
 

@@ -12,7 +12,6 @@ import pytest
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 
-from tests.support.media import clear_media
 from tt_storage.media import (
     MediaFile,
     MediaItem,
@@ -30,7 +29,7 @@ BOT = 42
 
 @pytest.fixture(autouse=True)
 async def media(db: asyncpg.Connection) -> asyncpg.Connection:
-    await clear_media(db)
+    """No media entries (the ``db`` fixture empties the tables)."""
     return db
 
 

@@ -321,12 +321,12 @@ async def test_own_models_in_handlers(fresh: Callable[[], Awaitable[str]], db_ur
         notes = user.notes  # type: ignore[attr-defined]  # Note's reverse relation: not in Users
         seen.append((user.lang, same_lang, [n.text for n in notes], first.user.lang))
 
+    await generate_schemas(url)  # the application's table (start-up checks it is there)
     tt.setup_storage(dp, url, models=MODELS, migrate=True, languages=["en", "uk"])
     session = RecordingSession()
     bot = session.bot()
     try:
         await dp.emit_startup(bot=bot)
-        await Tortoise.generate_schemas(safe=True)  # the application's table, in this context
         await dp.feed_update(bot, events.message(501, "one", lang="uk"))
         await dp.feed_update(bot, events.message(501, "two", lang="uk"))
         await dp.feed_update(bot, events.message(502, "three", lang="en"))

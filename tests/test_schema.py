@@ -15,6 +15,9 @@ INDEXES = {
     "idx_music_time": ("music", "(downloaded_at)"),
     # Migration 4: slideshows per chat from the index alone (get_user_stats, all-time stats).
     "idx_videos_user_images": ("videos", "(user_id) WHERE (is_images = true)"),
+    # Migration 9: the downloads sent through the media cache (all-time hit counts).
+    "idx_videos_cache_hit": ("videos", "(user_id, cache_hit) WHERE (cache_hit IS NOT NULL)"),
+    "idx_music_cache_hit": ("music", "(user_id, cache_hit) WHERE (cache_hit IS NOT NULL)"),
 }
 
 

@@ -263,3 +263,30 @@ def test_the_porting_guides_shim_provides_tt_bots_data_functions() -> None:
     ).split()
     for name in tt_bot_functions:
         assert namespace[name] is getattr(tt_storage, name)
+
+
+async def test_media_cache_in_quick_stats_and_its_own_view(bot: StatsBot) -> None:
+    import tt_storage as tt
+    from tt_storage import media
+
+    # Not a word about the cache while nothing went through it.
+    assert "Media cache:" not in await bot.edited("overall")
+    popular = await media.store_media(
+        ("tiktok", "1"), 42, "video", (media.MediaFile("video", "a"),)
+    )
+    other = await media.store_media(("tiktok", "2"), 42, "video", (media.MediaFile("video", "b"),))
+    for hit in (False, True, True):
+        await tt.add_video(10, "https://t/1", False, media_id=popular.media_id, cache_hit=hit)
+    await tt.add_video(-20, "https://t/2", False, media_id=other.media_id, cache_hit=False)
+    text = await bot.edited("overall")
+    assert (
+        "Media cache: <b>2</b> hits, <b>1</b> misses (<b>67%</b>), <b>2</b> produce calls saved"
+        in text.split("<b>Groups</b>")[0]
+    )
+    view = await bot.edited("media")
+    assert "Entries: <b>2</b>, file sets: <b>2</b>" in view
+    assert "hit rate <b>50%</b>, <b>2</b> produce calls saved" in view
+    assert view.endswith("┗ <code>tiktok:1</code>: <b>3</b>\n┗ <code>tiktok:2</code>: <b>1</b>")
+    calls = await bot.press(stats_bot.GraphCallback(kind="cache_hits", period="24h").pack())
+    [photo] = [c for c in calls if isinstance(c, SendPhoto)]
+    assert photo.caption is not None and photo.caption.endswith(": <b>2</b> in all")

@@ -1,8 +1,14 @@
-"""The media cache: a repeated link is answered from Telegram's file_ids, once per bot, across
-processes.
+"""The media cache: a repeated link is answered from Telegram's file_ids, per bot and variant.
 
-``send_cached`` (and ``answer_inline_cached``) import aiogram when first used; the rest of this
-module does not.
+The database side (no aiogram): ``lookup_media``, ``store_media``, ``invalidate_media``,
+``refresh_media_metadata``, ``prune_media``, and downloads linked to an entry through
+``track_download(..., media_id=..., cache_hit=...)`` (also ``add_video``/``add_music``). Each
+runs on the current ``Storage`` and is also a ``Storage`` method.
+
+The sending side: ``send_cached`` (and ``answer_inline_cached`` for inline mode) send a key's
+stored file_ids, or run the bot's ``produce`` once across every process on the database
+(``media_flight``), upload and store. Those two import aiogram when first used; the rest of
+this module does not.
 """
 
 from __future__ import annotations
@@ -24,11 +30,17 @@ from .bot.media_types import (
 )
 from .services.flight import DEFAULT_WAIT, Flight, media_flight
 from .services.media import (
+    DEFAULT_METADATA_TTL,
+    KINDS,
     CachedMedia,
     MediaFile,
     MediaKey,
+    PruneProgress,
     invalidate_media,
     lookup_media,
+    media_key,
+    prune_media,
+    refresh_media_metadata,
     store_media,
 )
 
@@ -39,7 +51,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ALBUM_LIMIT",
     "DEAD_FILE_ID_TEXTS",
+    "DEFAULT_METADATA_TTL",
     "DEFAULT_WAIT",
+    "KINDS",
     "CachedMedia",
     "Caption",
     "Flight",
@@ -51,6 +65,7 @@ __all__ = [
     "MediaProduceError",
     "Produce",
     "Produced",
+    "PruneProgress",
     "Sent",
     "album_chunks",
     "answer_inline_cached",
@@ -58,6 +73,9 @@ __all__ = [
     "invalidate_media",
     "lookup_media",
     "media_flight",
+    "media_key",
+    "prune_media",
+    "refresh_media_metadata",
     "send_cached",
     "store_media",
 ]

@@ -336,7 +336,12 @@ def install_fsm(
 ) -> None:
     """Put a ``PostgresStorage`` (or ``storage``) into a dispatcher built without one, and
     ``AdvisoryLockIsolation`` (or ``isolation``) if asked: ``setup_storage(dp, fsm=True)``.
-    The ones made here work on ``database`` (default: the current one at each call).
+
+    The ones made here, and a ``PostgresStorage`` / ``AdvisoryLockIsolation`` the dispatcher
+    already has with no ``database`` of its own (``Dispatcher(storage=PostgresStorage())``),
+    work on ``database``: aiogram reads the state before the middleware binds the bot's
+    database, so an unbound one would read the default's. ``ValueError`` for one already given
+    another database (one FSM storage shared by two bots on two databases).
 
     aiogram reads ``dp.fsm.storage`` per update, so replacing it before the first update is
     clean. A dispatcher given another storage at construction keeps it: ``ValueError``. A plain
@@ -373,3 +378,21 @@ def install_fsm(
         if isolation is True:
             isolation = AdvisoryLockIsolation(database=database)
         fsm.events_isolation = isolation
+    if database is not None:
+        _give_database(fsm.storage, database)
+        _give_database(fsm.events_isolation, database)
+
+
+def _give_database(part: object, database: Database) -> None:
+    """``part``'s database is ``database`` if it is one of ours and had none."""
+    from .isolation import AdvisoryLockIsolation
+
+    if not isinstance(part, PostgresStorage | AdvisoryLockIsolation):
+        return
+    if part.database is None:
+        part.database = database
+    elif part.database is not database:
+        raise ValueError(
+            f"this dispatcher's {type(part).__name__} works on {part.database!r}, not on "
+            f"{database!r}: give each bot its own"
+        )

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from ..services.media import CachedMedia
+from ..services.media import KINDS, CachedMedia
 
 if TYPE_CHECKING:
     from aiogram.types import InputFile, Message
 
 MediaKind = Literal["video", "photo", "audio", "document", "animation", "voice"]
-KINDS: frozenset[str] = frozenset(get_args(MediaKind))
+assert frozenset(get_args(MediaKind)) == KINDS  # the kinds the store accepts
 
 #: Telegram's limit of items in one album (sendMediaGroup).
 ALBUM_LIMIT = 10

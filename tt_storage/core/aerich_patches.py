@@ -1,7 +1,7 @@
 """aerich's CLI taught tt-storage's migrations: five patches of aerich's classes and module,
-installed once by ``teach_aerich`` (``config.migration_config`` does it); what they change and
-why: its docstring, and each patch's. aerich itself is imported inside the functions: it costs
-~0.4 s, which ``import tt_storage`` does not pay.
+installed once by ``teach_aerich`` (``config.migration_config`` does it), with ``migrate``'s two
+of ``aerich_migrate``; what they change and why: its docstring, and each patch's. aerich itself
+is imported inside the functions: it costs ~0.4 s, which ``import tt_storage`` does not pay.
 """
 
 from __future__ import annotations
@@ -33,9 +33,13 @@ def teach_aerich() -> None:
       tt-storage's pending migrations (your tables have keys to ``users``), and the first
       migration ``init-db`` writes for your app leaves tt-storage's tables out (aerich
       would otherwise copy every model on the connection into it).
+    * **Keys to tt-storage's models.** ``aerich --app <yours> migrate`` resolves them
+      (``aerich_migrate``).
     """
     import aerich  # on use: see the module's docstring
     from aerich.migrate import Migrate
+
+    from .aerich_migrate import teach_migrate
 
     if getattr(Migrate, "tt_storage_taught", False):
         return
@@ -44,6 +48,7 @@ def teach_aerich() -> None:
     _tt_storage_before_upgrade(aerich.Command)
     _tt_storage_before_init_db(aerich.Command)
     _leave_tt_storage_out_of_first_migration(aerich, Migrate)
+    teach_migrate()
     Migrate.tt_storage_taught = True  # type: ignore[attr-defined]
 
 

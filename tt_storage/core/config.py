@@ -182,10 +182,16 @@ def connect_kwargs(db_url: str) -> dict[str, Any]:
     return found | settings.connect_args()
 
 
+#: tt-storage's migrations as Tortoise's runner reads them (the ``tt_storage`` app's
+#: ``"migrations"`` module): made from the aerich files.
+TORTOISE_MIGRATIONS = "tt_storage.ops.tortoise_migrations"
+
+
 def migration_config(
     db_url: str | None = None,
     *,
     models: AppModels | None = None,
+    migrations: str | Mapping[str, str] | None = None,
     connect_timeout: float = PoolOptions().connect_timeout,
     command_timeout: float | None = None,
 ) -> dict[str, Any]:
@@ -199,6 +205,11 @@ def migration_config(
     ``models`` (see the README, "Your own models"): building it also lets aerich find
     tt-storage's migrations inside the installed package, and apply them before the
     application's own (``teach_aerich``).
+
+    ``migrations``: for Tortoise's own runner (``tortoise makemigrations`` / ``migrate``), the
+    module of your app's migrations (``"mybot.migrations"``), or ``{label: module}`` per app;
+    tt-storage's app then gets its migrations made from the aerich files
+    (``tt_storage.ops.tortoise_migrations``).
     """
     teach_aerich()
     # Three: aerich's transaction, its non-transactional index builds, and the advisory lock.
@@ -207,6 +218,18 @@ def migration_config(
     credentials["command_timeout"] = command_timeout
     # Named in pg_stat_activity, so a process waiting for the migration lock can say who holds it.
     credentials.setdefault("application_name", f"tt-storage migrations (pid {os.getpid()})")
+    if migrations is not None:
+        apps = config["apps"]
+        given = {USER_APP: migrations} if isinstance(migrations, str) else dict(migrations)
+        for label, module in given.items():
+            if label not in apps or label == APP or not isinstance(module, str):
+                yours = ", ".join(sorted(set(apps) - {APP})) or "none: pass models="
+                raise ValueError(
+                    f"migrations: {label!r} is not one of your apps ({yours}): give one "
+                    "module (for the app 'models') or {label: 'pkg.migrations'}"
+                )
+            apps[label]["migrations"] = module
+        apps[APP]["migrations"] = TORTOISE_MIGRATIONS
     return config
 
 

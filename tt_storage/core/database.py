@@ -24,7 +24,7 @@ from tortoise.context import (  # _current_context: private, named in test_contr
 )
 from tortoise.exceptions import ConfigurationError
 
-from . import db, embedded, lifecycle, startup, validate
+from . import db, embedded, host_schema, lifecycle, startup, validate
 from . import migration_steps as steps
 from . import outbox as outbox_module
 from .app import CONNECTION, REPLICA
@@ -39,6 +39,11 @@ from .tls import TLSConnect
 from .urls import env_db_url, redact_url
 
 log = logging.getLogger("tt_storage")
+
+
+#: The instances open now: with two or more and the default not among them, an unbound call has
+#: no one database to go to (``Database.client``).
+_open: WeakSet[Database] = WeakSet()
 
 
 class ListenThroughPooler(asyncpg.InterfaceError):  # type: ignore[misc]
@@ -72,11 +77,14 @@ class Database:
 
     def client(self) -> BaseDBAsyncClient:
         """The pool's client. The default instance, while not open, uses the ``default``
-        connection of an application that runs Tortoise itself."""
+        connection of the current Tortoise context: an application's that runs Tortoise
+        itself, or the one ``Storage`` open (Tortoise's global fallback). With two or more open
+        and none bound: ``StorageNotInitialized`` (which one is meant cannot be told)."""
         if self._client is not None:
             return self._client
         if self is not db.default():
             raise StorageNotInitialized(f"{self!r}: call its init() first")
+        self._refuse_ambiguous()
         try:
             return get_connection(CONNECTION)
         except (ConfigurationError, RuntimeError, KeyError) as exc:
@@ -84,11 +92,26 @@ class Database:
                 "tt-storage has no database: call init_storage() (or setup_storage(dp)) first"
             ) from exc
 
+    @staticmethod
+    def _refuse_ambiguous() -> None:
+        """``StorageNotInitialized`` if the current Tortoise context is one of two or more open
+        instances': it is merely the first opened (the global fallback), not a choice."""
+        if len(_open) < 2:
+            return
+        context = get_current_context()
+        if context is not None and any(d.context is context for d in list(_open)):
+            raise StorageNotInitialized(
+                f"{len(_open)} Storages are open and the default one is not, and this call is "
+                "bound to none: call a Storage's method (storage.get_user(...)), or run it "
+                "inside `with storage.bound():` (or open the default with init_storage())"
+            )
+
     def read_client(self) -> BaseDBAsyncClient:
         """Where reads that may lag go: the replica if one is configured, else the primary."""
         if self._replica is not None:
             return self._replica
         if self._client is None and self is db.default():  # an app running Tortoise itself
+            self._refuse_ambiguous()
             try:
                 return get_connection(REPLICA)
             except (ConfigurationError, RuntimeError, KeyError):
@@ -184,7 +207,10 @@ class Database:
                 migration_lock_timeout=lock_timeout,
             )
         context = await _new_context(config, global_fallback)
-        probe = await self._attach(context, options, url, replica_url, check_schema=not migrate)
+        host_apps = host_schema.declared(context.apps or {}, config["apps"]) if models else []
+        probe = await self._attach(
+            context, options, url, replica_url, check_schema=not migrate, host_apps=host_apps
+        )
         self.url, self.replica_url, self.listen_url = url, replica_url, listen_url
         if self.outbox.enabled:
             self.outbox.start()
@@ -199,6 +225,7 @@ class Database:
         replica_url: str | None,
         *,
         check_schema: bool,
+        host_apps: list[host_schema.HostApp],
     ) -> lifecycle.Probe:
         """Take ``context``'s pools and open them (``lifecycle.probe``); on failure leave this
         instance closed and the context's pools too."""
@@ -207,7 +234,11 @@ class Database:
         self.options = options
         try:
             probe = await lifecycle.probe(
-                self, url, replica=self._replica is not None, check_schema=check_schema
+                self,
+                url,
+                replica=self._replica is not None,
+                check_schema=check_schema,
+                host_apps=host_apps,
             )
         except BaseException:
             self._client = self._replica = None
@@ -215,6 +246,7 @@ class Database:
             await context.close_connections()
             raise
         self.context = context
+        _open.add(self)
         return probe
 
     async def close(self) -> list[OutboxEvent]:
@@ -225,6 +257,7 @@ class Database:
         ERROR): empty unless the database was unreachable for all of ``outbox_close_timeout``.
         """
         lost = await self.outbox.close()
+        _open.discard(self)
         context, self.context = self.context, None
         self.url = self.replica_url = self.listen_url = None
         self._client = self._replica = None

@@ -10,6 +10,7 @@ never imported.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar, Token
 from typing import Any, Protocol
@@ -24,6 +25,8 @@ from . import tls
 from .errors import StorageError, StorageNotInitialized, StorageTimeout, StorageUnavailable
 from .pool import PoolOptions
 from .urls import endpoint_of
+
+log = logging.getLogger("tt_storage")
 
 # Errors that mean "the server is not there (now)", as opposed to "this statement is wrong".
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -225,6 +228,9 @@ def _translate(
 #: How many times a write is re-run when the chat it resolved was migrated under it.
 RESOLVE_RETRIES = 2
 
+#: Statements re-run by ``fetchrow_resolved`` since the process started, by cause.
+reruns: dict[str, int] = {"migrated": 0, "deadlock": 0}
+
 
 async def fetchrow_resolved(
     conn: asyncpg.Connection, sql: str, *args: Any
@@ -234,17 +240,26 @@ async def fetchrow_resolved(
 
     A foreign-key violation means the chat's row vanished after the statement's snapshot was
     taken: a ``migrate_chat`` committed meanwhile (the old row is gone, or migration 8's trigger
-    refused to re-create it); the re-run's snapshot sees the migration, so it resolves the old
-    id to the new one. A deadlock (seen once in CI among 100 concurrent first downloads of one
-    chat) cancels the victim's whole statement. Either way the failed statement wrote nothing,
-    so outside a transaction running it again is safe.
+    refuses to re-create it); the re-run's snapshot sees the migration, so it resolves the old
+    id to the new one. A deadlock cancels the victim's whole statement; the download statements
+    no longer make one (docs/RELIABILITY.md, "The deadlock"), so this is a safety net: counted in
+    ``reruns`` and logged. Either way the failed statement wrote nothing, so outside a
+    transaction running it again is safe.
     """
     for _ in range(RESOLVE_RETRIES):
         try:
             return await conn.fetchrow(sql, *args)
-        except (asyncpg.ForeignKeyViolationError, asyncpg.DeadlockDetectedError):
+        except (asyncpg.ForeignKeyViolationError, asyncpg.DeadlockDetectedError) as exc:
             if conn.is_in_transaction():
                 raise  # the transaction is aborted: only its owner can retry it
+            if isinstance(exc, asyncpg.DeadlockDetectedError):
+                reruns["deadlock"] += 1
+                log.warning(
+                    "deadlock detected, the statement is run again (%d so far in this process)",
+                    reruns["deadlock"],
+                )
+            else:
+                reruns["migrated"] += 1
     return await conn.fetchrow(sql, *args)
 
 

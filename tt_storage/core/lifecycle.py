@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from . import db, sql, startup, tls, validate
+from . import db, host_schema, sql, startup, tls, validate
 from . import migration_steps as steps
 from .app import APP, LEGACY_APP, packaged_migrations
 from .config import connect_kwargs, migration_config
@@ -120,9 +120,17 @@ class Probe:
     standby: bool | None
 
 
-async def probe(database: db.Target, url: str, *, replica: bool, check_schema: bool) -> Probe:
+async def probe(
+    database: db.Target,
+    url: str,
+    *,
+    replica: bool,
+    check_schema: bool,
+    host_apps: list[host_schema.HostApp] | None = None,
+) -> Probe:
     """Open ``database``'s pools now, so a wrong URL, a refused login or an unmigrated database
-    fails here, not on the first update; what the first connections found."""
+    (tt-storage's tables, or those of ``host_apps``: the application's) fails here, not on the
+    first update; what the first connections found."""
     standby = None
     try:
         async with db.connection(database=database) as conn:
@@ -130,6 +138,8 @@ async def probe(database: db.Target, url: str, *, replica: bool, check_schema: b
             pooled = await db.through_pooler(conn)
             if check_schema:
                 await _check_schema(conn, url)
+            if host_apps:
+                await _check_host_schema(conn, url, host_apps)
         if replica:
             async with db.connection(replica=True, database=database) as conn:
                 standby = await conn.fetchval(sql.IS_STANDBY)
@@ -176,6 +186,20 @@ async def _check_schema(conn: asyncpg.Connection, url: str) -> None:
         "migrate=True) or setup_storage(dp, migrate=True), `tt-storage migrate`, or "
         "`aerich upgrade` in your project (README: Migrations)"
     )
+
+
+async def _check_host_schema(
+    conn: asyncpg.Connection, url: str, host_apps: list[host_schema.HostApp]
+) -> None:
+    """``StorageError`` naming the command to run unless every table and column the
+    application's models declare exists and none of its migrations found here is pending."""
+    problems = [app.problem() for app in await host_schema.inspect(conn, host_apps) if not app.ok]
+    if problems:
+        raise StorageError(
+            f"the database {redact_url(url)} is not migrated for your models: "
+            + "; ".join(problems)
+            + " (README: Your own models)"
+        )
 
 
 def _refused(exc: BaseException, url: str) -> StorageError | None:

@@ -1,4 +1,4 @@
-"""The seed's three tables, column for column (schema only, no behaviour)."""
+"""The seed's three tables, column for column, and the plugin's own (schema only, no behaviour)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,12 @@ class Video(Model):
     is_images = fields.BooleanField(default=False, db_default=False)
     is_processed = fields.BooleanField(default=False, db_default=False)
     is_inline = fields.BooleanField(default=False, db_default=False)
+    # The media cache entry this download was sent from or stored into (no foreign key: see
+    # migration 9); NULL without one, kept when the entry is pruned (ids are never reused).
+    media_id = fields.BigIntField(null=True)
+    # Sent from cached file_ids (true) or produced and uploaded (false); NULL: not through the
+    # cache. (Plain comments here: a doc-comment would become a column COMMENT.)
+    cache_hit = fields.BooleanField(null=True)
 
     class Meta:
         table = "videos"
@@ -87,6 +93,9 @@ class Music(Model):
     user_id: int
     downloaded_at = fields.BigIntField(null=True)
     video_id = fields.BigIntField()
+    # As Video.media_id and Video.cache_hit.
+    media_id = fields.BigIntField(null=True)
+    cache_hit = fields.BooleanField(null=True)
 
     class Meta:
         table = "music"
@@ -140,3 +149,58 @@ class ChatMigration(Model):
             "tt-storage: chat old_id became new_id (group -> supergroup) at migrated_at"
             " (epoch seconds); writes for old_id go to new_id."
         )
+
+
+class Media(Model):
+    """A media cache entry: one source key (``tt_storage.media``), its metadata, its use."""
+
+    id = fields.BigIntField(primary_key=True)
+    # The normalized source key (tt_storage.media.media_key).
+    key = VarcharField(unique=True)
+    metadata: dict[str, Any] | None = fields.JSONField(null=True)
+    # When metadata was last written (epoch seconds); NULL without metadata.
+    metadata_at = fields.BigIntField(null=True)
+    first_used_at = fields.BigIntField()
+    # Set by every store, and by a recorded download linked to the entry when it is older than
+    # an hour (so most bumps change no indexed column: HOT updates); prune_media reads it
+    # through idx_tt_storage_media_last_used.
+    last_used_at = fields.BigIntField()
+    use_count = fields.BigIntField(default=0, db_default=0)
+
+    class Meta:
+        table = "tt_storage_media"
+        table_description = (
+            "tt-storage: media cache entries, one per source key; times in epoch seconds."
+        )
+        indexes = (Index(fields=("last_used_at",), name="idx_tt_storage_media_last_used"),)
+
+
+class MediaFiles(Model):
+    """The Telegram files of one media entry for one bot and variant, in sending order.
+
+    ``files`` is a JSON array of ``{"kind", "file_id", "file_unique_id"}`` (a CHECK of
+    migration 9 holds it to that shape); NULL once invalidated. ``version`` grows with every
+    store and every invalidation, so a compare-and-swap on it never erases a newer set.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    media: fields.ForeignKeyRelation[Media] = fields.ForeignKeyField(
+        f"{APP}.Media",
+        related_name="file_sets",
+        source_field="media_id",
+        on_delete=fields.CASCADE,
+    )
+    media_id: int
+    bot_id = fields.BigIntField()
+    variant = VarcharField()
+    version = fields.BigIntField(default=1, db_default=1)
+    files: list[dict[str, Any]] | None = fields.JSONField(null=True)
+    stored_at = fields.BigIntField()
+
+    class Meta:
+        table = "tt_storage_media_files"
+        table_description = (
+            "tt-storage: the ordered Telegram files of a media entry per bot and variant;"
+            " files NULL once invalidated; version bumped by every store and invalidation."
+        )
+        unique_together = (("media", "bot_id", "variant"),)

@@ -31,6 +31,9 @@ class OutboxEvent:
     is_processed: bool = False
     is_inline: bool = False
     video_id: int | None = None
+    #: The media cache link (``track_download(media_id=..., cache_hit=...)``).
+    media_id: int | None = None
+    cache_hit: bool | None = None
     #: The first attempt was sent and its outcome is unknown: replayed only if not found.
     maybe_written: bool = False
     #: ``pending``, then ``written`` (by a replay), ``duplicate`` (found already written),
@@ -59,6 +62,8 @@ class OutboxEvent:
             if self.kind == "video"
             else f"music video_id={self.video_id}"
         )
+        if self.media_id is not None or self.cache_hit is not None:
+            what += f" media_id={self.media_id} cache_hit={self.cache_hit}"
         unsure = " (its first attempt may have been written)" if self.maybe_written else ""
         return f"chat={self.chat} at={self.downloaded_at} ad={self.ad} {what}{unsure}"
 
@@ -125,6 +130,8 @@ async def _replay_in(
             [batch[i].is_images for i in videos],
             [batch[i].is_processed for i in videos],
             [batch[i].is_inline for i in videos],
+            [batch[i].media_id for i in videos],
+            [batch[i].cache_hit for i in videos],
         )
     music = [i for i in todo if batch[i].kind == "music"]
     if music:
@@ -133,12 +140,30 @@ async def _replay_in(
             [target[i] for i in music],
             [batch[i].downloaded_at for i in music],
             [batch[i].video_id for i in music],
+            [batch[i].media_id for i in music],
+            [batch[i].cache_hit for i in music],
         )
     ads = Counter(target[i] for i in todo if batch[i].ad)
     if ads:
         chat_ids = sorted(ads)
         await conn.execute(sql.OUTBOX_COUNT_ADS, chat_ids, [ads[chat] for chat in chat_ids])
+    await _count_media(conn, [batch[i] for i in todo])
     return skip
+
+
+async def _count_media(conn: Any, written: list[OutboxEvent]) -> None:
+    """The media entries of replayed downloads count them as uses, as the direct path does."""
+    uses: Counter[int] = Counter()
+    latest: dict[int, int] = {}
+    for event in written:
+        if event.media_id is not None:
+            uses[event.media_id] += 1
+            latest[event.media_id] = max(latest.get(event.media_id, 0), event.downloaded_at)
+    if uses:
+        ids = sorted(uses)
+        await conn.execute(
+            sql.OUTBOX_COUNT_MEDIA, ids, [uses[i] for i in ids], [latest[i] for i in ids]
+        )
 
 
 async def _already_written(conn: Any, batch: list[OutboxEvent], target: list[int]) -> set[int]:

@@ -131,16 +131,23 @@ RECORD_AD_SHOW = (
 
 INCREASE_AD_COUNT = "UPDATE users SET ad_count = ad_count + 1 WHERE user_id = $1"
 
-# Decide on the locked, latest row version, then apply that decision: concurrent claims queue
-# on the row lock, so each sees the previous one's effect (PostgreSQL 15 has no RETURNING OLD).
+# Decide and apply in one UPDATE: its SET sees the latest row version (a concurrent claim's
+# effect included: they queue on the row), and the decision comes back through the new row: an
+# ad leaves the counter at 1 and the cooldown at now + cooldown (PostgreSQL 15 has no RETURNING
+# OLD). A download without one leaves the same only from a counter of 0 whose cooldown ends at
+# exactly that second, which nothing writes (an ad sets the counter to 1).
+# No separate SELECT ... FOR NO KEY UPDATE step: locking the latest version first and then
+# updating the row as the snapshot saw it deadlocked (docs/RELIABILITY.md, "The deadlock").
+# The chat resolves as the downloads do: a claim for a migrated id applies to its successor.
 CLAIM_AD_SLOT = (
-    "WITH cur AS ("
-    " SELECT user_id, (ad_count >= $3 OR ad_cooldown < $2) AS show"
-    " FROM users WHERE user_id = $1 FOR NO KEY UPDATE) "
-    "UPDATE users u SET"
-    " ad_count = CASE WHEN cur.show THEN 1 ELSE u.ad_count + 1 END,"
-    " ad_cooldown = CASE WHEN cur.show THEN $2::bigint + $4::bigint ELSE u.ad_cooldown END "
-    "FROM cur WHERE u.user_id = cur.user_id RETURNING cur.show"
+    "UPDATE users SET"
+    " ad_count = CASE WHEN ad_count >= $3 OR ad_cooldown < $2 THEN 1"
+    " ELSE ad_count + 1 END,"
+    " ad_cooldown = CASE WHEN ad_count >= $3 OR ad_cooldown < $2"
+    " THEN $2::bigint + $4::bigint ELSE ad_cooldown END "
+    "WHERE user_id = "
+    + _RESOLVED
+    + " RETURNING ad_count = 1 AND ad_cooldown = $2::bigint + $4::bigint"
 )
 
 # --- tracking ------------------------------------------------------------------------------------
@@ -169,12 +176,14 @@ _REGISTER_FOR_DOWNLOAD = (
         ad_cooldown=_NEW_AD_COOLDOWN,
     )
     + " FROM chat ON CONFLICT (user_id) DO NOTHING RETURNING $4::boolean AS show), "
-    "cur AS (SELECT user_id, (ad_count >= $5 OR ad_cooldown < $2) AS show"
-    " FROM users WHERE user_id = (SELECT id FROM chat) AND $4 FOR NO KEY UPDATE), "
-    "ad AS (UPDATE users u SET"
-    " ad_count = CASE WHEN cur.show THEN 1 ELSE u.ad_count + 1 END,"
-    " ad_cooldown = CASE WHEN cur.show THEN $2::bigint + $6::bigint ELSE u.ad_cooldown END"
-    " FROM cur WHERE u.user_id = cur.user_id RETURNING cur.show), "
+    # The ad rule as in CLAIM_AD_SLOT: one UPDATE, the decision read from the new counter.
+    "ad AS (UPDATE users SET"
+    " ad_count = CASE WHEN ad_count >= $5 OR ad_cooldown < $2 THEN 1"
+    " ELSE ad_count + 1 END,"
+    " ad_cooldown = CASE WHEN ad_count >= $5 OR ad_cooldown < $2"
+    " THEN $2::bigint + $6::bigint ELSE ad_cooldown END"
+    " WHERE user_id = (SELECT id FROM chat) AND $4"
+    " RETURNING ad_count = 1 AND ad_cooldown = $2::bigint + $6::bigint AS show), "
 )
 # The result: `registered` (this statement made the chat), `show` (the ad decision; never true
 # when the rule was off; NULL when the chat appeared concurrently after this statement's
@@ -185,13 +194,36 @@ _DOWNLOAD_RESULT = (
     " (SELECT id FROM chat) AS chat"
 )
 
-_VIDEO_COLUMNS = "user_id, downloaded_at, video_link, is_images, is_processed, is_inline"
+_VIDEO_COLUMNS = (
+    "user_id, downloaded_at, video_link, is_images, is_processed, is_inline, media_id, cache_hit"
+)
 
-# A download with the ad rule. $7 link, $8 is_images, $9 is_processed, $10 is_inline.
+
+# The media cache entry a linked download names (its media_id parameter): counted as used, its
+# last_used_at moved on when over an hour old (so most bumps change no indexed column and stay
+# HOT updates). (SELECT id FROM media) is the link to write: NULL if the entry was pruned
+# meanwhile. Only the *_LINKED statements have it: a data-modifying CTE costs its setup (tens of
+# µs) even when it matches nothing.
+# ..._MEDIA_BUMP + "$n" + _MEDIA_END: the CTE for media_id parameter $n.
+_MEDIA_BUMP = (
+    "media AS (UPDATE tt_storage_media SET use_count = use_count + 1,"
+    " last_used_at = CASE WHEN last_used_at < $2::bigint - 3600 THEN $2::bigint"
+    " ELSE last_used_at END WHERE id = "
+)
+_MEDIA_END = "::bigint RETURNING id), "
+_LINK = "(SELECT id FROM media)"
+
+# A download with the ad rule. $7 link, $8 is_images, $9 is_processed, $10 is_inline,
+# $11 media_id (NULL here: a linked download is TRACK_VIDEO_LINKED), $12 cache_hit.
 TRACK_VIDEO = (
     "WITH " + _REGISTER_FOR_DOWNLOAD + "ins AS (INSERT INTO videos (" + _VIDEO_COLUMNS + ")"
-    " SELECT id, $2, $7, $8, $9, $10 FROM chat) " + _DOWNLOAD_RESULT
+    " SELECT id, $2, $7, $8, $9, $10, $11::bigint, $12::boolean FROM chat) " + _DOWNLOAD_RESULT
 )
+TRACK_VIDEO_LINKED = (
+    "WITH " + _REGISTER_FOR_DOWNLOAD + _MEDIA_BUMP + "$11" + _MEDIA_END
+    + "ins AS (INSERT INTO videos (" + _VIDEO_COLUMNS + ")"
+    " SELECT id, $2, $7, $8, $9, $10, " + _LINK + ", $12::boolean FROM chat) " + _DOWNLOAD_RESULT
+)  # fmt: skip
 
 # Without the ad rule (groups, inline, music): no row lock on the chat, a third less work.
 # $1 id, $2 now, $3 default lang; same result columns as TRACK_VIDEO, `show` always false.
@@ -204,17 +236,27 @@ _PLAIN_RESULT = (
     "SELECT EXISTS (SELECT 1 FROM reg) AS registered, false AS show, (SELECT id FROM chat) AS chat"
 )
 
-# $4 link, $5 is_images, $6 is_processed, $7 is_inline.
+# $4 link, $5 is_images, $6 is_processed, $7 is_inline, $8 media_id, $9 cache_hit.
 ADD_VIDEO = (
     "WITH " + _REGISTER_UNKNOWN + "ins AS (INSERT INTO videos (" + _VIDEO_COLUMNS + ")"
-    " SELECT id, $2, $4, $5, $6, $7 FROM chat) " + _PLAIN_RESULT
+    " SELECT id, $2, $4, $5, $6, $7, $8::bigint, $9::boolean FROM chat) " + _PLAIN_RESULT
 )
+ADD_VIDEO_LINKED = (
+    "WITH " + _REGISTER_UNKNOWN + _MEDIA_BUMP + "$8" + _MEDIA_END + "ins AS (INSERT INTO videos ("
+    + _VIDEO_COLUMNS + ") SELECT id, $2, $4, $5, $6, $7, " + _LINK + ", $9::boolean"
+    " FROM chat) " + _PLAIN_RESULT
+)  # fmt: skip
 
-# $4 video_id.
+# $4 video_id, $5 media_id, $6 cache_hit.
+_MUSIC_INSERT = "ins AS (INSERT INTO music (user_id, downloaded_at, video_id, media_id, cache_hit)"
 ADD_MUSIC = (
-    "WITH " + _REGISTER_UNKNOWN + "ins AS (INSERT INTO music (user_id, downloaded_at, video_id)"
-    " SELECT id, $2, $4 FROM chat) " + _PLAIN_RESULT
-)
+    "WITH " + _REGISTER_UNKNOWN + _MUSIC_INSERT
+    + " SELECT id, $2, $4, $5::bigint, $6::boolean FROM chat) " + _PLAIN_RESULT
+)  # fmt: skip
+ADD_MUSIC_LINKED = (
+    "WITH " + _REGISTER_UNKNOWN + _MEDIA_BUMP + "$5" + _MEDIA_END + _MUSIC_INSERT
+    + " SELECT id, $2, $4, " + _LINK + ", $6::boolean FROM chat) " + _PLAIN_RESULT
+)  # fmt: skip
 
 # --- reads and stats -----------------------------------------------------------------------------
 
@@ -296,17 +338,30 @@ OUTBOX_MUSIC_FOUND = (
 )
 
 # The downloads, in queue order (so pk_id follows it).
+# A media entry pruned while the download was queued is linked as NULL, as on the direct path.
+_OUTBOX_MEDIA = "(SELECT m.id FROM tt_storage_media AS m WHERE m.id = e.mid)"
+
 OUTBOX_INSERT_VIDEOS = (
-    "INSERT INTO videos (user_id, downloaded_at, video_link, is_images, is_processed, is_inline) "
-    "SELECT e.chat, e.at, e.link, e.img, e.proc, e.inl"
+    "INSERT INTO videos (" + _VIDEO_COLUMNS + ") "
+    "SELECT e.chat, e.at, e.link, e.img, e.proc, e.inl, " + _OUTBOX_MEDIA + ", e.hit"
     " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::boolean[], $5::boolean[],"
-    " $6::boolean[]) WITH ORDINALITY AS e(chat, at, link, img, proc, inl, n) ORDER BY e.n"
+    " $6::boolean[], $7::bigint[], $8::boolean[])"
+    " WITH ORDINALITY AS e(chat, at, link, img, proc, inl, mid, hit, n) ORDER BY e.n"
 )
 
 OUTBOX_INSERT_MUSIC = (
-    "INSERT INTO music (user_id, downloaded_at, video_id) "
-    "SELECT e.chat, e.at, e.vid FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])"
-    " WITH ORDINALITY AS e(chat, at, vid, n) ORDER BY e.n"
+    "INSERT INTO music (user_id, downloaded_at, video_id, media_id, cache_hit) "
+    "SELECT e.chat, e.at, e.vid, " + _OUTBOX_MEDIA + ", e.hit"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[])"
+    " WITH ORDINALITY AS e(chat, at, vid, mid, hit, n) ORDER BY e.n"
+)
+
+# The replayed downloads' media entries, counted as used as the direct path would have: $1 ids
+# (sorted: a stable lock order), $2 downloads each, $3 the latest download time each.
+OUTBOX_COUNT_MEDIA = (
+    "UPDATE tt_storage_media m SET use_count = m.use_count + d.n,"
+    " last_used_at = GREATEST(m.last_used_at, d.at)"
+    " FROM unnest($1::bigint[], $2::int[], $3::bigint[]) AS d(id, n, at) WHERE m.id = d.id"
 )
 
 # Downloads that could not decide an ad count as downloads without one. $1 ids, $2 counts.
@@ -319,34 +374,45 @@ OUTBOX_COUNT_ADS = (
 # --- analytics (services/analytics.py) -----------------------------------------------------------
 # Epoch seconds are floored to a bucket with ((t % b) + b) % b, which is right for negative t too.
 
+# Downloads sent through the media cache from its file_ids (hits) or produced (misses).
+_HITS = "count(*) FILTER (WHERE cache_hit) AS hits, count(*) FILTER (WHERE NOT cache_hit) AS misses"
+
 # One round trip for a window: $1 since (rows with a NULL timestamp never match), $2..$3 the chat
 # id range. Distinct chats by count(DISTINCT): a sort of one bigint per row, which stays in memory
 # where a hash of (chat, counters) spills.
 QUICK_STATS_SINCE = (
     "SELECT (SELECT count(*) FROM users"
-    " WHERE registered_at >= $1 AND user_id BETWEEN $2 AND $3) AS new_chats, v.*, m.* "
+    " WHERE registered_at >= $1 AND user_id BETWEEN $2 AND $3) AS new_chats,"
+    " v.videos, v.video_chats, v.images, v.image_chats, m.music, m.music_chats,"
+    " v.hits + m.hits AS cache_hits, v.misses + m.misses AS cache_misses "
     "FROM (SELECT count(*) AS videos, count(DISTINCT user_id) AS video_chats,"
     " count(*) FILTER (WHERE is_images) AS images,"
-    " count(DISTINCT user_id) FILTER (WHERE is_images) AS image_chats"
+    " count(DISTINCT user_id) FILTER (WHERE is_images) AS image_chats, " + _HITS + ""
     " FROM videos WHERE downloaded_at >= $1 AND user_id BETWEEN $2 AND $3) v, "
-    "(SELECT count(*) AS music, count(DISTINCT user_id) AS music_chats"
+    "(SELECT count(*) AS music, count(DISTINCT user_id) AS music_chats, " + _HITS + ""
     " FROM music WHERE downloaded_at >= $1 AND user_id BETWEEN $2 AND $3) m"
 )
 
 # All time, NULL timestamps included: $1..$2 the chat id range. Every part is a scan of an index
 # in chat order (users_pkey, idx_videos_user_time, idx_videos_user_images, idx_music_user_time)
-# grouped as it streams: no heap, no sort, no hash.
+# grouped as it streams: no heap, no sort, no hash (the cache counts: the partial indexes of
+# migration 9 on (user_id, cache_hit), which hold only the downloads sent through the cache).
 QUICK_STATS_ALL = (
     "SELECT (SELECT count(*) FROM users WHERE user_id BETWEEN $1 AND $2) AS new_chats,"
     " coalesce(v.n, 0)::bigint AS videos, v.chats AS video_chats,"
     " coalesce(i.n, 0)::bigint AS images, i.chats AS image_chats,"
-    " coalesce(m.n, 0)::bigint AS music, m.chats AS music_chats "
+    " coalesce(m.n, 0)::bigint AS music, m.chats AS music_chats,"
+    " cv.hits + cm.hits AS cache_hits, cv.misses + cm.misses AS cache_misses "
     "FROM (SELECT sum(n) AS n, count(*) AS chats FROM (SELECT user_id, count(*) AS n FROM videos"
     " WHERE user_id BETWEEN $1 AND $2 GROUP BY user_id) s) v, "
     "(SELECT sum(n) AS n, count(*) AS chats FROM (SELECT user_id, count(*) AS n FROM videos"
     " WHERE is_images AND user_id BETWEEN $1 AND $2 GROUP BY user_id) s) i, "
     "(SELECT sum(n) AS n, count(*) AS chats FROM (SELECT user_id, count(*) AS n FROM music"
-    " WHERE user_id BETWEEN $1 AND $2 GROUP BY user_id) s) m"
+    " WHERE user_id BETWEEN $1 AND $2 GROUP BY user_id) s) m, "
+    "(SELECT " + _HITS + " FROM videos"
+    " WHERE cache_hit IS NOT NULL AND user_id BETWEEN $1 AND $2) cv, "
+    "(SELECT " + _HITS + " FROM music"
+    " WHERE cache_hit IS NOT NULL AND user_id BETWEEN $1 AND $2) cm"
 )
 
 # The series' first row, for period 0 (an index's first entry).
@@ -354,6 +420,11 @@ SERIES_FIRST = {
     "users": "SELECT min(registered_at) FROM users",
     "videos": "SELECT min(downloaded_at) FROM videos",
     "music": "SELECT min(downloaded_at) FROM music",
+    # The media cache's series: the first download of either table.
+    "cache": (
+        "SELECT least((SELECT min(downloaded_at) FROM videos),"
+        " (SELECT min(downloaded_at) FROM music))"
+    ),
 }
 
 # Zero-filled buckets: $1 first bucket start, $2 end of the last (current) bucket, $3 width.
@@ -366,18 +437,34 @@ USERS_SERIES = (
     " WHERE registered_at >= $1 AND registered_at < $2 GROUP BY 1) c USING (t) ORDER BY g.t"
 )
 
+
 # Downloads per bucket: the hourly rollup (rows with pk_id <= $4, the folded ones) plus the rows
-# folded after it, counted live through the primary key. Read in one snapshot with $4.
-ROLLUP_SERIES = {
-    table: (
+# folded after it, counted live through the primary key. Read in one snapshot with $4. By
+# (table, rollup kind, the rows the live part counts).
+_SERIES = {
+    (table, kind, live): (
         "SELECT g.t, (coalesce(r.n, 0) + coalesce(l.n, 0))::bigint FROM " + _BUCKETS + " "
         "LEFT JOIN (SELECT hour - ((hour % $3) + $3) % $3 AS t, sum(n) AS n"
-        " FROM tt_storage_hourly WHERE kind = '" + table + "' AND hour >= $1 AND hour < $2"
+        " FROM tt_storage_hourly WHERE kind = '" + kind + "' AND hour >= $1 AND hour < $2"
         " GROUP BY 1) r USING (t) "
         "LEFT JOIN (SELECT downloaded_at - ((downloaded_at % $3) + $3) % $3 AS t, count(*) AS n"
         " FROM " + table + " WHERE pk_id > $4 AND downloaded_at >= $1 AND downloaded_at < $2"
-        " GROUP BY 1) l USING (t) ORDER BY g.t"
+        " AND " + live + " GROUP BY 1) l USING (t) ORDER BY g.t"
     )
+    for table in ("videos", "music")
+    for kind, live in (
+        (table, "true"),
+        (table + "_hits", "cache_hit"),
+        (table + "_misses", "NOT cache_hit"),
+    )
+}
+
+ROLLUP_SERIES = {table: _SERIES[table, table, "true"] for table in ("videos", "music")}
+
+# Media cache hits and misses per bucket, of each table (get_time_series adds the two up).
+CACHE_SERIES = {
+    (what, table): _SERIES[table, table + "_" + what, live]
+    for what, live in (("hits", "cache_hit"), ("misses", "NOT cache_hit"))
     for table in ("videos", "music")
 }
 
@@ -428,14 +515,17 @@ ROLLUP_OBSERVE = {
     for table in ("videos", "music")
 }
 
-# Fold the rows $1 < pk_id <= $2 into their hours, and record it.
+# Fold the rows $1 < pk_id <= $2 into their hours, and record it. Downloads sent through the
+# media cache are also folded as '<table>_hits' / '<table>_misses' (migration 9).
 ROLLUP_FOLD = {
     table: (
         "WITH hours AS (SELECT downloaded_at - ((downloaded_at % 3600) + 3600) % 3600 AS hour,"
-        " count(*) AS n FROM " + table + " WHERE pk_id > $1 AND pk_id <= $2"
+        " count(*) AS n, " + _HITS + " FROM " + table + " WHERE pk_id > $1 AND pk_id <= $2"
         " AND downloaded_at IS NOT NULL GROUP BY 1), "
         "ins AS (INSERT INTO tt_storage_hourly AS h (kind, hour, n)"
-        " SELECT '" + table + "', hour, n FROM hours"
+        " SELECT k.kind, hours.hour, k.n FROM hours, LATERAL (VALUES ('" + table + "', hours.n),"
+        " ('" + table + "_hits', hours.hits), ('" + table + "_misses', hours.misses))"
+        " AS k(kind, n) WHERE k.n > 0"
         " ON CONFLICT (kind, hour) DO UPDATE SET n = h.n + EXCLUDED.n) "
         "UPDATE tt_storage_hourly_state SET folded_pk = $2,"
         " pending_pk = CASE WHEN $2 < pending_pk THEN pending_pk END,"
@@ -503,14 +593,6 @@ ADVISORY_LOCK_HOLDER = (
     " AND l.classid::int8 = $1 AND l.objid::int8 = $2 AND l.database = ("
     " SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1"
 )
-
-# --- the media cache's single flight (tt_storage.services.flight): $1 the flight's name --------
-# Session-level, on a connection of the flight's own: released explicitly, or by PostgreSQL when
-# that connection (or the process holding it) dies. The two-int form keeps these apart from the
-# one-bigint migration lock; a hashtext collision only makes two keys wait for each other.
-
-MEDIA_FLIGHT_LOCK = "SELECT pg_advisory_lock(hashtext('tt_storage_media'), hashtext($1))"
-MEDIA_FLIGHT_UNLOCK = "SELECT pg_advisory_unlock(hashtext('tt_storage_media'), hashtext($1))"
 
 # --- aiogram FSM storage (tt_storage.bot.fsm): $1 the row key -------------------------------------
 # A part's expiry: NULL never, '-infinity' when the part is empty. Reads ignore expired parts;
@@ -619,4 +701,27 @@ RELABEL_MIGRATIONS = (
 # of its labels ($1).
 APPLIED_MIGRATIONS = (
     "SELECT version FROM aerich WHERE app = ANY ($1::text[]) AND version = ANY ($2::text[])"
+)
+
+# --- tt-storage's migrations run by Tortoise's own runner (tt_storage.ops.tortoise_migrations) --
+# The same rows aerich writes, so that either runner sees what the other applied. $1 the version
+# (file name), $2 the app label.
+AERICH_ROW_EXISTS = "SELECT EXISTS (SELECT 1 FROM aerich WHERE version = $1 AND app = $2)"
+# $3 the models state of that version (aerich's MODELS_STATE, as JSON text).
+RECORD_AERICH_ROW = "INSERT INTO aerich (version, app, content) VALUES ($1, $2, $3::jsonb)"
+
+# --- the application's own tables (tt_storage.core.host_schema) ----------------------------------
+# The columns of the tables named in $1 that exist (current schema).
+HOST_COLUMNS = (
+    "SELECT table_name::text AS table_name, column_name::text AS column_name"
+    " FROM information_schema.columns"
+    " WHERE table_schema = current_schema() AND table_name = ANY ($1::text[])"
+)
+# Whether Tortoise's own migration table exists.
+TORTOISE_MIGRATIONS_TABLE_EXISTS = "SELECT to_regclass('tortoise_migrations') IS NOT NULL"
+# What each runner recorded for the apps in $1 (app, name): aerich's file names, Tortoise's
+# migration names.
+AERICH_APPLIED = "SELECT app, version AS name FROM aerich WHERE app = ANY ($1::text[]) ORDER BY id"
+TORTOISE_APPLIED = (
+    "SELECT app, name FROM tortoise_migrations WHERE app = ANY ($1::text[]) ORDER BY id"
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core import db, sql
+from ..core.db import RESOLVE_RETRIES
 from ..core.user_settings import ChatRef, chat_ref
 from .clock import now
 
@@ -32,3 +33,15 @@ async def claim_ad_slot(user_id: ChatRef) -> bool:
     """Decide and record in one statement; ``True``: show an ad now. Unknown chat: ``False``."""
     show = await db.fetchval(sql.CLAIM_AD_SLOT, chat_ref(user_id), now(), AD_EVERY, AD_COOLDOWN)
     return bool(show)
+
+
+async def claim_after_download(chat_id: int) -> bool:
+    """``claim_ad_slot`` for a chat a download was just written for, so its row exists: finding
+    none means a ``migrate_chat`` deleted it after the claim's snapshot was taken (the claim
+    waited for the migration's lock, then found the old row gone). The claim is run again; its
+    new snapshot resolves the old id to the new one, so the decision is not lost."""
+    for _ in range(RESOLVE_RETRIES + 1):
+        show = await db.fetchval(sql.CLAIM_AD_SLOT, chat_id, now(), AD_EVERY, AD_COOLDOWN)
+        if show is not None:
+            return bool(show)
+    return False

@@ -28,12 +28,12 @@ from ..core import db, sql, validate
 from .clock import now
 from .stats import chat_range
 
-SeriesKind = Literal["users", "videos", "music"]
+SeriesKind = Literal["users", "videos", "music", "cache_hits", "cache_misses"]
 Bucket = Literal["hour", "day"]
 
 #: Bucket widths in seconds.
 BUCKETS: dict[str, int] = {"hour": 3_600, "day": 86_400}
-SERIES_KINDS = ("users", "videos", "music")
+SERIES_KINDS = ("users", "videos", "music", "cache_hits", "cache_misses")
 #: The stats bot's windows, in seconds (0: all time).
 PERIODS: dict[str, int] = {"24h": 86_400, "week": 604_800, "month": 2_678_400, "all": 0}
 
@@ -57,6 +57,23 @@ class QuickStats:
     image_chats: int
     music: int
     music_chats: int
+    #: Downloads (videos and music) sent from the media cache's file_ids: each one a produce
+    #: (extract, download, upload) the cache saved.
+    cache_hits: int = 0
+    #: Downloads through the cache that had to be produced (and then stored).
+    cache_misses: int = 0
+
+    @property
+    def cache_hit_rate(self) -> float | None:
+        """``cache_hits / (cache_hits + cache_misses)``; ``None`` with no download through the
+        cache in the window."""
+        through = self.cache_hits + self.cache_misses
+        return None if through == 0 else self.cache_hits / through
+
+    @property
+    def produce_calls_saved(self) -> int:
+        """How many times the bot did not have to produce the media: the hits."""
+        return self.cache_hits
 
 
 async def _planned(conn: asyncpg.Connection, statement: str, *args: Any) -> list[asyncpg.Record]:
@@ -90,8 +107,10 @@ def _bucket_start(t: int, width: int) -> int:
 
 
 async def get_time_series(kind: str, period: int, bucket: str) -> list[tuple[int, int]]:
-    """``[(bucket_start, count), …]`` of new chats (``users``) or downloads (``videos``,
-    ``music``) per ``hour`` or ``day`` (UTC), oldest first.
+    """``[(bucket_start, count), …]`` of new chats (``users``), downloads (``videos``,
+    ``music``) or downloads sent through the media cache (videos and music) from its file_ids
+    (``cache_hits``: the produce calls it saved) or produced (``cache_misses``) per ``hour`` or
+    ``day`` (UTC), oldest first.
 
     Every bucket that overlaps the last ``period`` seconds is returned and counted whole, from
     the one holding ``now - period`` up to the current, still filling one; empty buckets are
@@ -99,13 +118,13 @@ async def get_time_series(kind: str, period: int, bucket: str) -> list[tuple[int
     timestamped row). Rows without a timestamp are never in a series.
     """
     if kind not in SERIES_KINDS:
-        raise ValueError(f"kind must be 'users', 'videos' or 'music', not {kind!r}")
+        raise ValueError(f"kind must be one of {', '.join(SERIES_KINDS)}, not {kind!r}")
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be 'hour' or 'day', not {bucket!r}")
     width = BUCKETS[bucket]
     current = now()
     if validate.positive_int(period, "period") == 0:
-        first = await db.read_fetchval(sql.SERIES_FIRST[kind])
+        first = await db.read_fetchval(sql.SERIES_FIRST[_first_table(kind)])
         if first is None:
             return []
         since = min(int(first), current)
@@ -116,15 +135,29 @@ async def get_time_series(kind: str, period: int, bucket: str) -> list[tuple[int
         async with db.read_connection() as conn:
             rows = await _planned(conn, sql.USERS_SERIES, start, end, width)
         return [(r[0], r[1]) for r in rows]
-    await _fold(kind, ROLLUP_READ_BUDGET)
-    # The fold mark and the rows in one snapshot: a concurrent fold cannot count a row twice.
+    parts = (
+        [(kind, sql.ROLLUP_SERIES[kind])]
+        if kind in ("videos", "music")
+        else [(t, sql.CACHE_SERIES[kind.removeprefix("cache_"), t]) for t in ("videos", "music")]
+    )
+    for table, _ in parts:
+        await _fold(table, ROLLUP_READ_BUDGET)
+    # The fold marks and the rows in one snapshot: a concurrent fold cannot count a row twice.
+    counts: dict[int, int] = {}
     async with (
         db.read_connection() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
-        folded = await conn.fetchval(sql.ROLLUP_FOLDED, kind) or 0
-        rows = await _planned(conn, sql.ROLLUP_SERIES[kind], start, end, width, folded)
-    return [(r[0], r[1]) for r in rows]
+        for table, statement in parts:
+            folded = await conn.fetchval(sql.ROLLUP_FOLDED, table) or 0
+            for t, n in await _planned(conn, statement, start, end, width, folded):
+                counts[t] = counts.get(t, 0) + n
+    return sorted(counts.items())
+
+
+def _first_table(kind: str) -> str:
+    """The table whose first row starts an all-time series of ``kind``."""
+    return kind if kind in ("users", "videos", "music") else "cache"
 
 
 # --- the hourly rollup ------------------------------------------------------------------------

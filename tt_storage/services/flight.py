@@ -24,9 +24,9 @@ from weakref import WeakKeyDictionary
 
 import asyncpg
 
-from ..core import db, sql
+from ..core import db, sql_media
 from ..core.database import Database, current
-from .media import CachedMedia, MediaKey, lookup_media, normalize_key
+from .media import CachedMedia, MediaKey, lookup_media, media_key
 
 log = logging.getLogger("tt_storage.media")
 
@@ -77,7 +77,7 @@ def _fresh(media: CachedMedia | None, stale: CachedMedia | None) -> bool:
 
 def flight_name(key: MediaKey, bot_id: int, variant: str) -> str:
     """The text the key's advisory lock is hashed from."""
-    return f"{bot_id}\x1f{variant}\x1f{normalize_key(key)}"
+    return f"{bot_id}\x1f{variant}\x1f{media_key(key)}"
 
 
 @asynccontextmanager
@@ -163,7 +163,8 @@ async def _lock(database: Database, name: str, deadline: float) -> asyncpg.Conne
         if _pooled[database]:
             conn.terminate()
             return None
-        await conn.execute(sql.MEDIA_FLIGHT_LOCK, name, timeout=max(deadline - time.monotonic(), 0))
+        left = max(deadline - time.monotonic(), 0)
+        await conn.execute(sql_media.MEDIA_FLIGHT_LOCK, name, timeout=left)
     except (TimeoutError, asyncpg.PostgresError, OSError):
         conn.terminate()  # whatever it was granted goes with it
         return None
@@ -180,7 +181,7 @@ async def _release(conn: asyncpg.Connection | None, name: str, local: asyncio.Lo
     if conn is None:
         return
     try:
-        await conn.execute(sql.MEDIA_FLIGHT_UNLOCK, name, timeout=5)
+        await conn.execute(sql_media.MEDIA_FLIGHT_UNLOCK, name, timeout=5)
         await conn.close(timeout=5)
     except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
         log.warning("media single flight: unlock failed (%s); dropping its connection", exc)

@@ -16,7 +16,7 @@ from ..core import database as database_module
 from ..core import db
 from ..core.database import Database
 from ..core.replay import OutboxEvent
-from . import ads, analytics, chats, stats, tracking, users
+from . import ads, analytics, chats, media, media_stats, stats, tracking, users
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -76,7 +76,12 @@ class Storage(Database):
     instances on two databases work side by side: ``setup_storage(dp, storage=…)`` gives a
     dispatcher its own, and ``with storage.bound():`` sends the module-level functions (and
     Tortoise's models) to it within a block.
+
+    ``media_metadata_ttl``: seconds after which ``lookup_media`` calls a media entry's metadata
+    stale on this instance, unless the call gives its own (default 24 h).
     """
+
+    media_metadata_ttl: float = media.DEFAULT_METADATA_TTL
 
     # The seed's functions.
     get_user = _method(users.get_user)
@@ -113,6 +118,14 @@ class Storage(Database):
     refresh_rollup = _method(analytics.refresh_rollup)
     export_users = _method(analytics.export_users)
     export_user_history = _method(analytics.export_user_history)
+    # The media cache (tt_storage.media).
+    lookup_media = _method(media.lookup_media)
+    store_media = _method(media.store_media)
+    invalidate_media = _method(media.invalidate_media)
+    refresh_media_metadata = _method(media.refresh_media_metadata)
+    prune_media = _method(media.prune_media)
+    get_top_media = _method(media_stats.get_top_media)
+    get_cache_size = _method(media_stats.get_cache_size)
     # The outbox.
     flush_outbox = _method(database_module.flush_outbox)
     outbox_stats = _sync_method(database_module.outbox_stats)

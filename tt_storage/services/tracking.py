@@ -10,15 +10,20 @@ from ..core.database import current
 from ..core.errors import StorageUnavailable
 from ..core.replay import Kind, OutboxEvent
 from ..core.user_settings import DEFAULT_LANG, ChatRef, chat_ref
-from .ads import AD_COOLDOWN, AD_EVERY, claim_ad_slot
+from .ads import AD_COOLDOWN, AD_EVERY, claim_after_download
 from .clock import now
 
 
 def _event(kind: Kind, chat: int, at: int, ad: bool, values: tuple[Any, ...]) -> OutboxEvent:
     if kind == "video":
-        link, images, processed, inline = values
-        return OutboxEvent("video", chat, at, ad, link, images, processed, inline)
-    return OutboxEvent("music", chat, at, ad, video_id=values[0])
+        link, images, processed, inline, media_id, cache_hit = values
+        return OutboxEvent(
+            "video", chat, at, ad, link, images, processed, inline,
+            media_id=media_id, cache_hit=cache_hit,
+        )  # fmt: skip
+    video_id, media_id, cache_hit = values
+    return OutboxEvent("music", chat, at, ad, video_id=video_id, media_id=media_id,
+                       cache_hit=cache_hit)  # fmt: skip
 
 
 async def _track(kind: Kind, statement: str, chat: int, ad: bool, *values: Any) -> bool:
@@ -63,7 +68,7 @@ async def _track(kind: Kind, statement: str, chat: int, ad: bool, *values: Any) 
         # The chat was registered concurrently, after this statement's snapshot: the ad rule
         # could not see its row, so apply it on its own (rare: only first-update races).
         try:
-            return await claim_ad_slot(written_to)
+            return await claim_after_download(written_to)
         except StorageUnavailable:
             return False  # the download is recorded; this one ad decision is skipped
     return bool(show)
@@ -77,23 +82,49 @@ async def track_download(
     is_inline: bool = False,
     *,
     ad: bool = False,
+    media_id: int | None = None,
+    cache_hit: bool | None = None,
 ) -> bool:
     """Record a video/slideshow download; with ``ad=True`` also apply the ad rule atomically.
+
+    ``media_id`` links it to a media cache entry (``tt_storage.media``; counted as a use of it,
+    in the same statement; linked as NULL if the entry is gone), ``cache_hit`` says whether it
+    was sent from cached file_ids.
 
     Returns whether to show an ad now (always ``False`` with ``ad=False``, and while the
     database is unreachable: the download is then queued and counted as one without an ad).
     """
     ad = validate.flag(ad, "ad")
+    link = _link(media_id, cache_hit)
     return await _track(
         "video",
-        sql.TRACK_VIDEO if ad else sql.ADD_VIDEO,
+        _VIDEO_STATEMENTS[ad, link[0] is not None],
         chat_ref(user_id),
         ad,
         validate.text(video_link, "video_link"),
         validate.flag(is_images, "is_images"),
         validate.flag(is_processed, "is_processed"),
         validate.flag(is_inline, "is_inline"),
+        *link,
     )
+
+
+# (ad rule, linked to a media entry) -> the statement.
+_VIDEO_STATEMENTS = {
+    (True, False): sql.TRACK_VIDEO,
+    (True, True): sql.TRACK_VIDEO_LINKED,
+    (False, False): sql.ADD_VIDEO,
+    (False, True): sql.ADD_VIDEO_LINKED,
+}
+
+
+def _link(media_id: Any, cache_hit: Any) -> tuple[int | None, bool | None]:
+    """The media cache link of a download, checked."""
+    if media_id is not None:
+        media_id = validate.chat_id(media_id, "media_id")
+        if media_id <= 0:
+            raise ValueError("media_id must be a positive int (a media entry's id)")
+    return media_id, None if cache_hit is None else validate.flag(cache_hit, "cache_hit")
 
 
 async def add_video(
@@ -102,17 +133,33 @@ async def add_video(
     is_images: bool,
     is_processed: bool = False,
     is_inline: bool = False,
+    *,
+    media_id: int | None = None,
+    cache_hit: bool | None = None,
 ) -> None:
-    """Record a video/slideshow download (registers an unknown chat with defaults first)."""
-    await track_download(user_id, video_link, is_images, is_processed, is_inline)
+    """Record a video/slideshow download (registers an unknown chat with defaults first);
+    ``media_id``/``cache_hit`` as in ``track_download``."""
+    await track_download(
+        user_id, video_link, is_images, is_processed, is_inline,
+        media_id=media_id, cache_hit=cache_hit,
+    )  # fmt: skip
 
 
-async def add_music(user_id: ChatRef, video_id: int) -> None:
-    """Record a music download (registers an unknown chat with defaults first)."""
+async def add_music(
+    user_id: ChatRef,
+    video_id: int,
+    *,
+    media_id: int | None = None,
+    cache_hit: bool | None = None,
+) -> None:
+    """Record a music download (registers an unknown chat with defaults first);
+    ``media_id``/``cache_hit`` as in ``track_download``."""
+    link = _link(media_id, cache_hit)
     await _track(
         "music",
-        sql.ADD_MUSIC,
+        sql.ADD_MUSIC if link[0] is None else sql.ADD_MUSIC_LINKED,
         chat_ref(user_id),
         False,
         validate.chat_id(video_id, "video_id"),
+        *link,
     )

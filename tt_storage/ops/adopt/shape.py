@@ -11,7 +11,7 @@ from tortoise.indexes import Index
 from ...core.app import APP, LEGACY_APP
 from ...core.columns import Column, columns
 from ...core.errors import StorageError
-from ...core.models import Music, Users, Video
+from ...core.models import Media, Music, Users, Video
 
 TABLES = ("users", "videos", "music")
 
@@ -23,9 +23,13 @@ AERICH_TABLE = "aerich"
 LONG_TRANSACTION = 60.0
 
 
-#: Columns tt-storage's migrations add to a seed database (migration 3): not in the seed, so
-#: not checked. Every other column of the three models is the seed's.
-ADDED_COLUMNS = {"users": {"blocked_at"}}
+#: Columns tt-storage's migrations add to a seed database (migrations 3 and 9): not in the seed,
+#: so not checked. Every other column of the three models is the seed's.
+ADDED_COLUMNS = {
+    "users": {"blocked_at"},
+    "videos": {"media_id", "cache_hit"},
+    "music": {"media_id", "cache_hit"},
+}
 
 
 #: Types a seed database may have for a column besides the model's own, as good for every value
@@ -121,6 +125,9 @@ class IndexSpec:
 HAND_BUILT_INDEXES = {
     # Migration 7: the FSM storage's expiring rows, by GREATEST(state, data expiry).
     "idx_fsm_expiry": IndexSpec("tt_storage_fsm", None, True),
+    # Migration 9: the downloads sent through the media cache (WHERE cache_hit IS NOT NULL).
+    "idx_videos_cache_hit": IndexSpec("videos", ("user_id", "cache_hit"), True),
+    "idx_music_cache_hit": IndexSpec("music", ("user_id", "cache_hit"), True),
 }
 
 
@@ -128,7 +135,7 @@ def expected_indexes() -> dict[str, IndexSpec]:
     """Every named index the models declare, and the hand-built ones (the migrations build
     them)."""
     found: dict[str, IndexSpec] = dict(HAND_BUILT_INDEXES)
-    for model in (Users, Video, Music):
+    for model in (Users, Video, Music, Media):
         meta = model._meta
         for index in meta.indexes:
             if not isinstance(index, Index) or not index.name:

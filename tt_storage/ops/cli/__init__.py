@@ -1,5 +1,5 @@
 """``tt-storage``: the operator's command line — stats, series, exports, migrations, adoption, a
-health check.
+health check, the media cache.
 
 The database is ``--url``, else ``DB_URL``; the embedded PostgreSQL only with ``--embedded``
 (without any of them a command exits 2 saying so). A URL is only ever printed with its password
@@ -7,8 +7,8 @@ redacted. Progress goes to stderr (a redrawn bar on a terminal, a line every few
 otherwise), results to stdout.
 
 This module parses the arguments and runs one command; each command is a module of its own
-(``stats``, ``series``, ``export``, ``adopt``, ``migrate``, ``doctor``) that adds its parser.
-What they print is ``output``; the database they run on, ``common``.
+(``stats``, ``series``, ``export``, ``adopt``, ``migrate``, ``doctor``, ``media``) that adds its
+parser. What they print is ``output``; the database they run on, ``common``.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from typing import TextIO
 from ...core.embedded import DATA_DIR_ENV, DEFAULT_DATA_DIR, data_dir
 from ...core.errors import StorageError
 from ...core.urls import DB_URL_ENV, env_db_url
-from . import adopt, doctor, export, migrate, series, stats
+from . import adopt, doctor, export, media, migrate, series, stats
 from .common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
 
 #: The commands in the order ``--help`` lists them: each module adds its own parser.
-COMMANDS = (stats, series, export, adopt, migrate, doctor)
+COMMANDS = (stats, series, export, adopt, migrate, doctor, media)
 
 
 def build_parser() -> argparse.ArgumentParser:

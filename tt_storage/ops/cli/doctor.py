@@ -15,6 +15,7 @@ from ...core.app import packaged_migrations
 from ...core.errors import StorageError
 from ...core.lifecycle import pending_migrations
 from ..adopt.shape import expected_indexes
+from . import your_apps
 from .common import (
     EXIT_OK,
     EXIT_PROBLEM,
@@ -38,6 +39,8 @@ DOCTOR_TABLES = (
     "tt_storage_hourly",
     "tt_storage_hourly_state",
     "tt_storage_fsm",
+    "tt_storage_media",
+    "tt_storage_media_files",
 )
 
 
@@ -60,7 +63,7 @@ async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
                 "ok",
                 f"{where}: PostgreSQL {version} ({(time.perf_counter() - t0) * 1000:.0f} ms)",
             )
-            problems = await doctor_checks(conn, url, line)
+            problems = await doctor_checks(conn, url, line, args.models)
     except StorageError as exc:
         line("connection", "FAILED", f"{where}: {exc}")
         return EXIT_PROBLEM
@@ -68,12 +71,16 @@ async def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if problems == 0 else EXIT_PROBLEM
 
 
-async def doctor_checks(conn: asyncpg.Connection, url: str, line: DoctorLine) -> int:
+async def doctor_checks(
+    conn: asyncpg.Connection, url: str, line: DoctorLine, models: Sequence[str] | None = None
+) -> int:
     """Everything ``doctor`` reports after the connection, in order; the problems found."""
     tables = await conn.fetch(sql.TABLE_ESTIMATES, list(DOCTOR_TABLES))
     problems, fix = await doctor_migrations(conn, url, tables, line)
     problems += await doctor_indexes(conn, fix, line)
+    problems += await your_apps.report(conn, url, models, line)
     doctor_tables(tables, line)
+    doctor_media(tables, line)
     if any(r["name"] == "tt_storage_hourly_state" for r in tables):
         await doctor_rollup(conn, line)
     return problems
@@ -139,6 +146,21 @@ def doctor_tables(tables: Sequence[asyncpg.Record], line: DoctorLine) -> None:
         )
 
 
+def doctor_media(tables: Sequence[asyncpg.Record], line: DoctorLine) -> None:
+    """The media cache's size: entries and file sets (the planner's estimates), bytes."""
+    found = {r["name"]: r for r in tables}
+    entries, sets = found.get("tt_storage_media"), found.get("tt_storage_media_files")
+    if entries is None or sets is None:
+        return  # not migrated yet: the migrations line says so
+    rows = [("?" if r["rows"] < 0 else f"~{r['rows']:,}") for r in (entries, sets)]
+    line(
+        "media",
+        "ok",
+        f"cache: {rows[0]} entries, {rows[1]} file sets,"
+        f" {mib(entries['total_bytes'] + sets['total_bytes'])} with indexes",
+    )
+
+
 async def doctor_rollup(conn: asyncpg.Connection, line: DoctorLine) -> None:
     """A line per kind of row the hourly rollup counts: how far it has folded them."""
     for r in await conn.fetch(sql.ROLLUP_LAG):
@@ -154,5 +176,14 @@ async def doctor_rollup(conn: asyncpg.Connection, line: DoctorLine) -> None:
 def add_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    p = sub.add_parser("doctor", parents=[common], help="connection, migrations, indexes, sizes")
+    p = sub.add_parser(
+        "doctor", parents=[common], help="connection, migrations, indexes, sizes, your tables"
+    )
+    p.add_argument(
+        "--models",
+        action="append",
+        metavar="MODULE",
+        help="your models' module (repeatable; default: those of the tortoise_orm config "
+        "./pyproject.toml names)",
+    )
     p.set_defaults(run=cmd_doctor)

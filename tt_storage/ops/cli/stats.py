@@ -27,6 +27,8 @@ STATS_COLUMNS = (
     "image_chats",
     "music",
     "music_chats",
+    "cache_hits",
+    "cache_misses",
 )
 
 
@@ -40,6 +42,9 @@ STATS_HEADER = (
     "(chats)",
     "music",
     "(chats)",
+    "cache hits",
+    "misses",
+    "hit rate",
 )
 
 
@@ -84,6 +89,7 @@ async def collect_stats(url: str | None, periods: Sequence[str]) -> list[dict[st
                         "seconds": PERIODS[p],
                         "chat_type": chat_type,
                         **asdict(stats),
+                        "cache_hit_rate": stats.cache_hit_rate,
                         "query_ms": round((time.perf_counter() - t0) * 1000, 1),
                     }
                 )
@@ -98,6 +104,7 @@ def stats_rows(results: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
             r["period"] if r["chat_type"] == "all" else "",
             r["chat_type"],
             *(f"{r[k]:,}" for k in STATS_COLUMNS),
+            "-" if r["cache_hit_rate"] is None else f"{r['cache_hit_rate']:.0%}",
         )
         for r in results
     ]
