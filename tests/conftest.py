@@ -7,6 +7,8 @@ import pytest
 
 import tt_storage
 from tests.support import database
+from tests.support import telegram as support_telegram
+from tt_storage.testing import FakeTelegram
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +56,20 @@ async def fresh(admin_url: str) -> AsyncIterator[Callable[[], Awaitable[str]]]:
     yield make
     for url in made:
         await database.drop_database(admin_url, url)
+
+
+@pytest.fixture(scope="session")
+async def telegram_server() -> AsyncIterator[FakeTelegram]:
+    """One fake Bot API server for the whole run (tests get it emptied: ``telegram``)."""
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def telegram(telegram_server: FakeTelegram) -> FakeTelegram:
+    """The fake Bot API server, with no request, fault, file or message left from another
+    test (overrides the plugin's one-server-per-test fixture; helpers reach it through
+    tests.support.telegram)."""
+    telegram_server.reset()
+    support_telegram.use(telegram_server)
+    return telegram_server

@@ -17,7 +17,7 @@ from aiogram import Dispatcher, Router
 from aiogram.types import ChatMemberUpdated, Message, Update
 
 import tt_storage as tt
-from tests.support.bot_session import RecordingSession
+from tests.support import telegram as support_telegram
 from tests.support.checks import table_counts
 from tt_storage import UserSettings
 from tt_storage.bot.blocking import setup_block_tracking
@@ -74,8 +74,8 @@ class Wired:
         own.message.register(self._on_message)
         own.my_chat_member.register(self._on_member)
         self.dp.include_router(own)
-        self.session = RecordingSession()
-        self.bot = self.session.bot()
+        self.telegram = support_telegram.server()
+        self.bot = self.telegram.bot()
 
     async def _on_message(self, message: Message, user_settings: UserSettings) -> None:
         self.seen.append(user_settings)
@@ -149,7 +149,7 @@ async def test_block_tracking_on_its_own_warns_once(
     async def own(event: ChatMemberUpdated) -> None:
         seen.append(event.chat.id)
 
-    bot = RecordingSession().bot()
+    bot = support_telegram.bot()
     with caplog.at_level(logging.WARNING, logger="tt_storage"):
         await dp.feed_update(bot, events.my_chat_member(HIGH, "member", "kicked"))
     assert seen == [HIGH]

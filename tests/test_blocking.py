@@ -15,7 +15,7 @@ from aiogram import Dispatcher, Router
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
 
 import tt_storage as tt
-from tests.support.bot_session import RecordingSession
+from tests.support import telegram as support_telegram
 from tests.support.waiting import until
 from tt_storage import StorageError, UserSettings
 from tt_storage.testing import updates as events
@@ -79,8 +79,8 @@ class Bot:
     the storage is already initialised)."""
 
     def __init__(self, **options: Any) -> None:
-        self.session = RecordingSession()
-        self.bot = self.session.bot()
+        self.telegram = support_telegram.server()
+        self.bot = self.telegram.bot()
         self.dp = Dispatcher()
         self.middleware = tt.setup_storage(self.dp, **options)
         self.seen: list[tuple[str, Any]] = []
@@ -151,7 +151,7 @@ async def test_a_dispatcher_level_handler_does_not_hide_updates_from_tracking(
 
     try:
         await tt.register_user(USER)
-        bot = RecordingSession().bot()
+        bot = support_telegram.bot()
         await dp.feed_update(bot, events.my_chat_member(USER, "member", "kicked"))
         assert seen == ["kicked"]
         assert await _blocked_at(db, USER) is not None
@@ -164,7 +164,7 @@ async def test_without_own_handlers_updates_are_just_unhandled(db: asyncpg.Conne
     middleware = tt.setup_storage(dp, cache_size=0)
     try:
         await tt.register_user(USER)
-        bot = RecordingSession().bot()
+        bot = support_telegram.bot()
         await dp.feed_update(bot, events.my_chat_member(USER, "member", "kicked"))
         assert await _blocked_at(db, USER) is not None
     finally:

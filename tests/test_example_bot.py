@@ -1,5 +1,6 @@
-"""examples/bot.py's handlers, end to end: its real Dispatcher, a recording Bot API session and
-the test database (the storage is already initialised, so the dispatcher is never started)."""
+"""examples/bot.py's handlers, end to end: its real Dispatcher, a real Bot on the fake Bot API
+server and the test database (the storage is already initialised, so the dispatcher is never
+started)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from aiogram.methods import (
     SendVideo,
 )
 from aiogram.types import (
-    BufferedInputFile,
     InlineQueryResultArticle,
     InputTextMessageContent,
     Update,
@@ -27,8 +27,8 @@ from aiogram.types import (
 from babel.messages.pofile import read_po
 
 import tt_storage as tt
-from tests.support.bot_session import RecordingSession
 from tests.support.examples import EXAMPLES, load_example
+from tt_storage.testing import FakeTelegram
 from tt_storage.testing import updates as events
 
 ADMIN = 999
@@ -42,14 +42,14 @@ REEL = "https://www.instagram.com/reel/C1a2b3c4d5e/"
 
 
 class BotUnderTest:
-    def __init__(self, dp: Dispatcher, session: RecordingSession) -> None:
-        self.dp, self.session, self.bot = dp, session, session.bot()
+    def __init__(self, dp: Dispatcher, telegram: FakeTelegram) -> None:
+        self.dp, self.telegram, self.bot = dp, telegram, telegram.bot()
 
     async def feed(self, update: Update) -> list[Any]:
         """Feed an update; the Bot API calls it caused."""
-        before = len(self.session.calls)
-        await self.dp.feed_update(self.bot, update)
-        return self.session.calls[before:]
+        before = len(self.telegram)
+        await self.dp.feed_update(self.bot, self.telegram.remember(update))
+        return self.telegram.methods(since=before)
 
     async def texts(self, update: Update) -> list[str | None]:
         """The texts and captions of the messages an update caused (an album: its first item's,
@@ -66,10 +66,10 @@ class BotUnderTest:
 
 
 @pytest.fixture
-async def bot(db: asyncpg.Connection) -> AsyncIterator[BotUnderTest]:
+async def bot(db: asyncpg.Connection, telegram: FakeTelegram) -> AsyncIterator[BotUnderTest]:
     dp = example.create_dispatcher(admin_ids={ADMIN}, storage_chat_id=None)
     try:
-        yield BotUnderTest(dp, RecordingSession())
+        yield BotUnderTest(dp, telegram)
     finally:
         await dp["tt_storage"].close()
 
@@ -143,8 +143,8 @@ async def test_a_repeated_link_is_sent_by_file_id_and_recorded_as_a_hit(
     first = await bot.feed(events.message(22, VIDEO))
     again = await bot.feed(events.message(23, f"look {VIDEO}"))
     assert downloader.calls == 1  # the second chat's video came from the cache
-    assert isinstance(first[0].video, BufferedInputFile)  # uploaded
-    assert isinstance(again[0], SendVideo) and isinstance(again[0].video, str)  # a file_id
+    assert isinstance(first[0], SendVideo) and len(bot.telegram.uploads(chat_id=22)) == 1
+    assert isinstance(again[0], SendVideo) and bot.telegram.uploads(chat_id=23) == []  # file_id
     rows = await db.fetch("SELECT user_id, media_id, cache_hit FROM videos ORDER BY pk_id")
     assert [(r["user_id"], r["cache_hit"]) for r in rows] == [(22, False), (23, True)]
     assert rows[0]["media_id"] is not None and rows[0]["media_id"] == rows[1]["media_id"]

@@ -17,7 +17,7 @@ from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.types import Message, Update
 
-from tests.support.bot_session import BOT_ID, RecordingSession
+from tests.support import telegram as support_telegram
 from tests.support.checks import middleware_settings
 from tests.support.database import database_name
 from tests.support.faults import FreezableProxy, rebound
@@ -30,6 +30,7 @@ from tt_storage import (
 )
 from tt_storage.bot.isolation import AdvisoryLockIsolation
 from tt_storage.core import db as db_module
+from tt_storage.testing import BOT_ID, FakeTelegram
 from tt_storage.testing import updates as events
 
 
@@ -70,16 +71,17 @@ def form_router() -> Router:
 
 
 @asynccontextmanager
-async def bot_with_fsm(**options: Any) -> AsyncIterator[tuple[Dispatcher, RecordingSession]]:
+async def bot_with_fsm(**options: Any) -> AsyncIterator[tuple[Dispatcher, FakeTelegram]]:
     """``setup_storage(dp, fsm=True)`` on the session's database (already initialised, so the
     startup hook is not run), the settings cache off: every update reads the chat."""
     dp = Dispatcher()
     options.setdefault("cache_size", 0)
     middleware = setup_storage(dp, fsm=True, **options)
     dp.include_router(form_router())
-    session = RecordingSession()
+    telegram = support_telegram.server()
+    telegram.clear()  # what this dispatcher sends, not a previous one's
     try:
-        yield dp, session
+        yield dp, telegram
     finally:
         await dp.fsm.close()
         await middleware.close()
@@ -92,12 +94,12 @@ async def fsm_db(db: asyncpg.Connection) -> asyncpg.Connection:
 
 
 async def test_form_flow_through_the_dispatcher(fsm_db: asyncpg.Connection) -> None:
-    async with bot_with_fsm(languages=["en", "ru"]) as (dp, session):
-        bot = session.bot()
+    async with bot_with_fsm(languages=["en", "ru"]) as (dp, telegram):
+        bot = telegram.bot()
         assert isinstance(dp.storage, PostgresStorage)
         for text in ("hello", "/form", "Ann", "old", "33", "after"):
             await dp.feed_update(bot, events.message(501, text, lang="ru"))
-        assert session.texts(501) == [
+        assert telegram.texts(501) == [
             "idle None",
             "Your name?",
             "Your age?",
@@ -111,22 +113,22 @@ async def test_form_flow_through_the_dispatcher(fsm_db: asyncpg.Connection) -> N
 
 async def test_state_survives_a_new_dispatcher(fsm_db: asyncpg.Connection) -> None:
     """A bot restart mid-form: the new process continues where the old one stopped."""
-    async with bot_with_fsm() as (dp, session):
-        bot = session.bot()
+    async with bot_with_fsm() as (dp, telegram):
+        bot = telegram.bot()
         await dp.feed_update(bot, events.message(502, "/form"))
         await dp.feed_update(bot, events.message(502, "Bob"))
-    async with bot_with_fsm() as (dp, session):
-        await dp.feed_update(session.bot(), events.message(502, "41"))
-        assert session.texts(502) == ["Bob (en), 41"]
+    async with bot_with_fsm() as (dp, telegram):
+        await dp.feed_update(telegram.bot(), events.message(502, "41"))
+        assert telegram.texts(502) == ["Bob (en), 41"]
 
 
 async def test_users_in_a_group_have_their_own_state(fsm_db: asyncpg.Connection) -> None:
-    async with bot_with_fsm() as (dp, session):
-        bot = session.bot()
+    async with bot_with_fsm() as (dp, telegram):
+        bot = telegram.bot()
         await dp.feed_update(bot, events.message(-503, "/form", from_id=1))
         await dp.feed_update(bot, events.message(-503, "hi", from_id=2))
         await dp.feed_update(bot, events.message(-503, "Cy", from_id=1))
-        assert session.texts(-503) == ["Your name?", "idle None", "Your age?"]
+        assert telegram.texts(-503) == ["Your name?", "idle None", "Your age?"]
     storage = PostgresStorage()
     key = StorageKey(bot_id=BOT_ID, chat_id=-503, user_id=1)
     assert await storage.get_state(key) == "Form:age"
@@ -139,9 +141,9 @@ async def test_setup_storage_installs_isolation(fsm_db: asyncpg.Connection) -> N
         assert isinstance(dp.fsm.storage, PostgresStorage)
         assert isinstance(dp.fsm.events_isolation, AdvisoryLockIsolation)
         dp.include_router(form_router())
-        session = RecordingSession()
-        await dp.feed_update(session.bot(), events.message(504, "/form"))
-        assert session.texts(504) == ["Your name?"]
+        telegram = support_telegram.server()
+        await dp.feed_update(telegram.bot(), events.message(504, "/form"))
+        assert telegram.texts(504) == ["Your name?"]
     finally:
         await dp.fsm.close()
         await dp["tt_storage"].close()
@@ -189,8 +191,8 @@ async def test_the_state_read_carries_the_settings(
         await dp.feed_update(bot, update)
         return statements[0]
 
-    async with bot_with_fsm() as (dp, session):
-        bot = session.bot()
+    async with bot_with_fsm() as (dp, telegram):
+        bot = telegram.bot()
         assert await cost(dp, bot, events.message(505, "hello")) == 2  # + registration
         assert await cost(dp, bot, events.message(505, "hello")) == 1
         assert await cost(dp, bot, events.callback(505, "x")) == 1
@@ -200,12 +202,12 @@ async def test_the_state_read_carries_the_settings(
         assert await cost(dp, bot, events.message(-506, "hi", from_id=505)) == 1
         # The handler's own FSM statements come on top: set_state here.
         assert await cost(dp, bot, events.message(505, "/form")) == 2
-    assert session.texts(505)[-1] == "Your name?"
+    assert telegram.texts(505)[-1] == "Your name?"
 
     # Without the piggyback, the same known-chat update costs two.
-    async with bot_with_fsm() as (dp, session):
+    async with bot_with_fsm() as (dp, telegram):
         dp.fsm.storage = PostgresStorage(prefetch_settings=False)
-        assert await cost(dp, session.bot(), events.message(-506, "hi", from_id=505)) == 2
+        assert await cost(dp, telegram.bot(), events.message(-506, "hi", from_id=505)) == 2
 
 
 async def test_prefetched_settings_are_this_updates(
@@ -213,8 +215,8 @@ async def test_prefetched_settings_are_this_updates(
 ) -> None:
     """A change between two updates is seen by the next one (nothing is kept across updates),
     and a middleware without aiogram's FSM context in ``data`` never takes a prefetched row."""
-    async with bot_with_fsm() as (dp, session):
-        bot = session.bot()
+    async with bot_with_fsm() as (dp, telegram):
+        bot = telegram.bot()
         seen: list[UserSettings] = []
 
         @dp.message(F.text == "lang")  # the dispatcher's own handlers come before the form's
@@ -250,7 +252,7 @@ async def test_a_migrated_group_gets_its_settings_not_the_prefetched_row(
         old,
         new,
     )
-    async with bot_with_fsm() as (dp, session):
+    async with bot_with_fsm() as (dp, telegram):
         seen: list[UserSettings] = []
 
         @dp.message(F.migrate_from_chat_id)
@@ -258,7 +260,7 @@ async def test_a_migrated_group_gets_its_settings_not_the_prefetched_row(
             seen.append(user_settings)
 
         await dp.feed_update(
-            session.bot(), events.message(new, None, from_id=1, migrate_from_chat_id=old)
+            telegram.bot(), events.message(new, None, from_id=1, migrate_from_chat_id=old)
         )
     assert [(s.chat_id, s.lang, s.file_mode) for s in seen] == [(new, "ru", True)]
 
@@ -275,8 +277,8 @@ async def test_during_an_outage_updates_run_with_no_state(
         FreezableProxy(db_url) as proxy,
         rebound(proxy.url(database_name(db_url)), max_size=2, **fast),
     ):
-        async with bot_with_fsm() as (dp, session):
-            bot = session.bot()
+        async with bot_with_fsm() as (dp, telegram):
+            bot = telegram.bot()
             await dp.feed_update(bot, events.message(510, "/form"))
             proxy.freeze()
             await dp.feed_update(bot, events.message(510, "hello"))
@@ -287,4 +289,4 @@ async def test_during_an_outage_updates_run_with_no_state(
                 await strict.get_state(key)
             proxy.thaw()
             await dp.feed_update(bot, events.message(510, "Dee"))
-        assert session.texts(510) == ["Your name?", "idle None", "Your age?"]
+        assert telegram.texts(510) == ["Your name?", "idle None", "Your age?"]

@@ -14,7 +14,7 @@ from aiogram import Dispatcher, Router
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import Message
 
-from tests.support.bot_session import BOT_ID, RecordingSession
+from tests.support import telegram as support_telegram
 from tests.support.database import database_name
 from tests.support.faults import FreezableProxy, own_server
 from tt_storage import (
@@ -25,6 +25,7 @@ from tt_storage import (
 )
 from tt_storage.bot.isolation import AdvisoryLockIsolation, lock_id
 from tt_storage.core.database import Database
+from tt_storage.testing import BOT_ID
 from tt_storage.testing import updates as events
 
 KEY = StorageKey(bot_id=42, chat_id=61, user_id=61)
@@ -65,7 +66,7 @@ async def test_a_bad_business_connection_id_reaches_the_handler(
     dp.include_router(router)
     update = events.business_message(71, bad)
     try:
-        await dp.feed_update(RecordingSession().bot(), update)
+        await dp.feed_update(support_telegram.bot(), update)
     finally:
         await dp.fsm.close()
         await middleware.close()
@@ -156,7 +157,7 @@ async def test_isolation_degrades_like_the_storage_in_an_outage(own_storage: Sto
         handled.append(message.text)
 
     dp.include_router(router)
-    bot = RecordingSession().bot()
+    bot = support_telegram.bot()
     isolation = dp.fsm.events_isolation
     assert isinstance(isolation, AdvisoryLockIsolation)
     try:

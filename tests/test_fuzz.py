@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tt_storage as tt
-from tests.support.bot_session import RecordingSession
+from tests.support import telegram as support_telegram
 from tests.support.checks import table_counts
 from tt_storage.bot.registration import normalize_tag
 from tt_storage.core.validate import MAX_CHAT_ID, MAX_LANG_LENGTH, MIN_CHAT_ID
@@ -264,8 +264,8 @@ class FuzzBot:
         router = Router()
         router.message.register(self.handle)
         self.dp.include_router(router)
-        self.session = RecordingSession()
-        self.bot = self.session.bot()
+        self.telegram = support_telegram.server()
+        self.bot = self.telegram.bot()
         self.outcomes: Counter[str] = Counter()
         self.last: tt.UserSettings | None = None
 
@@ -300,9 +300,9 @@ async def test_fuzz_updates_through_the_middleware(
     db: asyncpg.Connection, fuzz_bot: FuzzBot, chat: int, text: str, lang: str | None
 ) -> None:
     TRIED["updates"] += 1
-    calls = len(fuzz_bot.session.calls)
+    calls = len(fuzz_bot.telegram.methods())
     await fuzz_bot.dp.feed_update(fuzz_bot.bot, update(chat, text, lang))  # never raises
-    assert len(fuzz_bot.session.calls) == calls + 1  # the handler ran and answered
+    assert len(fuzz_bot.telegram.methods()) == calls + 1  # the handler ran and answered
     settings = fuzz_bot.last
     assert settings is not None and settings.chat_id == chat
     if not valid_id(chat):
@@ -346,7 +346,7 @@ class ServiceBot:
         router.message.register(self.handle)
         router.my_chat_member.register(self.handle)
         self.dp.include_router(router)
-        self.bot = RecordingSession().bot()
+        self.bot = support_telegram.bot()
 
     async def handle(self, event: Any, user_settings: tt.UserSettings) -> None:
         self.seen.append(user_settings)

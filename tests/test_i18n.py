@@ -23,7 +23,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 
 import tt_storage as tt
-from tests.support.bot_session import RecordingSession
+from tests.support import telegram as support_telegram
 from tt_storage.bot.i18n import (
     I18nOrderError,
     SettingsI18nMiddleware,
@@ -31,6 +31,7 @@ from tt_storage.bot.i18n import (
     check_order,
 )
 from tt_storage.bot.i18n._locale import pick_locale
+from tt_storage.testing import FakeTelegram
 from tt_storage.testing import updates as events
 
 HELLO = {"en": "Hello", "ru": "Привет", "uk": "Привіт"}
@@ -60,14 +61,14 @@ def fluent_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def sent(session: RecordingSession) -> list[str]:
-    return [c.text for c in session.calls if isinstance(c, SendMessage) and c.text is not None]
+def sent(telegram: FakeTelegram) -> list[str]:
+    return [c.text for c in telegram.methods() if isinstance(c, SendMessage) and c.text is not None]
 
 
-async def feed(dp: Dispatcher, session: RecordingSession, update: Any) -> list[str]:
-    before = len(sent(session))
-    await dp.feed_update(session.bot(), update)
-    return sent(session)[before:]
+async def feed(dp: Dispatcher, telegram: FakeTelegram, update: Any) -> list[str]:
+    before = len(sent(telegram))
+    await dp.feed_update(telegram.bot(), update)
+    return sent(telegram)[before:]
 
 
 async def stored_lang(db: asyncpg.Connection, chat_id: int) -> str | None:
@@ -114,31 +115,34 @@ def gettext_dispatcher(db_url: str, gettext_dir: Path, order: str) -> Dispatcher
 async def test_gettext_renders_the_stored_language_in_either_order(
     db: asyncpg.Connection, db_url: str, gettext_dir: Path, order: str
 ) -> None:
-    dp, session = gettext_dispatcher(db_url, gettext_dir, order), RecordingSession()
+    dp, telegram = gettext_dispatcher(db_url, gettext_dir, order), support_telegram.server()
     await dp.emit_startup()  # its check passes; init_storage on the same URL is a no-op
     await tt.create_user(10, "uk")
     # The stored language wins over the sender's language_code.
-    assert await feed(dp, session, events.message(10, "hi", lang="en")) == ["Привіт"]
+    assert await feed(dp, telegram, events.message(10, "hi", lang="en")) == ["Привіт"]
     # A new chat: registered with its language_code's locale, rendered in it at once.
-    assert await feed(dp, session, events.message(11, "hi", lang="ru")) == ["Привет"]
+    assert await feed(dp, telegram, events.message(11, "hi", lang="ru")) == ["Привет"]
     assert await stored_lang(db, 11) == "ru"
     # A language the catalogs lack (stored by another bot, or not offered): the default.
     await tt.create_user(12, "vi")
-    assert await feed(dp, session, events.message(12, "hi", lang="ru")) == ["Hello"]
+    assert await feed(dp, telegram, events.message(12, "hi", lang="ru")) == ["Hello"]
     # A group speaks the group's stored language, whoever writes.
     await tt.create_user(-13, "ru")
-    assert await feed(dp, session, events.message(-13, "hi", from_id=14, lang="uk")) == ["Привет"]
+    assert await feed(dp, telegram, events.message(-13, "hi", from_id=14, lang="uk")) == ["Привет"]
     # Error handlers render in the chat's language too.
-    assert await feed(dp, session, events.message(10, "/fail")) == ["error: Привіт"]
+    assert await feed(dp, telegram, events.message(10, "/fail")) == ["error: Привіт"]
 
 
 async def test_gettext_set_locale_stores_and_switches_the_current_update(
     db: asyncpg.Connection, db_url: str, gettext_dir: Path
 ) -> None:
-    dp, session = gettext_dispatcher(db_url, gettext_dir, "storage_first"), RecordingSession()
-    assert await feed(dp, session, events.message(20, "/uk", lang="ru")) == ["Привет → Привіт"]
+    dp, telegram = (
+        gettext_dispatcher(db_url, gettext_dir, "storage_first"),
+        support_telegram.server(),
+    )
+    assert await feed(dp, telegram, events.message(20, "/uk", lang="ru")) == ["Привет → Привіт"]
     assert await stored_lang(db, 20) == "uk"
-    assert await feed(dp, session, events.message(20, "hi", lang="ru")) == ["Привіт"]
+    assert await feed(dp, telegram, events.message(20, "hi", lang="ru")) == ["Привіт"]
 
 
 async def test_gettext_set_locale_of_an_unregistered_chat_switches_only_this_update(
@@ -155,8 +159,8 @@ async def test_gettext_set_locale_of_an_unregistered_chat_switches_only_this_upd
         stored.append(await middleware.set_locale(user_settings, "uk"))
         await message.answer(_("hello"))
 
-    session = RecordingSession()
-    assert await feed(dp, session, events.message(25, "hi", lang="ru")) == ["Привіт"]
+    telegram = support_telegram.server()
+    assert await feed(dp, telegram, events.message(25, "hi", lang="ru")) == ["Привіт"]
     assert stored == [False]
     assert await stored_lang(db, 25) is None
 
@@ -173,7 +177,7 @@ async def test_gettext_on_dp_update_before_storage_fails_loudly(
     with pytest.raises(I18nOrderError, match="setup_storage"):
         check_order(dp, middleware)
     with pytest.raises(I18nOrderError, match="runs before tt-storage"):
-        await dp.feed_update(RecordingSession().bot(), events.message(30, "hi", lang="ru"))
+        await dp.feed_update(support_telegram.bot(), events.message(30, "hi", lang="ru"))
 
 
 async def test_gettext_without_setup_storage_fails_at_startup(gettext_dir: Path) -> None:
@@ -225,25 +229,25 @@ def fluent_dispatcher(db_url: str, fluent_dir: Path, order: str) -> Dispatcher:
 async def test_aiogram_i18n_renders_the_stored_language(
     db: asyncpg.Connection, db_url: str, fluent_dir: Path
 ) -> None:
-    dp, session = fluent_dispatcher(db_url, fluent_dir, "storage_first"), RecordingSession()
+    dp, telegram = fluent_dispatcher(db_url, fluent_dir, "storage_first"), support_telegram.server()
     await dp.emit_startup(dispatcher=dp)
     await tt.create_user(40, "uk")
-    assert await feed(dp, session, events.message(40, "hi", lang="en")) == ["Привіт, A!"]
-    assert await feed(dp, session, events.message(41, "hi", lang="ru")) == ["Привет, A!"]
+    assert await feed(dp, telegram, events.message(40, "hi", lang="en")) == ["Привіт, A!"]
+    assert await feed(dp, telegram, events.message(41, "hi", lang="ru")) == ["Привет, A!"]
     await tt.create_user(42, "vi")
-    assert await feed(dp, session, events.message(42, "hi", lang="ru")) == ["Hello, A!"]
+    assert await feed(dp, telegram, events.message(42, "hi", lang="ru")) == ["Hello, A!"]
 
 
 async def test_aiogram_i18n_set_locale_stores_and_switches_the_current_update(
     db: asyncpg.Connection, db_url: str, fluent_dir: Path
 ) -> None:
-    dp, session = fluent_dispatcher(db_url, fluent_dir, "storage_first"), RecordingSession()
+    dp, telegram = fluent_dispatcher(db_url, fluent_dir, "storage_first"), support_telegram.server()
     await dp.emit_startup(dispatcher=dp)
-    assert await feed(dp, session, events.message(50, "/uk", lang="ru")) == [
+    assert await feed(dp, telegram, events.message(50, "/uk", lang="ru")) == [
         "Привет, A! → Привіт, A! (uk)"
     ]
     assert await stored_lang(db, 50) == "uk"
-    assert await feed(dp, session, events.message(50, "hi", lang="ru")) == ["Привіт, A!"]
+    assert await feed(dp, telegram, events.message(50, "hi", lang="ru")) == ["Привіт, A!"]
 
 
 async def test_aiogram_i18n_registered_before_storage_fails_loudly(
@@ -256,7 +260,7 @@ async def test_aiogram_i18n_registered_before_storage_fails_loudly(
     # Never started (feed_update only): the first update fails instead of speaking English.
     dp = fluent_dispatcher(db_url, fluent_dir, "i18n_first")
     with pytest.raises(I18nOrderError, match="runs before tt-storage"):
-        await dp.feed_update(RecordingSession().bot(), events.message(60, "hi", lang="ru"))
+        await dp.feed_update(support_telegram.bot(), events.message(60, "hi", lang="ru"))
     assert await stored_lang(db, 60) is None  # stopped before anything ran
 
 
@@ -275,8 +279,8 @@ async def test_gettext_set_locale_refuses_a_locale_with_no_catalog(
         except ValueError as exc:
             await message.answer(f"refused: {exc}")
 
-    session = RecordingSession()
-    [answer] = await feed(dp, session, events.message(26, "hi", lang="ru"))
+    telegram = support_telegram.server()
+    [answer] = await feed(dp, telegram, events.message(26, "hi", lang="ru"))
     assert answer.startswith("refused: locale 'xx' is not one of this bot's locales (en, ru, uk)")
     assert await stored_lang(db, 26) == "ru"
 
@@ -285,7 +289,8 @@ async def test_aiogram_i18n_set_locale_refuses_a_locale_with_no_catalog(
     db: asyncpg.Connection, db_url: str, fluent_dir: Path
 ) -> None:
     for started in (True, False):  # the core's locales are known with or without a startup
-        dp, session = fluent_dispatcher(db_url, fluent_dir, "storage_first"), RecordingSession()
+        dp = fluent_dispatcher(db_url, fluent_dir, "storage_first")
+        telegram = support_telegram.server()
 
         @dp.message(Command("xx"))
         async def switch(message: Message, i18n: I18nContext) -> None:
@@ -298,6 +303,6 @@ async def test_aiogram_i18n_set_locale_refuses_a_locale_with_no_catalog(
         if started:
             await dp.emit_startup(dispatcher=dp)
         chat = 51 if started else 52
-        [answer] = await feed(dp, session, events.message(chat, "/xx", lang="ru"))
+        [answer] = await feed(dp, telegram, events.message(chat, "/xx", lang="ru"))
         assert answer.startswith("refused: locale 'xx' is not one of"), answer
         assert await stored_lang(db, chat) == "ru"

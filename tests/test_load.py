@@ -70,7 +70,7 @@ async def test_ten_thousand_updates_from_a_thousand_new_chats(db: asyncpg.Connec
         f"ads shown {sum(shows.values())}, outbox queued {stats.queued - before.queued}"
     )
     assert errors == []
-    assert len(bot.answered) == len(bot.session.calls) == len(updates)
+    assert len(bot.answered) == len(bot.telegram.calls("sendMessage", ok=True)) == len(updates)
     assert len(users) == 1_000 and {r[0] for r in users} == set(PRIVATE + GROUPS)
     assert new == Counter({chat: 1 for chat in PRIVATE + GROUPS})  # is_new once per chat
     assert videos == Counter({chat: 8 for chat in PRIVATE + GROUPS})

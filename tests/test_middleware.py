@@ -18,7 +18,7 @@ from aiogram.types import TelegramObject, Update
 from tortoise import Tortoise
 
 import tt_storage as tt
-from tests.support.bot_session import RecordingSession
+from tests.support import telegram as support_telegram
 from tests.support.faults import unbound
 from tt_storage import StorageMiddleware, UserSettings
 from tt_storage.core import db as db_module
@@ -52,8 +52,8 @@ class Harness:
         for name in OBSERVERS:
             router.observers[name].register(self._record)
         self.dp.include_router(router)
-        self.session = RecordingSession()
-        self.bot = self.session.bot()
+        self.telegram = support_telegram.server()
+        self.bot = self.telegram.bot()
 
     async def _record(self, event: TelegramObject, user_settings: UserSettings | None) -> None:
         self.seen.append(user_settings)
@@ -337,7 +337,7 @@ async def test_data_key_option(db: asyncpg.Connection) -> None:
 
     dp.message.register(handler)
     try:
-        await dp.feed_update(RecordingSession().bot(), events.message(70, "hi"))
+        await dp.feed_update(support_telegram.bot(), events.message(70, "hi"))
     finally:
         await middleware.close()
     assert got == [UserSettings(70, "en", False, is_new=True)]

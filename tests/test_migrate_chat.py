@@ -14,7 +14,7 @@ from aiogram import Dispatcher
 from aiogram.types import Message
 
 import tt_storage as tt
-from tests.support.bot_session import RecordingSession
+from tests.support import telegram as support_telegram
 from tt_storage import UserSettings, default_storage
 from tt_storage.core.cache import SettingsCache
 from tt_storage.core.replay import OutboxEvent
@@ -201,7 +201,7 @@ async def test_invalidates_both_cached_ids(db: asyncpg.Connection) -> None:
 @pytest.fixture
 async def bot_dp(db: asyncpg.Connection) -> AsyncIterator[tuple[Any, Dispatcher, list[Any]]]:
     """A dispatcher wired like setup_storage (startup not emitted: storage is initialised)."""
-    session = RecordingSession()
+    telegram = support_telegram.server()
     dp = Dispatcher()
     middleware = tt.setup_storage(dp, cache_size=0)
     seen: list[tuple[int, UserSettings]] = []
@@ -210,7 +210,7 @@ async def bot_dp(db: asyncpg.Connection) -> AsyncIterator[tuple[Any, Dispatcher,
     async def on_message(message: Message, user_settings: UserSettings) -> None:
         seen.append((message.chat.id, user_settings))
 
-    yield session.bot(), dp, seen
+    yield telegram.bot(), dp, seen
     await middleware.close()
 
 

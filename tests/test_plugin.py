@@ -20,7 +20,7 @@ from tortoise.context import TortoiseContext
 
 import tt_storage as tt
 from tests.support import database
-from tests.support.bot_session import RecordingSession
+from tests.support import telegram as support_telegram
 from tests.support.plugin_models import Note
 from tests.support.schema_dump import difference, schema_of
 from tt_storage import Users, UserSettings
@@ -323,8 +323,8 @@ async def test_own_models_in_handlers(fresh: Callable[[], Awaitable[str]], db_ur
 
     await generate_schemas(url)  # the application's table (start-up checks it is there)
     tt.setup_storage(dp, url, models=MODELS, migrate=True, languages=["en", "uk"])
-    session = RecordingSession()
-    bot = session.bot()
+    telegram = support_telegram.server()
+    bot = telegram.bot()
     try:
         await dp.emit_startup(bot=bot)
         await dp.feed_update(bot, events.message(501, "one", lang="uk"))

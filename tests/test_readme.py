@@ -13,7 +13,7 @@ import pytest
 from aiogram import Dispatcher
 from aiogram.methods import SendMessage
 
-from tests.support.bot_session import RecordingSession
+from tests.support import telegram as support_telegram
 from tt_storage.testing import updates as events
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -42,8 +42,8 @@ async def test_readme_block_runs(code: str, db: asyncpg.Connection) -> None:
     dp = namespace.get("dp")
     if not isinstance(dp, Dispatcher):
         return
-    session = RecordingSession()
-    bot = session.bot()
+    telegram = support_telegram.server()
+    bot = telegram.bot()
     chat = 7_001
     link = "https://www.tiktok.com/@someone/video/7350000000000000001"
     try:
@@ -55,5 +55,5 @@ async def test_readme_block_runs(code: str, db: asyncpg.Connection) -> None:
         await dp["tt_storage"].close()
     rows = await db.fetch("SELECT user_id, video_link FROM videos")
     assert [(r["user_id"], r["video_link"]) for r in rows] == [(chat, link)]
-    answers = [c for c in session.calls if isinstance(c, SendMessage)]
+    answers = [c for c in telegram.methods() if isinstance(c, SendMessage)]
     assert len(answers) == 1 and answers[0].chat_id == chat

@@ -1,6 +1,6 @@
 """examples/stats_bot.py (tt-bot's stats bot on tt-storage), end to end: its real Dispatcher, a
-recording Bot API session and rows inserted at known times; every number the bot answers is
-checked against what was inserted."""
+real Bot on the fake Bot API server and rows inserted at known times; every number the bot
+answers is checked against what was inserted."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from aiogram import Dispatcher
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendDocument, SendPhoto
 from aiogram.types import BufferedInputFile, Update
 
-from tests.support.bot_session import RecordingSession
 from tests.support.examples import EXAMPLES, load_example
 from tt_storage.admin import QuickStats
+from tt_storage.testing import FakeTelegram
 from tt_storage.testing import updates as events
 
 ADMIN = 777
@@ -29,13 +29,13 @@ stats_bot = load_example("stats_bot.py", "tt_storage_example_stats_bot")
 
 
 class StatsBot:
-    def __init__(self, dp: Dispatcher, session: RecordingSession) -> None:
-        self.dp, self.session, self.bot = dp, session, session.bot()
+    def __init__(self, dp: Dispatcher, telegram: FakeTelegram) -> None:
+        self.dp, self.telegram, self.bot = dp, telegram, telegram.bot()
 
     async def feed(self, update: Update) -> list[Any]:
-        before = len(self.session.calls)
-        await self.dp.feed_update(self.bot, update)
-        return self.session.calls[before:]
+        before = len(self.telegram)
+        await self.dp.feed_update(self.bot, self.telegram.remember(update))
+        return self.telegram.methods(since=before)
 
     async def press(self, data: str, user: int = ADMIN) -> list[Any]:
         return await self.feed(events.callback(user, data, from_id=user))
@@ -52,9 +52,9 @@ class StatsBot:
 
 
 @pytest.fixture
-async def bot(db: asyncpg.Connection) -> AsyncIterator[StatsBot]:
+async def bot(db: asyncpg.Connection, telegram: FakeTelegram) -> AsyncIterator[StatsBot]:
     # The storage is already initialised by the session fixture: the dispatcher is not started.
-    yield StatsBot(stats_bot.create_dispatcher(admin_ids={ADMIN}), RecordingSession())
+    yield StatsBot(stats_bot.create_dispatcher(admin_ids={ADMIN}), telegram)
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def quick(*numbers: int) -> str:
 
 async def test_menu_for_admins_only(bot: StatsBot, rows: int) -> None:
     [menu] = await bot.feed(events.message(ADMIN, "/stats"))
-    assert menu.reply_markup is stats_bot.MENU
+    assert menu.reply_markup == stats_bot.MENU
     # Anybody else, commands and crafted button presses alike: nothing.
     assert await bot.feed(events.message(555, "/stats")) == []
     assert await bot.press("overall", user=555) == []
@@ -220,17 +220,18 @@ async def test_referrals_and_other_stats(bot: StatsBot, rows: int) -> None:
     ]
 
 
-async def test_stats_messages_in_the_logs_chat(rows: int) -> None:
-    session = RecordingSession()
-    await stats_bot.refresh_stats_messages(session.bot(), -100_500, 1, 2)
-    overall, daily = cast(list[EditMessageText], session.calls)
+async def test_stats_messages_in_the_logs_chat(rows: int, telegram: FakeTelegram) -> None:
+    for message_id in (1, 2):  # the bot posted both earlier
+        telegram.add_message(-100_500, message_id=message_id, text="…")
+    await stats_bot.refresh_stats_messages(telegram.bot(), -100_500, 1, 2)
+    overall, daily = cast(list[EditMessageText], telegram.methods())
     assert (overall.chat_id, overall.message_id, daily.message_id) == (-100_500, 1, 2)
     assert overall.text is not None and daily.text is not None
     assert overall.text.startswith(await stats_bot.overall_text() + "\n\n<code>Updated ")
     assert daily.text.startswith(await stats_bot.daily_text() + "\n\n<code>Updated ")
-    session.clear()
-    await stats_bot.refresh_stats_messages(session.bot(), -100_500, None, 2)
-    assert [c.message_id for c in cast(list[EditMessageText], session.calls)] == [2]
+    telegram.clear()
+    await stats_bot.refresh_stats_messages(telegram.bot(), -100_500, None, 2)
+    assert [c.message_id for c in cast(list[EditMessageText], telegram.methods())] == [2]
 
 
 def test_main_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:

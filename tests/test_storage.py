@@ -15,7 +15,7 @@ from aiogram.types import Message
 
 import tt_storage as tt
 from tests.support import database
-from tests.support.bot_session import RecordingSession
+from tests.support import telegram as support_telegram
 from tt_storage import Storage, Users, UserSettings
 from tt_storage.core import db
 from tt_storage.testing import updates as events
@@ -162,9 +162,9 @@ async def test_two_bots_on_two_databases_in_one_process(two: tuple[Storage, Stor
 
         middleware = tt.setup_storage(dp, urls[n], storage=storage, fsm=True, max_size=2)
         assert middleware.storage is storage
-        session = RecordingSession()
-        await dp.emit_startup(bot=session.bot())
-        bots.append((dp, session.bot()))
+        telegram = support_telegram.server()
+        await dp.emit_startup(bot=telegram.bot())
+        bots.append((dp, telegram.bot()))
 
     async def chat(n: int, chat_id: int) -> None:
         dp, bot = bots[n]
@@ -199,11 +199,11 @@ async def test_admin_side_on_an_explicit_instance(two: tuple[Storage, Storage]) 
     for chat in (1, 2, 3):
         await second.register_user(chat)
     await first.register_user(4)
-    session = RecordingSession()
-    session.add_error(403, "Forbidden: bot was blocked by the user", chat_id=2)
+    telegram = support_telegram.server()
+    telegram.fail(chat_id=2, status=403, description="Forbidden: bot was blocked by the user")
     with second.bound():
-        result = await broadcast(session.bot(), send, rate=1000.0, concurrency=2)
+        result = await broadcast(telegram.bot(), send, rate=1000.0, concurrency=2)
     assert (result.sent, result.blocked) == (2, 1)
-    assert sorted(session.texts(1) + session.texts(3)) == ["news", "news"]
+    assert sorted(telegram.texts(1) + telegram.texts(3)) == ["news", "news"]
     assert await second.get_user_ids() == [1, 3]
     assert await first.get_user_ids() == [4]

@@ -14,7 +14,7 @@ from aiogram.types import Message
 
 import tt_storage as tt
 from tests.support import database
-from tests.support.bot_session import RecordingSession
+from tests.support import telegram as support_telegram
 from tests.support.faults import unbound
 from tt_storage import PostgresStorage, Storage, StorageNotInitialized
 from tt_storage.bot.isolation import AdvisoryLockIsolation
@@ -64,9 +64,9 @@ async def test_two_bots_in_the_documented_fsm_form(
             await state.set_state("seen")
 
         tt.setup_storage(dp, url, storage=Storage(), max_size=2)
-        session = RecordingSession()
-        await dp.emit_startup(bot=session.bot())
-        bots.append((dp, session.bot()))
+        telegram = support_telegram.server()
+        await dp.emit_startup(bot=telegram.bot())
+        bots.append((dp, telegram.bot()))
 
     async def chat(n: int, chat_id: int) -> None:
         dp, bot = bots[n]

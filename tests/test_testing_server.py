@@ -205,13 +205,14 @@ async def test_media_groups_follow_telegrams_rules(telegram: FakeTelegram, bot: 
         assert error.value.message == text
     foreign = (await telegram.bot("77:OTHER").send_video(1, video())).video
     assert foreign is not None
-    uploads = len(telegram.uploads())
+    uploads, kept = len(telegram.uploads()), len(telegram.messages(1))
     with pytest.raises(TelegramBadRequest) as error:
         await bot.send_media_group(1, [photo, InputMediaVideo(media=foreign.file_id)])
     assert error.value.message == texts.ALBUM_ITEM_FAILED.format(
         position=2, error="Wrong file identifier/HTTP URL specified"
     )
-    assert len(telegram.uploads()) == uploads  # a refused request stored nothing
+    assert len(telegram.uploads()) == uploads + 1  # the photo was sent, and counts
+    assert len(telegram.messages(1)) == kept  # but nothing was posted
 
 
 async def test_inline_answers_check_cached_file_ids(telegram: FakeTelegram, bot: Bot) -> None:

@@ -1,6 +1,6 @@
 """A downloader bot in miniature for fault, load and fuzz tests: a real aiogram ``Dispatcher``
 with ``StorageMiddleware`` and a handler that records downloads, answering through the offline
-``RecordingSession``.
+``FakeTelegram``.
 
 Message texts: ``/v <link>`` a video (``track_download``, with the ad rule in private chats),
 ``/m <video id>`` a music download (``add_music``), anything else just an answer.
@@ -18,7 +18,7 @@ from aiogram import Dispatcher, Router
 from aiogram.types import Message, Update
 
 import tt_storage as tt
-from tests.support.bot_session import RecordingSession
+from tests.support import telegram as support_telegram
 from tt_storage import StorageMiddleware, UserSettings
 from tt_storage.core.replay import OutboxEvent
 from tt_storage.testing import updates as events
@@ -45,8 +45,8 @@ class DownloadBot:
         router = Router()
         router.message.register(self._on_message)
         self.dp.include_router(router)
-        self.session = RecordingSession()
-        self.bot = self.session.bot()
+        self.telegram = support_telegram.server()
+        self.bot = self.telegram.bot()
         #: By message id, in the order the handler finished.
         self.answered: dict[int, Download] = {}
         self.sent = 0

@@ -16,10 +16,12 @@ if TYPE_CHECKING:
 class Upload:
     """One file part of a multipart request (a new upload; a file_id or URL is none)."""
 
-    field: str
+    #: The form field that carried it (what ``attach://`` names).
+    part: str
     filename: str | None
     size: int
     file_unique_id: str
+    content: bytes = field(default=b"", repr=False)
 
 
 @dataclass
@@ -59,8 +61,22 @@ class Request:
         return out
 
     def as_method(self) -> TelegramMethod[Any]:
-        """The request as aiogram's method object (``SendMessage``, …), for typed asserts."""
-        return method_class(self.method).model_validate(self.params)
+        """The request as aiogram's method object (``SendMessage``, …), for typed asserts; an
+        uploaded file is a ``BufferedInputFile`` with the bytes received."""
+        from aiogram.types import BufferedInputFile
+
+        files = {u.part: BufferedInputFile(u.content, u.filename or u.part) for u in self.files}
+
+        def value(raw: Any) -> Any:
+            if isinstance(raw, str) and raw.startswith("attach://"):
+                return files.get(raw.removeprefix("attach://"), raw)
+            if isinstance(raw, list):
+                return [value(item) for item in raw]
+            if isinstance(raw, dict):
+                return {key: value(item) for key, item in raw.items()}
+            return raw
+
+        return method_class(self.method).model_validate(value(self.params))
 
 
 def _matches(
@@ -92,14 +108,29 @@ class RequestLog:
         chat_id: int | str | None = None,
         bot_id: int | None = None,
         ok: bool | None = None,
+        since: int = 0,
     ) -> list[Request]:
         """The requests of ``method`` (``"sendMessage"``, any case) to ``chat_id`` by ``bot_id``
-        (each ``None``: any), answered ``ok`` or not (``None``: both)."""
+        (each ``None``: any), answered ``ok`` or not (``None``: both), from the ``since``-th
+        request on (``since=len(telegram)`` before an action: the action's own)."""
         return [
             r
-            for r in self.requests
+            for r in self.requests[since:]
             if _matches(r, method, chat_id, bot_id) and (ok is None or r.ok is ok)
         ]
+
+    def methods(
+        self,
+        method: str | None = None,
+        *,
+        chat_id: int | str | None = None,
+        bot_id: int | None = None,
+        ok: bool | None = None,
+        since: int = 0,
+    ) -> list[TelegramMethod[Any]]:
+        """``calls(...)`` as aiogram's method objects (``SendMessage``, …)."""
+        found = self.calls(method, chat_id=chat_id, bot_id=bot_id, ok=ok, since=since)
+        return [r.as_method() for r in found]
 
     def names(self) -> list[str]:
         """The methods called, in order."""

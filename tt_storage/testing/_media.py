@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import texts
 from ._files import ApiError, FileStore, StoredFile
-from ._log import Upload
 
 #: The send method for each kind, and the Message field the file comes back in.
 SEND_METHODS = {
@@ -60,12 +59,11 @@ class Part:
 
 @dataclass
 class Media:
-    """Resolves the media of one request for one bot; records its uploads."""
+    """Resolves the media of one request for one bot."""
 
     files: FileStore
     bot_id: int
     parts: dict[str, Part]
-    uploads: list[Upload] = field(default_factory=list)
 
     def resolve(self, kind: str, value: Any, params: dict[str, Any]) -> list[StoredFile]:
         """The file(s) ``value`` names: a part (``attach://x``), a URL, or this bot's file_id.
@@ -78,14 +76,6 @@ class Media:
             if part is None:
                 raise ApiError(400, texts.MEDIA_NOT_FOUND)
             stored = self._mint(kind, part.content, part.filename, meta)
-            self.uploads.append(
-                Upload(
-                    value.removeprefix("attach://"),
-                    part.filename,
-                    len(part.content),
-                    stored[-1].file_unique_id,
-                )
-            )
             return stored
         if value.startswith(("http://", "https://")):
             # Telegram downloads the URL; the fake stores the address as the content.

@@ -27,6 +27,10 @@ ADMIN_ENV = "TT_STORAGE_TEST_DB_URL"
 LOCAL_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 #: Where the embedded server for tests keeps its data (apart from the demo's).
 EMBEDDED_TEST_DIR = Path(".tt_storage") / "test-server"
+# A database name is an identifier, never a parameter: PostgreSQL quotes it (format's %I) from
+# a parameter, and the statement it returns is run as is.
+_CREATE = "SELECT format('CREATE DATABASE %I', $1::text)"
+_DROP = "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', $1::text)"
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -59,7 +63,7 @@ async def create_database(admin: str, prefix: str) -> str:
     name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
     conn = await asyncpg.connect(asyncpg_dsn(admin))
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(await conn.fetchval(_CREATE, name))
     finally:
         await conn.close()
     return with_database(admin, name)
@@ -69,7 +73,7 @@ async def drop_database(admin: str, url: str) -> None:
     name = database_name(url)
     conn = await asyncpg.connect(asyncpg_dsn(admin))
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(await conn.fetchval(_DROP, name))
     finally:
         await conn.close()
 

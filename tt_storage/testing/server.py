@@ -25,8 +25,8 @@ from . import texts
 from ._bots import BOT_ID, TOKEN, bot_id_of, bot_user
 from ._chats import Chats
 from ._faults import Fault
-from ._files import ApiError, FileStore, StoredFile
-from ._log import Request, RequestLog
+from ._files import ApiError, FileStore, StoredFile, unique_id
+from ._log import Request, RequestLog, Upload
 from ._media import Media, Part
 from ._methods import METHODS, Call, State
 
@@ -84,6 +84,7 @@ class FakeTelegram(RequestLog):
         self.chats = Chats()
         self._state = State(self.files, self.chats, set(), {})
         self._usernames: dict[int, str] = {}
+        self._tokens: dict[int, str] = {}
         self._runner: web.AppRunner | None = None
         self._session: AiohttpSession | None = None
 
@@ -139,6 +140,7 @@ class FakeTelegram(RequestLog):
         bot_id = bot_id_of(token)
         if bot_id is None:
             raise ValueError(f"not a bot token: {token!r}")
+        self._tokens[bot_id] = token
         if username is not None:
             self._usernames[bot_id] = username
         return Bot(token, session=self.session(), **options)
@@ -151,6 +153,7 @@ class FakeTelegram(RequestLog):
         self.chats.clear()
         self._state.answered_queries.clear()
         self._state.commands.clear()
+        self._usernames.clear()
 
     # --- answering ----------------------------------------------------------------------------
 
@@ -161,14 +164,17 @@ class FakeTelegram(RequestLog):
             return web.json_response(ApiError(401, texts.UNAUTHORIZED).body(), status=401)
         params, parts = await _read(request)
         chat_id = params.get("chat_id")
-        record = Request(name, bot_id, chat_id, params, [], time.monotonic())
+        uploads = [
+            Upload(key, part.filename, len(part.content), unique_id(part.content), part.content)
+            for key, part in parts.items()
+        ]
+        record = Request(name, bot_id, chat_id, params, uploads, time.monotonic())
         self.requests.append(record)
         fault = next((f for f in self.faults if f.take(name, chat_id, bot_id)), None)
         if fault is not None:
             return await self._fail(request, record, fault)
         media = Media(self.files, bot_id, parts)
         status, body = self._answer(record, token, media)
-        record.files = media.uploads
         record.status, record.answer = status, body
         return web.json_response(body, status=status)
 
@@ -181,7 +187,6 @@ class FakeTelegram(RequestLog):
         try:
             return 200, {"ok": True, "result": handler(call)}
         except ApiError as error:
-            media.uploads.clear()
             return error.status, error.body()
 
     async def _fail(self, request: web.Request, record: Request, fault: Fault) -> web.Response:
@@ -221,10 +226,19 @@ class FakeTelegram(RequestLog):
         drop: bool = False,
         delay: float = 0.0,
         raw: str | None = None,
-        **parameters: int,
+        retry_after: int | None = None,
+        migrate_to_chat_id: int | None = None,
     ) -> Fault:
-        """Answer matching requests with an error (``parameters``: ``retry_after``,
-        ``migrate_to_chat_id``), ``times`` times after letting ``after`` through."""
+        """Answer matching requests with an error (``retry_after``, ``migrate_to_chat_id``:
+        its ``parameters``), ``times`` times after letting ``after`` through."""
+        parameters = {
+            key: value
+            for key, value in (
+                ("retry_after", retry_after),
+                ("migrate_to_chat_id", migrate_to_chat_id),
+            )
+            if value is not None
+        }
         fault = Fault(
             method, chat_id, bot_id, status, description, parameters, times, after, drop, delay, raw
         )
@@ -307,6 +321,15 @@ class FakeTelegram(RequestLog):
             if isinstance(message, dict) and "chat" in message:
                 self.chats.get(bot_id, message["chat"]["id"]).add(dict(message))
         return update
+
+    def add_message(
+        self, chat_id: int | str, *, bot_id: int = BOT_ID, **fields: Any
+    ) -> dict[str, Any]:
+        """A message the bot sent earlier (``message_id=`` to choose its id, ``text=``, …),
+        so that the bot can edit, copy or delete it now; returns its JSON."""
+        token = self._tokens.get(bot_id, TOKEN if bot_id == BOT_ID else f"{bot_id}:BOT")
+        user = bot_user(token, self._usernames.get(bot_id))
+        return self.chats.new_message(bot_id, chat_id, user, **fields)
 
     def messages(self, chat_id: int | str, *, bot_id: int = BOT_ID) -> dict[int, dict[str, Any]]:
         """The messages the server holds for ``chat_id``, by message id (JSON)."""
