@@ -67,3 +67,16 @@ async def test_media_benchmark_machinery_runs(db_url: str, db: asyncpg.Connectio
             assert row.samples[impl] and all(value > 0 for value in row.samples[impl])
     table = render_media(rows)
     assert table.count("\n| ") == 4 and table.count("[ok]") + table.count("[MISSED]") == 1
+
+
+async def test_media_dispatch_benchmark_runs(db_url: str, db: asyncpg.Connection) -> None:
+    from benchmarks.media_dispatch import IMPLS as MEDIA_IMPLS
+    from benchmarks.media_dispatch import render_media, run_media_suite
+
+    row = await run_media_suite(rounds=1, per_round=2, warmup=1)
+    for impl in MEDIA_IMPLS:
+        assert row.samples[impl] and all(value > 0 for value in row.samples[impl])
+    hits = await db.fetchval("SELECT count(*) FROM videos WHERE cache_hit")
+    plain = await db.fetchval("SELECT count(*) FROM videos WHERE cache_hit IS NULL")
+    assert hits == plain == 3  # both bots recorded every update; the cached one as hits
+    assert render_media(row).count("\n| ") == 2  # header + 1 row

@@ -36,6 +36,7 @@ def modules_after(code: str) -> set[str]:
         "from tt_storage.ops import tortoise_config, apply_migrations",
         "from tt_storage.admin import get_quick_stats, iter_user_ids",
         "import tt_storage.ops.cli; tt_storage.ops.cli.build_parser().format_help()",
+        "from tt_storage.media import Produced, MediaItem, lookup_media, media_flight",
     ],
 )
 def test_no_aiogram_until_an_aiogram_name_is_used(code: str) -> None:
@@ -46,7 +47,11 @@ def test_no_aiogram_until_an_aiogram_name_is_used(code: str) -> None:
 
 @pytest.mark.parametrize(
     "code",
-    ["from tt_storage import setup_storage", "from tt_storage.admin.broadcast import broadcast"],
+    [
+        "from tt_storage import setup_storage",
+        "from tt_storage.admin.broadcast import broadcast",
+        "from tt_storage.media import send_cached",
+    ],
 )
 def test_an_aiogram_facing_name_loads_it_on_use(code: str) -> None:
     assert "aiogram" in modules_after(code)
