@@ -17,6 +17,8 @@ import tt_storage
 from . import database
 from .fsm import render_fsm, run_fsm_suite
 from .media import render_media, run_media_suite
+from .media_dispatch import render_media as render_dispatch
+from .media_dispatch import run_media_suite as run_dispatch_suite
 from .suite import Config, render, run_suite
 
 ADMIN_ENV = "TT_STORAGE_BENCH_DB_URL"
@@ -84,6 +86,8 @@ async def amain(args: argparse.Namespace) -> str:
                     url, config.rounds, config.ops, _progress, config.warmup
                 )
                 sections.append(render_media(rows))
+                row = await run_dispatch_suite(config.rounds, config.ops, _progress, config.warmup)
+                sections.append(render_dispatch(row))
         finally:
             await tt_storage.close_storage()
     finally:

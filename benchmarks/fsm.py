@@ -29,6 +29,7 @@ from aiogram.types import Message, Update
 import tt_storage
 from tt_storage import PostgresStorage
 from tt_storage.bot.isolation import AdvisoryLockIsolation
+from tt_storage.core.cache import SettingsCache
 
 from . import bots
 from .suite import Sampled
@@ -172,6 +173,34 @@ async def run_fsm_suite(
             await interleaved(
                 "get_state (PostgreSQL: with the chat's settings row)",
                 op(lambda s, k, i: s.get_state(k)),
+                rounds,
+                per_round,
+                warmup,
+            )
+        )
+        # What the middleware's cache hit path leaves to get_state: the chat is cached, so the
+        # state is read alone (the join would bring a row nobody takes).
+        cache = SettingsCache(database=tt_storage.default_storage())
+        cache.live = True
+        for i in range(CHATS):
+            cache.put(BASE + i, "en", False, cache.generation)
+        try:
+            report.rows.append(
+                await interleaved(
+                    "get_state (PostgreSQL: default, the chat in a settings cache: no join)",
+                    op(lambda s, k, i: s.get_state(k)),
+                    rounds,
+                    per_round,
+                    warmup,
+                )
+            )
+        finally:
+            cache.close()
+        say("  FSM: set_state")
+        report.rows.append(
+            await interleaved(
+                "set_state",
+                op(lambda s, k, i: s.set_state(k, Form.step)),
                 rounds,
                 per_round,
                 warmup,

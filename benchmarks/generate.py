@@ -18,6 +18,8 @@ append-only tables. The shape:
   grows linearly ×2.3 over the period; 12 % slideshows, 30 % processed, 8 % inline; 0.5 %
   legacy rows with a NULL ``downloaded_at`` (the oldest ``pk_id``s).
 * music: the same scheme with rank ``⌊N·u^2.5⌋``.
+* active chats (``tt_storage_activity``): a chat is active on each UTC day it downloaded
+  something (video or music) and on the day it was registered, as the middleware records it.
 
 The tables must be empty (``--truncate`` empties them). Secondary indexes are dropped during the
 load and rebuilt from their own definitions afterwards; foreign-key triggers are skipped with
@@ -113,11 +115,26 @@ INSERT_MUSIC = (
     "FROM g ORDER BY ts"
 )
 
+# $1 the day's start. Filled after the indexes are rebuilt (it reads idx_videos_time), a day at
+# a time in chat order: the heap in (day, chat_id) order, as the primary key reads it. Days in
+# order, one at a time (previous_day reads the days before).
+INSERT_ACTIVITY = (
+    "INSERT INTO tt_storage_activity (day, chat_id, registered_at, previous_day) "
+    "SELECT $1::bigint, a.user_id, u.registered_at, (SELECT max(b.day) FROM tt_storage_activity b"
+    " WHERE b.chat_id = a.user_id) FROM ("
+    "SELECT user_id FROM videos WHERE downloaded_at >= $1 AND downloaded_at < $1::bigint + 86400"
+    " UNION SELECT user_id FROM music"
+    " WHERE downloaded_at >= $1 AND downloaded_at < $1::bigint + 86400"
+    " UNION SELECT user_id FROM users"
+    " WHERE registered_at >= $1 AND registered_at < $1::bigint + 86400) a "
+    "JOIN users u ON u.user_id = a.user_id ORDER BY a.user_id"
+)
+
 IS_EMPTY = (
     "SELECT NOT EXISTS (SELECT 1 FROM users) AND NOT EXISTS (SELECT 1 FROM videos)"
-    " AND NOT EXISTS (SELECT 1 FROM music)"
+    " AND NOT EXISTS (SELECT 1 FROM music) AND NOT EXISTS (SELECT 1 FROM tt_storage_activity)"
 )
-TRUNCATE = "TRUNCATE users, videos, music RESTART IDENTITY CASCADE"
+TRUNCATE = "TRUNCATE users, videos, music, tt_storage_activity RESTART IDENTITY CASCADE"
 SECONDARY_INDEXES = (
     "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i"
     " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid"
@@ -291,13 +308,34 @@ async def generate(
             say(f"  index {name}")
             await conn.execute(definition)
         timings["indexes"] = time.monotonic() - t0
+    finally:
+        await conn.close()
+    timings["activity"] = await fill_activity(url, start, days, quiet)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
         t0 = time.monotonic()
         say("  VACUUM (ANALYZE)")
-        await conn.execute("VACUUM (ANALYZE) users, videos, music")
+        await conn.execute("VACUUM (ANALYZE) users, videos, music, tt_storage_activity")
         timings["vacuum_analyze"] = time.monotonic() - t0
     finally:
         await conn.close()
     return timings
+
+
+async def fill_activity(url: str, start: int, days: int, quiet: bool = False) -> float:
+    """Each day's active chats, days in order on one connection; the seconds it took."""
+    t0 = time.monotonic()
+    bar = Progress("active days", days + 1, quiet)
+    first = start - start % DAY
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute("SET synchronous_commit = off")
+        for d in range(days + 1):
+            await conn.execute(INSERT_ACTIVITY, first + d * DAY)
+            bar.add(1)
+    finally:
+        await conn.close()
+    return time.monotonic() - t0
 
 
 def main(argv: list[str] | None = None) -> None:

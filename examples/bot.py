@@ -6,8 +6,11 @@ and deep-link referral) and handlers get it as ``user_settings: UserSettings``. 
 in gettext catalogs (``examples/locales``) and follow the chat's stored language through
 ``tt_storage.bot.i18n.SettingsI18nMiddleware``.
 
-Nothing is downloaded: a link is answered with what tt-bot would send (a video or a slideshow,
-as a document in file mode), and the download is recorded as tt-bot records it.
+Nothing is downloaded: a stand-in ``Downloader`` makes placeholder files for a link (a video,
+a slideshow's photos, the music, documents in file mode). They are sent through the media
+cache (``tt_storage.media.send_cached``): the first request of a link runs the downloader and
+uploads, every later one (any chat, any process of the bot) is sent by Telegram's file_ids.
+The download is recorded as tt-bot records it, linked to its media entry with ``cache_hit``.
 
 Run it for real::
 
@@ -15,7 +18,8 @@ Run it for real::
 
 ``DB_URL`` (``postgresql://user:password@host/db``) selects the database; without it an
 embedded PostgreSQL is started in ``TT_STORAGE_DATA_DIR`` (default ``./.tt_storage``).
-Inline mode and inline feedback (for ``chosen_inline_result``) are enabled in @BotFather.
+Inline mode and inline feedback (for ``chosen_inline_result``) are enabled in @BotFather;
+``STORAGE_CHAT_ID`` (a channel the bot posts to) makes inline answers cached videos/photos.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import io
 import logging
 import os
 import re
-import zlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,6 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandStart, ExceptionTypeFilter, Filter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
-    BufferedInputFile,
     CallbackQuery,
     ChosenInlineResult,
     ErrorEvent,
@@ -52,6 +55,20 @@ from aiogram.utils.i18n import I18n
 import tt_storage as tt
 from tt_storage import StorageError, UserSettings, setup_storage
 from tt_storage.bot.i18n import SettingsI18nMiddleware
+from tt_storage.media import answer_inline_cached, send_cached
+
+# examples/ is a folder of scripts: the downloader next to this file, wherever it is run from.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from downloader import (
+    LINK,
+    Downloader,
+    is_slideshow,
+    is_tiktok,
+    media_key,
+    variant_of,
+    video_id_of,
+)
 
 log = logging.getLogger("tt_bot_example")
 
@@ -122,32 +139,6 @@ def _(key: str, **values: Any) -> str:
     return t(I18N.current_locale, key, **values)
 
 
-# --- links -------------------------------------------------------------------------------------
-
-LINK = re.compile(
-    r"https?://(?:(?:www|m|vm|vt)\.)?tiktok\.com/\S+"
-    r"|https?://(?:www\.)?instagram\.com/(?:p|reels?|tv)/[\w-]+\S*",
-    re.IGNORECASE,
-)
-_TIKTOK_ID = re.compile(r"/(?:video|photo)/(\d{5,20})")
-
-
-def is_tiktok(link: str) -> bool:
-    return "tiktok.com/" in link.lower()
-
-
-def is_slideshow(link: str) -> bool:
-    """Stand-in for what the downloader learns: TikTok ``/photo/`` and Instagram ``/p/`` posts."""
-    lowered = link.lower()
-    return "/photo/" in lowered or "instagram.com/p/" in lowered
-
-
-def video_id_of(link: str) -> int:
-    """The TikTok video id (a real bot resolves short links first; here: a stable stand-in)."""
-    found = _TIKTOK_ID.search(link)
-    return int(found.group(1)) if found else zlib.crc32(link.encode())
-
-
 class MusicCallback(CallbackData, prefix="music"):
     video_id: int
 
@@ -210,31 +201,39 @@ async def on_start(message: Message, user_settings: UserSettings) -> None:
     await message.answer(_(key))
 
 
-async def on_link(message: Message, user_settings: UserSettings, link_match: re.Match[str]) -> None:
-    """Answer a link with what tt-bot would send, then record the download (and maybe an ad)."""
+async def on_link(
+    message: Message,
+    user_settings: UserSettings,
+    link_match: re.Match[str],
+    bot: Bot,
+    downloader: Downloader,
+) -> None:
+    """Send the link's media through the cache, then record the download (and maybe an ad)."""
     settings = user_settings
     link = link_match.group(0)
     images = is_slideshow(link)
-    keyboard = music_keyboard(link)
-    if settings.file_mode:
-        kind = "slideshow" if images else "video"
-        placeholder = BufferedInputFile(
-            f"{kind} of {link}\n".encode(), filename=f"{kind}_{video_id_of(link)}.txt"
-        )
-        await message.reply_document(
-            placeholder, caption=_("as_file", link=link), reply_markup=keyboard
-        )
-    else:
-        text = _("slideshow" if images else "video", link=link)
-        await message.reply(text, reply_markup=keyboard)
+    variant = variant_of(link, settings.file_mode)
+    caption = _("as_file" if settings.file_mode else "slideshow" if images else "video", link=link)
+    sent = await send_cached(
+        bot,
+        message.chat.id,
+        media_key(link),
+        variant,
+        lambda: downloader.extract(link, variant),
+        caption=caption,
+        reply_markup=music_keyboard(link),
+        reply_to_message_id=message.message_id,
+    )
     # tt-bot converts slideshow images unless file mode is on.
     processed = images and not settings.file_mode
     try:
         if message.chat.type == "private":
             # Record the download and apply the ad rule (downloads 1, 4, 7, … and after 24 h).
-            show_ad = await tt.track_download(settings, link, images, processed, ad=True)
+            show_ad = await tt.track_download(
+                settings, link, images, processed, ad=True, **sent.track
+            )
         else:
-            await tt.add_video(settings, link, images, processed)
+            await tt.add_video(settings, link, images, processed, **sent.track)
             show_ad = False
     except StorageError as exc:
         # The user got their download; only the statistics miss it.
@@ -245,17 +244,31 @@ async def on_link(message: Message, user_settings: UserSettings, link_match: re.
 
 
 async def on_music(
-    callback: CallbackQuery, callback_data: MusicCallback, user_settings: UserSettings, bot: Bot
+    callback: CallbackQuery,
+    callback_data: MusicCallback,
+    user_settings: UserSettings,
+    bot: Bot,
+    downloader: Downloader,
 ) -> None:
-    """The "🎵 Music" button: record the music download and (pretend to) send the sound."""
-    await tt.add_music(user_settings, callback_data.video_id)
-    text = _("music", video_id=callback_data.video_id)
+    """The "🎵 Music" button: send the sound through the cache, record the music download."""
+    video_id = callback_data.video_id
+    text = _("music", video_id=video_id)
     if callback.message is None:
         # The button of an inline-mode message: there is no chat to send to.
+        await tt.add_music(user_settings, video_id)
         await callback.answer(text, show_alert=True)
         return
     await callback.answer()
-    await bot.send_message(callback.message.chat.id, text)
+    link = f"https://www.tiktok.com/video/{video_id}"
+    sent = await send_cached(
+        bot,
+        callback.message.chat.id,
+        ("tiktok", str(video_id)),
+        "audio",
+        lambda: downloader.extract(link, "audio"),
+        caption=text,
+    )
+    await tt.add_music(user_settings, video_id, **sent.track)
 
 
 async def on_mode(message: Message, user_settings: UserSettings) -> None:
@@ -288,7 +301,9 @@ async def on_lang_chosen(
             pass
 
 
-async def on_inline_query(query: InlineQuery) -> None:
+async def on_inline_query(
+    query: InlineQuery, bot: Bot, downloader: Downloader, storage_chat_id: int | None
+) -> None:
     found = LINK.search(query.query)
     if found is None:
         # tt-bot's "start the bot" button: its /start carries the `inline` referral.
@@ -299,6 +314,23 @@ async def on_inline_query(query: InlineQuery) -> None:
         return
     link = found.group(0)
     kind = "slideshow" if is_slideshow(link) else "video"
+    if storage_chat_id is not None:
+        # Cached results: a miss is uploaded to the storage chat first (Telegram gives file_ids
+        # only for files it holds), then answered.
+        variant = variant_of(link, False)
+        await answer_inline_cached(
+            bot,
+            query.id,
+            media_key(link),
+            variant,
+            lambda: downloader.extract(link, variant),
+            storage_chat_id=storage_chat_id,
+            title=_("inline_title"),
+            caption=_(kind, link=link),
+            cache_time=0,
+            is_personal=True,
+        )
+        return
     article = InlineQueryResultArticle(
         id=f"{kind[0]}{video_id_of(link)}",
         title=_("inline_title"),
@@ -395,13 +427,21 @@ def create_router() -> Router:
 def create_dispatcher(db_url: str | None = None, **options: Any) -> Dispatcher:
     """The bot's dispatcher, with tt-storage set up on ``db_url`` (default: ``DB_URL``/embedded).
 
-    ``admin_ids`` (default: ``ADMIN_IDS``) may see ``/stats``; every other option goes to
+    ``admin_ids`` (default: ``ADMIN_IDS``) may see ``/stats``; ``downloader`` makes the files
+    (default: a new ``Downloader``); ``storage_chat_id`` (default: ``STORAGE_CHAT_ID``) turns
+    on cached inline answers; every other option goes to
     ``setup_storage`` (``cache_size=0``, ``migrate=True``, pool options, …). The storage is
     initialised by the dispatcher's startup (``start_polling`` or ``emit_startup``).
     """
     admin_ids = options.pop("admin_ids", None)
     admins = admin_ids_from_env() if admin_ids is None else frozenset(admin_ids)
-    dispatcher = Dispatcher(admin_ids=admins)
+    downloader = options.pop("downloader", None) or Downloader()
+    storage_chat = options.pop("storage_chat_id", None) or os.environ.get("STORAGE_CHAT_ID")
+    dispatcher = Dispatcher(
+        admin_ids=admins,
+        downloader=downloader,
+        storage_chat_id=None if storage_chat is None else int(storage_chat),
+    )
     setup_storage(dispatcher, db_url, languages=LANGUAGES, **options)
     # Every handler's texts in the chat's stored language (either order of these two calls).
     SettingsI18nMiddleware(I18N).setup(dispatcher)

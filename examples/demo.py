@@ -41,6 +41,7 @@ from aiogram.methods import (
     AnswerInlineQuery,
     GetMe,
     SendDocument,
+    SendMediaGroup,
     SendMessage,
     TelegramMethod,
 )
@@ -51,6 +52,8 @@ from tortoise.functions import Count
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bot as example
+import demo_media
+import downloader
 
 import tt_storage as tt
 from tt_storage.core.embedded import data_dir
@@ -117,9 +120,8 @@ class OfflineSession(BaseSession):
             value = getattr(method, name, None)
             if value is not None:
                 message[name] = _json(value)
-        if isinstance(method, SendDocument):
-            message["document"] = {"file_id": "doc", "file_unique_id": "doc"}
-        return message
+        media = demo_media.media_result(method, message)
+        return message if media is None else media
 
     async def stream_content(self, *args: Any, **kwargs: Any) -> AsyncGenerator[bytes, None]:
         yield b""
@@ -184,11 +186,16 @@ class Crowd:
         self.first_group = first_group
         self._update_ids = itertools.count(1)
         self._ids = itertools.count(1)
+        # A crowd repeats popular links: the media cache sends those by file_id.
+        self.popular = demo_media.PopularLinks(rng, self._fresh_link)
 
     def _id(self) -> str:
         return str(next(self._ids))
 
     def link(self) -> str:
+        return self.popular.pick(self._fresh_link)
+
+    def _fresh_link(self) -> str:
         rng = self.rng
         digits = "".join(rng.choices(string.digits, k=19))
         short = "".join(rng.choices(string.ascii_letters + string.digits, k=9))
@@ -252,7 +259,7 @@ class Crowd:
     # Scripts -----------------------------------------------------------------------------------
 
     def music(self, link: str) -> str:
-        return example.MusicCallback(video_id=example.video_id_of(link)).pack()
+        return example.MusicCallback(video_id=downloader.video_id_of(link)).pack()
 
     def private_script(self, user: Chat) -> None:
         rng, script = self.rng, user.script
@@ -274,7 +281,7 @@ class Crowd:
                 links.append(self.link())
                 script.append(self.message(user, user, links[-1]))
             elif roll < 0.72:
-                tiktok = [link for link in links if example.is_tiktok(link)] or [self.link()]
+                tiktok = [link for link in links if downloader.is_tiktok(link)] or [self.link()]
                 script.append(self.button(user, user, self.music(rng.choice(tiktok))))
             elif roll < 0.77:
                 script.append(self.message(user, user, "/mode"))
@@ -287,7 +294,7 @@ class Crowd:
                 script.append(self.inline_query(user, link))
                 if rng.random() < 0.8:
                     script.append(self.chosen(user, link))
-                    if example.is_tiktok(link) and rng.random() < 0.3:
+                    if downloader.is_tiktok(link) and rng.random() < 0.3:
                         script.append(self.button(None, user, self.music(link)))
             elif roll < 0.97:
                 script.append(self.inline_query(user, ""))
@@ -312,7 +319,7 @@ class Crowd:
                 links.append(self.link())
                 script.append(self.message(group, member, links[-1]))
             elif roll < 0.85:
-                tiktok = [link for link in links if example.is_tiktok(link)] or [self.link()]
+                tiktok = [link for link in links if downloader.is_tiktok(link)] or [self.link()]
                 script.append(self.button(group, member, self.music(rng.choice(tiktok))))
             elif roll < 0.88:
                 script.append(self.message(group, member, "/mode"))
@@ -359,7 +366,10 @@ def describe_call(call: TelegramMethod[Any]) -> str:
     if isinstance(call, AnswerInlineQuery):
         text = f"{len(call.results)} result(s)" + (" + start button" if call.button else "")
     if isinstance(call, SendDocument):
-        text = f"[{call.document.filename}] {text}"  # type: ignore[union-attr]
+        name_of = getattr(call.document, "filename", None) or "by file_id"
+        text = f"[{name_of}] {text}"
+    if isinstance(call, SendMediaGroup):
+        text = f"{len(call.media)} items: {call.media[0].caption or ''}"
     markup = getattr(call, "reply_markup", None)
     labels = [b.text for row in getattr(markup, "inline_keyboard", []) for b in row]
     buttons = f" [{' | '.join(labels)}]" if len(labels) <= 2 else f" [{len(labels)} buttons]"
@@ -542,15 +552,21 @@ async def checks(chats: list[Chat], session: OfflineSession, user_range: tuple[i
         if stored[c.id].lang
         == expected_lang((c.members[0] if c.kind == "group" else c).language_code)
     )
-    results.append(
-        (
-            langs_ok == len(unchanged),
-            f"languages from the first sender's language_code: {langs_ok}/{len(unchanged)} chats",
-        )
-    )
+    results.append(language_check(langs_ok, len(unchanged), len(chats)))
     for ok, text in results:
         print(f"  {'✓' if ok else '✗'} {text}")
     return all(ok for ok, _ in results)
+
+
+def language_check(matching: int, kept: int, chats: int) -> tuple[bool, str]:
+    """The languages line: of the ``chats``, the ``kept`` that never picked a language with
+    /lang must all have their first sender's (``matching``); the others chose their own."""
+    changed = chats - kept
+    return (
+        matching == kept,
+        f"languages from the first sender's language_code: {matching}/{kept} chats that kept it"
+        f" ({changed} of the {chats} chats picked another with /lang)",
+    )
 
 
 def show_chat(title: str, chat: Chat, limit: int = 9) -> None:
@@ -614,7 +630,10 @@ async def run(n_chats: int, concurrency: int, seed: int | None, url: str | None)
     session = OfflineSession()
     bot = Bot("42:TEST", session=session)
     admin = Chat(ADMIN_ID, "private", "en")
-    dp = example.create_dispatcher(url, admin_ids={ADMIN_ID}, migrate=True)
+    extractor = downloader.Downloader(delay=0.02)
+    dp = example.create_dispatcher(
+        url, admin_ids={ADMIN_ID}, migrate=True, downloader=extractor, storage_chat_id=None
+    )
     await dp.emit_startup(bot=bot)  # init_storage: the embedded server, migrations, the pool
     try:
         first_user, first_group = await next_ids()
@@ -682,8 +701,12 @@ async def run(n_chats: int, concurrency: int, seed: int | None, url: str | None)
             "  top referrals, all chats:            "
             + ", ".join(f"{link} {n}" for link, n in await tt.get_referral_stats())
         )
+        media_ok, media_lines = await demo_media.media_numbers(extractor, user_range, group_range)
+        print("\n  " + "\n  ".join(media_lines))
         print("\nChecks")
         ok = await checks(chats, session, user_range)
+        print(f"  {'✓' if media_ok else '✗'} media cache: produce calls = misses recorded")
+        ok = ok and media_ok
         cache = dp["tt_storage"].cache
         print(
             f"\n  {total} updates in {feeding:.1f} s ({total / feeding:.0f}/s), "

@@ -67,10 +67,13 @@ GRAPH_BUCKETS = {"24h": "hour", "week": "hour", "month": "day", "all": "day"}
 CHAT_TYPES = {"users": "👤 Users", "groups": "👥 Groups", "all": "🌐 All"}
 GRAPH_KINDS = {
     "users": "👥 New chats",
+    "active": "🟢 Active chats",
     "videos": "📹 Videos",
     "music": "🎵 Music",
     "cache_hits": "♻️ Cache hits",
 }
+#: Kinds recorded per UTC day: always drawn per day.
+DAILY_KINDS = frozenset({"active"})
 
 
 class StatsCallback(CallbackData, prefix="stats"):
@@ -156,7 +159,9 @@ def quick_stats_text(stats: tt.admin.QuickStats) -> str:
         f"Chats: <b>{stats.new_chats}</b>\n"
         f"Videos: <b>{stats.videos}</b> from <b>{stats.video_chats}</b> chats\n"
         f"┗ Slideshows: <b>{stats.images}</b> from <b>{stats.image_chats}</b> chats\n"
-        f"Music: <b>{stats.music}</b> from <b>{stats.music_chats}</b> chats" + cache_text(stats)
+        f"Music: <b>{stats.music}</b> from <b>{stats.music_chats}</b> chats\n"
+        + active_text(stats)
+        + cache_text(stats)
     )
 
 
@@ -169,6 +174,20 @@ def cache_text(stats: tt.admin.QuickStats) -> str:
         f"\nMedia cache: <b>{stats.cache_hits}</b> hits, <b>{stats.cache_misses}</b> misses"
         f" (<b>{rate:.0%}</b>), <b>{stats.produce_calls_saved}</b> produce calls saved"
     )
+
+
+def active_text(stats: tt.admin.QuickStats) -> str:
+    """Active chats (UTC days: 24 h is today), new and returning, and the retention."""
+    text = (
+        f"Active: <b>{stats.active_chats}</b> (new <b>{stats.new_active_chats}</b>,"
+        f" returning <b>{stats.returning_chats}</b>)"
+    )
+    if stats.retention is not None:
+        text += (
+            f"\n┗ Back from the window before: <b>{stats.retention:.0%}</b>"
+            f" ({stats.retained_chats} of {stats.previous_active_chats})"
+        )
+    return text
 
 
 async def period_text(title: str, period: int) -> str:
@@ -301,7 +320,7 @@ async def on_graph(call: CallbackQuery, callback_data: GraphCallback, bot: Bot) 
         await call.answer()
         return
     await call.answer("Drawing…")
-    bucket = GRAPH_BUCKETS[period]
+    bucket = "day" if kind in DAILY_KINDS else GRAPH_BUCKETS[period]
     series = await tt.admin.get_time_series(kind, PERIODS[period], bucket)
     title = f"{GRAPH_KINDS[kind][2:]} per {bucket}, {PERIOD_NAMES[period][2:].lower()}"
     png = await asyncio.to_thread(render_graph, series, bucket, title)
@@ -343,6 +362,8 @@ async def on_user_id(message: Message, state: FSMContext) -> None:
     if user.link:
         lines.append(f"Referral: <code>{html.escape(user.link)}</code>")
     lines.append(f"Registered: {utc(user.registered_at)}")
+    last = await tt.admin.last_active(user.user_id)
+    lines.append(f"Last active: {'never recorded' if last is None else utc(last)[:10]}")
     if user.blocked_at is not None:
         lines.append(f"Blocked the bot: {utc(user.blocked_at)}")
     history = (

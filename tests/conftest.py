@@ -40,7 +40,10 @@ async def raw(db_url: str) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture
 async def db(db_url: str, raw: asyncpg.Connection) -> asyncpg.Connection:
     """Empty tables for this test; the raw connection to check them with."""
-    await raw.execute("TRUNCATE users, videos, music, tt_storage_media RESTART IDENTITY CASCADE")
+    await raw.execute(
+        "TRUNCATE users, videos, music, tt_storage_media, tt_storage_activity"
+        " RESTART IDENTITY CASCADE"
+    )
     return raw
 
 

@@ -46,11 +46,11 @@ async def test_fsm_benchmark_machinery_runs(db_url: str, db: asyncpg.Connection)
         await db.execute("TRUNCATE users, videos, music, tt_storage_fsm CASCADE")
     if report.skipped is not None:
         pytest.skip(report.skipped)
-    assert len(report.rows) == 9
+    assert len(report.rows) == 11
     for row in report.rows:
         for impl in FSM_IMPLS:
             assert row.samples[impl] and all(value > 0 for value in row.samples[impl])
-    assert render_fsm(report).count("\n| ") == 10  # header + 9 rows
+    assert render_fsm(report).count("\n| ") == 12  # header + 11 rows
 
 
 async def test_media_benchmark_machinery_runs(db_url: str, db: asyncpg.Connection) -> None:
@@ -67,3 +67,16 @@ async def test_media_benchmark_machinery_runs(db_url: str, db: asyncpg.Connectio
             assert row.samples[impl] and all(value > 0 for value in row.samples[impl])
     table = render_media(rows)
     assert table.count("\n| ") == 4 and table.count("[ok]") + table.count("[MISSED]") == 1
+
+
+async def test_media_dispatch_benchmark_runs(db_url: str, db: asyncpg.Connection) -> None:
+    from benchmarks.media_dispatch import IMPLS as MEDIA_IMPLS
+    from benchmarks.media_dispatch import render_media, run_media_suite
+
+    row = await run_media_suite(rounds=1, per_round=2, warmup=1)
+    for impl in MEDIA_IMPLS:
+        assert row.samples[impl] and all(value > 0 for value in row.samples[impl])
+    hits = await db.fetchval("SELECT count(*) FROM videos WHERE cache_hit")
+    plain = await db.fetchval("SELECT count(*) FROM videos WHERE cache_hit IS NULL")
+    assert hits == plain == 3  # both bots recorded every update; the cached one as hits
+    assert render_media(row).count("\n| ") == 2  # header + 1 row

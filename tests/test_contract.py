@@ -36,6 +36,8 @@ NO_MODEL = {
     "tt_storage_hourly",
     # pending_xids is XID[], which no Tortoise field maps; written only by sql.ROLLUP_*.
     "tt_storage_hourly_state",
+    # PRIMARY KEY (day, chat_id): Tortoise has no composite keys.
+    "tt_storage_activity",
 }
 
 

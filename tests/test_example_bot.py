@@ -15,10 +15,15 @@ from aiogram.methods import (
     AnswerCallbackQuery,
     AnswerInlineQuery,
     EditMessageText,
-    SendDocument,
-    SendMessage,
+    SendAudio,
+    SendMediaGroup,
+    SendVideo,
 )
-from aiogram.types import InlineQueryResultArticle, InputTextMessageContent, Update
+from aiogram.types import (
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Update,
+)
 from babel.messages.pofile import read_po
 
 import tt_storage as tt
@@ -47,17 +52,22 @@ class BotUnderTest:
         return self.telegram.methods(since=before)
 
     async def texts(self, update: Update) -> list[str | None]:
+        """The texts and captions of the messages an update caused (an album: its first item's,
+        and nothing for the albums after it)."""
         calls = await self.feed(update)
-        return [
-            c.text if isinstance(c, SendMessage) else c.caption
+        texts = [
+            c.media[0].caption
+            if isinstance(c, SendMediaGroup)
+            else getattr(c, "text", None) or getattr(c, "caption", None)
             for c in calls
-            if isinstance(c, SendMessage | SendDocument)
+            if c.__api_method__.startswith("send")
         ]
+        return [text for text in texts if text is not None]
 
 
 @pytest.fixture
 async def bot(db: asyncpg.Connection, telegram: FakeTelegram) -> AsyncIterator[BotUnderTest]:
-    dp = example.create_dispatcher(admin_ids={ADMIN})
+    dp = example.create_dispatcher(admin_ids={ADMIN}, storage_chat_id=None)
     try:
         yield BotUnderTest(dp, telegram)
     finally:
@@ -126,6 +136,25 @@ async def test_link_reply_has_a_music_button_for_tiktok_only(bot: BotUnderTest) 
     assert calls[0].reply_parameters is not None  # a reply to the link's message
 
 
+async def test_a_repeated_link_is_sent_by_file_id_and_recorded_as_a_hit(
+    bot: BotUnderTest, db: asyncpg.Connection
+) -> None:
+    downloader = bot.dp["downloader"]
+    first = await bot.feed(events.message(22, VIDEO))
+    again = await bot.feed(events.message(23, f"look {VIDEO}"))
+    assert downloader.calls == 1  # the second chat's video came from the cache
+    assert isinstance(first[0], SendVideo) and len(bot.telegram.uploads(chat_id=22)) == 1
+    assert isinstance(again[0], SendVideo) and bot.telegram.uploads(chat_id=23) == []  # file_id
+    rows = await db.fetch("SELECT user_id, media_id, cache_hit FROM videos ORDER BY pk_id")
+    assert [(r["user_id"], r["cache_hit"]) for r in rows] == [(22, False), (23, True)]
+    assert rows[0]["media_id"] is not None and rows[0]["media_id"] == rows[1]["media_id"]
+    await bot.feed(events.callback(23, example.MusicCallback(video_id=7350000000000000001).pack()))
+    await bot.feed(events.callback(22, example.MusicCallback(video_id=7350000000000000001).pack()))
+    assert downloader.calls == 2  # the sound, once
+    hits = await db.fetch("SELECT user_id, cache_hit FROM music ORDER BY pk_id")
+    assert [tuple(r) for r in hits] == [(23, False), (22, True)]
+
+
 async def test_link_in_a_group_is_recorded_without_ads(
     bot: BotUnderTest, db: asyncpg.Connection
 ) -> None:
@@ -151,8 +180,8 @@ async def test_music_callback_records_the_download(
     data = example.MusicCallback(video_id=7350000000000000001).pack()
     calls = await bot.feed(events.callback(group, data, from_id=51))
     assert isinstance(calls[0], AnswerCallbackQuery)
-    assert isinstance(calls[1], SendMessage) and calls[1].chat_id == group
-    assert calls[1].text == t("en", "music", video_id=7350000000000000001)
+    assert isinstance(calls[1], SendAudio) and calls[1].chat_id == group
+    assert calls[1].caption == t("en", "music", video_id=7350000000000000001)
     # A button under a message sent in inline mode: no chat, the user's own row.
     calls = await bot.feed(events.callback(None, data, from_id=52, lang="ru"))
     assert [type(c) for c in calls] == [AnswerCallbackQuery]
@@ -164,14 +193,16 @@ async def test_music_callback_records_the_download(
 async def test_mode_toggles_file_mode(bot: BotUnderTest, db: asyncpg.Connection) -> None:
     assert await bot.texts(events.message(60, "/mode")) == [t("en", "mode_on")]
     assert (await user_row(db, 60))["file_mode"] is True
-    calls = await bot.feed(events.message(60, PHOTO))
-    assert isinstance(calls[0], SendDocument)
-    assert calls[0].caption == t("en", "as_file", link=PHOTO)
+    calls = await bot.feed(events.message(60, PHOTO))  # a slideshow as an album of documents
+    assert isinstance(calls[0], SendMediaGroup)
+    albums = [c for c in calls if isinstance(c, SendMediaGroup)]
+    assert {item.type for c in albums for item in c.media} == {"document"}
+    assert calls[0].media[0].caption == t("en", "as_file", link=PHOTO)
     assert await db.fetchval("SELECT is_processed FROM videos WHERE user_id = 60") is False
     assert await bot.texts(events.message(60, "/mode")) == [t("en", "mode_off")]
     assert (await user_row(db, 60))["file_mode"] is False
     calls = await bot.feed(events.message(60, VIDEO))
-    assert isinstance(calls[0], SendMessage)
+    assert isinstance(calls[0], SendVideo)
 
 
 async def test_lang_keyboard_and_choice(bot: BotUnderTest, db: asyncpg.Connection) -> None:

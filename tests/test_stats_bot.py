@@ -266,6 +266,33 @@ def test_the_porting_guides_shim_provides_tt_bots_data_functions() -> None:
         assert namespace[name] is getattr(tt_storage, name)
 
 
+async def test_active_chats_in_the_quick_stats_graph_and_lookup(
+    bot: StatsBot, rows: int, db: asyncpg.Connection
+) -> None:
+    today = rows - rows % DAY
+    # 10 (registered today) active today; 11 active yesterday and today; 12 yesterday only.
+    await db.executemany(
+        "INSERT INTO tt_storage_activity (day, chat_id, registered_at, previous_day)"
+        " VALUES ($1, $2, $3, $4)",
+        [
+            (today, 10, today, None),  # registered today
+            (today - DAY, 11, rows - 3 * DAY, None),
+            (today, 11, rows - 3 * DAY, today - DAY),
+            (today - DAY, 12, rows - 100 * DAY, None),
+        ],
+    )
+    data = stats_bot.StatsCallback(chat_type="users", period="24h").pack()
+    lines = (await bot.edited(data)).splitlines()
+    assert "Active: <b>2</b> (new <b>1</b>, returning <b>1</b>)" in lines
+    assert "┗ Back from the window before: <b>50%</b> (1 of 2)" in lines
+    calls = await bot.press(stats_bot.GraphCallback(kind="active", period="week").pack())
+    [photo] = [c for c in calls if isinstance(c, SendPhoto)]
+    assert photo.caption is not None and photo.caption.endswith(": <b>4</b> in all")
+    await bot.press("user")
+    [found] = await bot.say("11")
+    assert f"Last active: {stats_bot.utc(today)[:10]}" in found.splitlines()
+
+
 async def test_media_cache_in_quick_stats_and_its_own_view(bot: StatsBot) -> None:
     import tt_storage as tt
     from tt_storage import media

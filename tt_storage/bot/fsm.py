@@ -89,6 +89,10 @@ def _seconds(value: Seconds | None, name: str) -> float | None:
     return float(seconds)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (jsonb holds no NaN or Infinity)")
+
+
 #: What ``json.dumps`` writes for a NUL or a surrogate (a valid pair too: then the check walks the
 #: data to tell which), and what an ``ensure_ascii=False`` dump leaves raw.
 _SUSPECT = re.compile(r"\\u(?:0000|[dD][89a-fA-F])|\x00|[\ud800-\udfff]")
@@ -188,7 +192,9 @@ class PostgresStorage(BaseStorage):
         return state
 
     async def _read_state(self, stored: str, chat: int) -> str | None:
-        if not self.prefetch_settings:
+        database = self.database if self.database is not None else db.current()
+        if not self.prefetch_settings or database.caches_hold(chat):
+            # The middleware will find the chat in its cache: the state alone is enough.
             state: str | None = await db.fetchval(sql.FSM_GET_STATE, stored, database=self.database)
             return state
         in_range = validate.MIN_CHAT_ID <= chat <= validate.MAX_CHAT_ID
@@ -251,10 +257,23 @@ class PostgresStorage(BaseStorage):
         return self._load(text)
 
     def _dump(self, data: Mapping[str, Any]) -> str:
-        text = self.json_dumps(dict(data))
+        """The JSON text of ``data``; ``TypeError`` at the call for what jsonb cannot hold
+        (NaN, ±Infinity) or JSON cannot express (a set, a datetime, a cycle)."""
+        text = self._dumps(dict(data))
         if _SUSPECT.search(text) is not None:
             _check_data(data)  # found nothing: valid pairs, or a backslash and "u0000" as text
         return text
+
+    def _dumps(self, data: Any) -> str:
+        try:
+            if self.json_dumps is json.dumps:
+                return json.dumps(data, allow_nan=False)
+            text = self.json_dumps(data)
+            # Another encoder may write NaN/Infinity, which PostgreSQL would refuse.
+            json.loads(text, parse_constant=_refuse_constant)
+            return text
+        except ValueError as exc:  # allow_nan=False, a cycle, _refuse_constant
+            raise TypeError(f"FSM data must be JSON that jsonb can hold: {exc}") from None
 
     def _load(self, text: str) -> dict[str, Any]:
         value = self.json_loads(text)

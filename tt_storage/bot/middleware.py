@@ -18,8 +18,10 @@ from ..core.errors import StorageError
 from ..core.pool import PoolOptions
 from ..core.user_settings import DEFAULT_LANG, UserSettings
 from ..core.validate import MAX_CHAT_ID, MIN_CHAT_ID
+from ..services.activity import ActivityMarks, day_start, record_activity
 from ..services.chats import get_chat_state, mark_unblocked, migrate_chat
-from ..services.users import register_user
+from ..services.clock import now
+from ..services.users import register_chat
 from .blocking import INVALID_ID_KEY, Handler, reachable, setup_block_tracking
 from .fsm import NOT_PREFETCHED, discard_prefetched, install_fsm, take_prefetched
 from .registration import LanguagePicker, normalize_tag, referral_from_start
@@ -48,6 +50,10 @@ class StorageMiddleware(BaseMiddleware):
     It holds its ``storage`` (default: the current one when it is made, normally the process's
     default) and binds it for each update: the handlers' ``tt_storage.add_video(...)`` … go to
     that database.
+
+    ``track_activity`` (default ``True``): record each chat's first update of the UTC day
+    (``tt_storage.services.activity``): one INSERT per chat per day and process, decided in
+    memory, so every other update costs nothing more; a burst of one chat's updates writes once.
     """
 
     def __init__(
@@ -61,6 +67,7 @@ class StorageMiddleware(BaseMiddleware):
         cache_ttl: float = 300.0,
         cache_max_silence: float = 2.0,
         storage: Database | None = None,
+        track_activity: bool = True,
     ) -> None:
         self.storage = storage if storage is not None else current()
         self.pick_language = LanguagePicker(languages, default_lang)
@@ -76,6 +83,8 @@ class StorageMiddleware(BaseMiddleware):
         #: Where ``setup`` stored it in the dispatcher (``None``: not set up).
         self.key: str | None = None
         self.cache = SettingsCache(cache_size, cache_ttl, cache_max_silence, database=self.storage)
+        #: The chats recorded active today by this middleware (``None``: not tracked).
+        self.activity = ActivityMarks() if track_activity else None
         self._listener: NotificationListener | None = None
         self._outage = False
         # Bumped when an outage starts or ends: only a load that began after the last change
@@ -104,6 +113,25 @@ class StorageMiddleware(BaseMiddleware):
         )
         return await handler(event, data)
 
+    def _claim_activity(self, chat_id: int) -> int | None:
+        """Today's start if this update is to record the chat active (its first today in this
+        process), else ``None``."""
+        if self.activity is None:
+            return None
+        day = day_start(now())
+        return day if self.activity.claim(chat_id, day) else None
+
+    def _release_activity(self, chat_id: int, day: int | None) -> None:
+        if day is not None and self.activity is not None:
+            self.activity.release(chat_id)  # not written: a later update tries again
+
+    async def _record_activity(self, chat_id: int, day: int) -> None:
+        try:
+            await record_activity(chat_id, day)
+        except StorageError as exc:
+            self._release_activity(chat_id, day)
+            log.debug("could not record chat %d as active: %s", chat_id, exc)
+
     async def settings_for(
         self,
         chat_id: int,
@@ -114,14 +142,18 @@ class StorageMiddleware(BaseMiddleware):
     ) -> UserSettings:
         """This update's settings for ``chat_id``: cached, loaded, or registered now."""
         cached = self.cache.get(chat_id)
+        day = self._claim_activity(chat_id)
         if cached is not None:
+            if day is not None:  # once a day: the only statement a cache hit ever costs
+                await self._record_activity(chat_id, day)
             return UserSettings(chat_id, cached[0], cached[1])
         self._start_listener()
         generation = self.cache.generation
         health = self._health
         try:
-            settings, cacheable = await self._load(chat_id, chat, user, event, data)
+            settings, cacheable = await self._load(chat_id, chat, user, event, data, day)
         except StorageError as exc:
+            self._release_activity(chat_id, day)
             if not self._outage and health == self._health:
                 self._outage = True
                 self._health += 1
@@ -129,7 +161,10 @@ class StorageMiddleware(BaseMiddleware):
             return self._fallback(chat_id, chat, user, event, data)
         except ValueError:
             # A chat id no BIGINT holds (Telegram never sends one): nothing to load or store.
+            self._release_activity(chat_id, day)
             return UserSettings(chat_id, self._pick(user), persisted=False)
+        if not settings.persisted:
+            self._release_activity(chat_id, day)
         if self._outage and health == self._health:
             self._outage = False
             self._health += 1
@@ -145,11 +180,16 @@ class StorageMiddleware(BaseMiddleware):
         user: User | None,
         event: TelegramObject,
         data: dict[str, Any],
+        day: int | None,
     ) -> tuple[UserSettings, bool]:
-        """The settings, and whether they may be cached (not while the chat is blocked)."""
+        """The settings, and whether they may be cached (not while the chat is blocked). With
+        ``day``, the chat is also recorded active that day (in the same statement unless the FSM
+        state read brought the row)."""
         found = take_prefetched(data, chat_id)  # aiogram's FSM state read may have brought it
         if found is NOT_PREFETCHED:
-            found = await get_chat_state(chat_id)
+            found = await get_chat_state(chat_id, day)
+        elif found is not None and day is not None:
+            await self._record_activity(chat_id, day)
         if found is not None:
             blocked = found.blocked
             if blocked and isinstance(event, Update) and event.message is not None:
@@ -166,7 +206,9 @@ class StorageMiddleware(BaseMiddleware):
             # Its first update came in an outage: registered as that update said, and this
             # update, not the first, is not new (nor was that one: is_new is for no update).
             lang, link = first
-        row, inserted = await register_user(chat_id, lang, link)
+        # A chat made here is recorded active (even if marked: it was forgotten since).
+        today = None if self.activity is None else day_start(now())
+        row, inserted = await register_chat(chat_id, lang, link, today)
         if first is not None:
             outbox.forget_chat(chat_id)
             inserted = False
@@ -341,6 +383,7 @@ _MIDDLEWARE_OPTIONS = (
     "cache_ttl",
     "cache_max_silence",
     "storage",
+    "track_activity",
 )
 
 

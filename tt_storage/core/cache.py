@@ -143,6 +143,11 @@ class SettingsCache(db.Invalidatable):
         self.hits += 1
         return entry[1], entry[2]
 
+    def holds(self, chat_id: int) -> bool:
+        now = time.monotonic()
+        entry = self._entries.get(chat_id)
+        return now < self._serve_until and entry is not None and entry[0] >= now
+
     def put(self, chat_id: int, lang: str, file_mode: bool, generation: int) -> None:
         """Store what a load that started at ``generation`` read, unless it may be stale.
 

@@ -136,6 +136,11 @@ class Database:
         self._caches.add(cache)
         return lambda: self._caches.discard(cache)
 
+    def caches_hold(self, chat_id: int) -> bool:
+        """Whether one of this database's settings caches would serve ``chat_id`` now."""
+        # Settings caches answer ``holds``; other registered parts hold no settings to serve.
+        return any(getattr(c, "holds", _never)(chat_id) for c in list(self._caches))
+
     def invalidate(self, chat_id: int) -> None:
         """A chat's settings changed: drop them from this database's caches, at once.
 
@@ -374,3 +379,7 @@ async def _new_context(config: dict[str, Any], global_fallback: bool) -> Tortois
     finally:
         _current_context.reset(token)
     return context
+
+
+def _never(_chat_id: int) -> bool:
+    return False

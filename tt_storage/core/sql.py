@@ -49,16 +49,41 @@ SELECT_USER = "SELECT " + _USER_COLUMNS + " FROM users WHERE user_id = $1"
 # blocked_at rides along for free: the middleware unblocks a chat that writes again.
 SELECT_SETTINGS = "SELECT lang, file_mode, blocked_at FROM users WHERE user_id = $1"
 
+# The middleware's first read of a chat on a day: the same, and the chat recorded active on the
+# day starting at $2 (the row held KEY SHARE until commit: see RECORD_ACTIVITY).
+SELECT_SETTINGS_ACTIVE = (
+    "WITH s AS (SELECT lang, file_mode, blocked_at, registered_at FROM users WHERE user_id = $1"
+    " FOR KEY SHARE), "
+    "act AS (INSERT INTO tt_storage_activity (day, chat_id, registered_at, previous_day)"
+    " SELECT $2, $1, registered_at, (SELECT max(b.day) FROM tt_storage_activity AS b"
+    " WHERE b.chat_id = $1) FROM s"
+    " WHERE NOT EXISTS (SELECT 1 FROM tt_storage_activity AS b"
+    " WHERE b.chat_id = $1 AND b.day >= $2::bigint)"
+    " ON CONFLICT (day, chat_id) DO NOTHING) "
+    "SELECT lang, file_mode, blocked_at FROM s"
+)
+
 # $1 id, $2 now, $3 lang, $4 link. One statement that always returns the stored row: on a
 # conflict the no-op update (of a column no trigger watches) locks and returns the winner's
 # row, where DO NOTHING would return nothing and need a second SELECT. A migrated id returns
 # (or registers) its successor's row.
-REGISTER_USER = (
-    "WITH chat AS (SELECT " + _RESOLVED + " AS id) "
+_REGISTER = (
     "INSERT INTO users AS u (" + _USER_COLUMNS + ") "
     "SELECT " + _user_row(user_id="id", registered_at="$2", lang="$3", link="$4") + " FROM chat "
     "ON CONFLICT (user_id) DO UPDATE SET registered_at = u.registered_at "
     "RETURNING " + _USER_COLUMNS + ", (xmax = 0) AS inserted"
+)
+REGISTER_USER = "WITH chat AS (SELECT " + _RESOLVED + " AS id) " + _REGISTER
+
+# The middleware's: the same, and a chat it made recorded active on the day starting at $5, in the
+# same statement (the new row is locked until commit: see RECORD_ACTIVITY). Only the update that
+# made the chat writes, so a burst of a new chat's first updates writes one row, once.
+REGISTER_ACTIVE_USER = (
+    "WITH chat AS (SELECT " + _RESOLVED + " AS id), reg AS (" + _REGISTER + "), "
+    "act AS (INSERT INTO tt_storage_activity (day, chat_id, registered_at, previous_day)"
+    " SELECT $5, user_id, registered_at, NULL FROM reg WHERE inserted"
+    " ON CONFLICT (day, chat_id) DO NOTHING) "
+    "SELECT * FROM reg"
 )
 
 UPDATE_MODE = "UPDATE users SET file_mode = $2 WHERE user_id = $1"
@@ -467,6 +492,111 @@ CACHE_SERIES = {
     for what, live in (("hits", "cache_hit"), ("misses", "NOT cache_hit"))
     for table in ("videos", "music")
 }
+
+# --- active chats (migration 10): one row per chat and UTC day ----------------------------------
+
+# $1 chat id, $2 the day's start. Only for a registered chat, whose row it holds KEY SHARE until
+# commit: a forget_chat in flight (which locks the row FOR UPDATE first) either waits for this
+# write and then deletes its row, or has already deleted the chat, and this writes nothing.
+# Days are recorded in order per chat: a day at or before the chat's last one writes nothing, so
+# previous_day (the chat's last day before, by idx (chat_id, day)) is always its true previous.
+_ACTIVITY_COLUMNS = "day, chat_id, registered_at, previous_day"
+RECORD_ACTIVITY = (
+    "INSERT INTO tt_storage_activity (" + _ACTIVITY_COLUMNS + ")"
+    " SELECT $2, user_id, registered_at, (SELECT max(b.day) FROM tt_storage_activity AS b"
+    " WHERE b.chat_id = $1) FROM users WHERE user_id = $1"
+    " AND NOT EXISTS (SELECT 1 FROM tt_storage_activity AS b"
+    " WHERE b.chat_id = $1 AND b.day >= $2::bigint) FOR KEY SHARE"
+    " ON CONFLICT (day, chat_id) DO NOTHING"
+)
+
+# The start of the last UTC day the chat was active (NULL: never recorded). idx (chat_id, day).
+LAST_ACTIVE = "SELECT max(day) FROM tt_storage_activity WHERE chat_id = $1"
+
+# No JIT for the transaction of one activity statement: compiling cost more than the ~10^5 rows
+# of a day it would speed up (150 ms of 560 measured at 10M downloads).
+ACTIVE_STATS_SETTINGS = "SET LOCAL jit = off"
+
+# A window of days: $1 its first day, $2 the first day of the window as long before it, $3..$4
+# the chat id range. One range scan of the primary key, no grouping: a chat's first row in a
+# window is the one whose previous_day is before the window (or NULL). Retained: that row's
+# previous_day falls in the window before. New: registered in the window (NULL: returning).
+_FIRST_IN = "(previous_day IS NULL OR previous_day < {start})"
+ACTIVE_STATS = (
+    "SELECT count(*) FILTER (WHERE day >= $1 AND " + _FIRST_IN.format(start="$1") + ")"
+    " AS active_chats,"
+    " count(*) FILTER (WHERE day >= $1 AND " + _FIRST_IN.format(start="$1") + ""
+    " AND registered_at >= $1) AS new_active_chats,"
+    " count(*) FILTER (WHERE day < $1 AND " + _FIRST_IN.format(start="$2") + ")"
+    " AS previous_active_chats,"
+    " count(*) FILTER (WHERE day >= $1 AND previous_day >= $2 AND previous_day < $1)"
+    " AS retained_chats "
+    "FROM tt_storage_activity WHERE day >= $2 AND chat_id BETWEEN $3 AND $4"
+)
+
+# All time: $1..$2 the chat id range; each chat's first row has no previous_day.
+ACTIVE_STATS_ALL = (
+    "SELECT count(*) AS active_chats FROM tt_storage_activity"
+    " WHERE previous_day IS NULL AND chat_id BETWEEN $1 AND $2"
+)
+
+SERIES_FIRST_ACTIVE = "SELECT min(day) FROM tt_storage_activity"
+
+# Active chats per bucket (whole days), and of them those registered before their day (NULL:
+# before): same parameters as USERS_SERIES.
+ACTIVE_SERIES = {
+    kind: (
+        "SELECT g.t, coalesce(c.n, 0) FROM " + _BUCKETS + " LEFT JOIN ("
+        "SELECT day - ((day % $3) + $3) % $3 AS t, count(*) AS n FROM tt_storage_activity"
+        " WHERE day >= $1 AND day < $2" + where + " GROUP BY 1) c USING (t) ORDER BY g.t"
+    )
+    for kind, where in (
+        ("active", ""),
+        ("returning", " AND coalesce(registered_at < day, true)"),
+    )
+}
+
+# --- forget_chat (services/privacy.py): one transaction, $1 the chat id --------------------------
+
+# Says, for this transaction only, that the downloads it deletes are subtracted from the rollup
+# here, so the reset trigger (migration 10's version) leaves the rollup alone.
+ROLLUP_ADJUSTED = "SELECT set_config('tt_storage.rollup_adjusted', 'on', true)"
+
+# The chat's downloads, and their count taken off the rollup's hours (and the media cache's hit
+# and miss hours, migration 9) for the rows it had folded
+# ($2 its folded_pk; 0 when it has folded nothing). Run under the fold's locks (ROLLUP_LOCK,
+# ROLLUP_ADVISORY_LOCK), so no fold runs between the read of $2 and this.
+FORGET_DOWNLOADS = {
+    table: (
+        "WITH gone AS (DELETE FROM " + table + " WHERE user_id = $1"
+        " RETURNING pk_id, downloaded_at, cache_hit), "
+        "hours AS (SELECT k.kind, downloaded_at - ((downloaded_at % 3600) + 3600) % 3600 AS hour,"
+        " count(*) AS n FROM gone, LATERAL (VALUES ('" + table + "'), (CASE WHEN cache_hit"
+        " THEN '" + table + "_hits' WHEN NOT cache_hit THEN '" + table + "_misses' END)) AS k(kind)"
+        " WHERE k.kind IS NOT NULL AND pk_id <= $2 AND downloaded_at IS NOT NULL GROUP BY 1, 2), "
+        "adjusted AS (UPDATE tt_storage_hourly AS h SET n = h.n - hours.n FROM hours"
+        " WHERE h.kind = hours.kind AND h.hour = hours.hour) "
+        "SELECT count(*) FROM gone"
+    )
+    for table in ("videos", "music")
+}
+
+# Everything else, after the downloads: the activity of the chat and of the ids that migrated
+# to it, the FSM rows whose key names it as the chat or the user (the key's 2nd and 3rd fields:
+# a scan of tt_storage_fsm, which holds live conversations only), its migration records both
+# ways, and its row (its cached settings go with the delete trigger's NOTIFY).
+FORGET_CHAT = (
+    "WITH ids AS (SELECT $1::bigint AS id UNION"
+    " SELECT old_id FROM tt_storage_chat_migrations WHERE new_id = $1), "
+    "a AS (DELETE FROM tt_storage_activity WHERE chat_id IN (SELECT id FROM ids) RETURNING 1), "
+    "f AS (DELETE FROM tt_storage_fsm WHERE split_part(key, ':', 2) IN (SELECT id::text FROM ids)"
+    " OR split_part(key, ':', 3) = $1::text RETURNING 1), "
+    "mg AS (DELETE FROM tt_storage_chat_migrations WHERE old_id = $1 OR new_id = $1"
+    " RETURNING 1), "
+    "u AS (DELETE FROM users WHERE user_id = $1 RETURNING 1) "
+    "SELECT (SELECT count(*) FROM u) AS users, (SELECT count(*) FROM a) AS activity,"
+    " (SELECT count(*) FROM f) AS fsm, (SELECT count(*) FROM mg) AS migrations"
+)
 
 # --- the hourly rollup: $1 the table ('videos' or 'music') ---------------------------------------
 

@@ -92,3 +92,11 @@ MEDIA_CACHE_SIZE = (
     " pg_total_relation_size('tt_storage_media')"
     " + pg_total_relation_size('tt_storage_media_files') AS bytes"
 )
+
+# --- single flight (tt_storage.services.flight): $1 the flight's name ---------------------------
+# Session-level, on a connection of the flight's own: released explicitly, or by PostgreSQL when
+# that connection (or the process holding it) dies. The two-int form keeps these apart from the
+# one-bigint migration lock; a hashtext collision only makes two keys wait for each other.
+
+MEDIA_FLIGHT_LOCK = "SELECT pg_advisory_lock(hashtext('tt_storage_media'), hashtext($1))"
+MEDIA_FLIGHT_UNLOCK = "SELECT pg_advisory_unlock(hashtext('tt_storage_media'), hashtext($1))"

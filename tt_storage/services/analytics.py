@@ -14,6 +14,7 @@ table (statement triggers), and the next read refolds it: it is never wrong, onl
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import inspect
 import io
@@ -25,15 +26,20 @@ from typing import Any, Literal, Protocol
 import asyncpg
 
 from ..core import db, sql, validate
+from .activity import DAY, ActiveChats, day_start, window_days
 from .clock import now
 from .stats import chat_range
 
-SeriesKind = Literal["users", "videos", "music", "cache_hits", "cache_misses"]
+SeriesKind = Literal[
+    "users", "videos", "music", "cache_hits", "cache_misses", "active", "returning"
+]
 Bucket = Literal["hour", "day"]
 
 #: Bucket widths in seconds.
 BUCKETS: dict[str, int] = {"hour": 3_600, "day": 86_400}
-SERIES_KINDS = ("users", "videos", "music", "cache_hits", "cache_misses")
+SERIES_KINDS = ("users", "videos", "music", "cache_hits", "cache_misses", "active", "returning")
+#: The kinds counted per UTC day only (``tt_storage.services.activity``).
+DAILY_KINDS = ("active", "returning")
 #: The stats bot's windows, in seconds (0: all time).
 PERIODS: dict[str, int] = {"24h": 86_400, "week": 604_800, "month": 2_678_400, "all": 0}
 
@@ -48,7 +54,13 @@ CSV_CHUNK = 5_000
 
 @dataclass(frozen=True, slots=True)
 class QuickStats:
-    """The stats bot's overview of one window: counts and the chats behind them."""
+    """The stats bot's overview of one window: counts and the chats behind them.
+
+    The ``*active*`` figures count whole UTC days ending today (``ActiveChats``): for 24 h,
+    the chats active today; ``returning_chats`` were registered before the window, ``retention``
+    is the share of the previous window's active chats active again in this one (``None`` for
+    all time, or when the previous window had none).
+    """
 
     new_chats: int
     videos: int
@@ -75,6 +87,13 @@ class QuickStats:
         """How many times the bot did not have to produce the media: the hits."""
         return self.cache_hits
 
+    active_chats: int = 0
+    new_active_chats: int = 0
+    returning_chats: int = 0
+    previous_active_chats: int = 0
+    retained_chats: int = 0
+    retention: float | None = None
+
 
 async def _planned(conn: asyncpg.Connection, statement: str, *args: Any) -> list[asyncpg.Record]:
     """Run ``statement`` with a plan made for these very values (two round trips).
@@ -92,14 +111,61 @@ async def get_quick_stats(period: int = 0, chat_type: str = "all") -> QuickStats
     """Quick stats of the last ``period`` seconds (0: all time, rows without a timestamp too)
     for ``chat_type`` ``all``, ``users`` (id > 0) or ``groups`` (id < 0).
 
-    One statement; two round trips (prepare, execute)."""
+    Two statements (downloads, active chats), side by side on two connections."""
     low, high = chat_range(chat_type)
+    validate.positive_int(period, "period")
+
+    async def downloads() -> list[asyncpg.Record]:
+        async with db.read_connection() as conn:
+            if period == 0:
+                return await _planned(conn, sql.QUICK_STATS_ALL, low, high)
+            return await _planned(conn, sql.QUICK_STATS_SINCE, now() - period, low, high)
+
+    async def active_chats() -> ActiveChats:
+        async with db.read_connection() as conn:
+            return await _active_chats(conn, period, low, high)
+
+    rows, active = await asyncio.gather(downloads(), active_chats())
+    counts = {k: int(v) for k, v in dict(rows[0]).items()}
+    return QuickStats(
+        **counts,
+        active_chats=active.active_chats,
+        new_active_chats=active.new_active_chats,
+        returning_chats=active.returning_chats,
+        previous_active_chats=active.previous_active_chats,
+        retained_chats=active.retained_chats,
+        retention=active.retention,
+    )
+
+
+async def get_active_chats(period: int = DAY, chat_type: str = "all") -> ActiveChats:
+    """Chats active in the UTC days of the last ``period`` seconds (today included: 24 h is
+    today, a week 7 days, a month 31; 0: all time), new and returning, and the retention from
+    the window before. One statement."""
+    low, high = chat_range(chat_type)
+    validate.positive_int(period, "period")
     async with db.read_connection() as conn:
-        if validate.positive_int(period, "period") == 0:
-            rows = await _planned(conn, sql.QUICK_STATS_ALL, low, high)
-        else:
-            rows = await _planned(conn, sql.QUICK_STATS_SINCE, now() - period, low, high)
-    return QuickStats(**{k: int(v) for k, v in dict(rows[0]).items()})
+        return await _active_chats(conn, period, low, high)
+
+
+async def _active_chats(conn: asyncpg.Connection, period: int, low: int, high: int) -> ActiveChats:
+    if period == 0:
+        rows = await _planned(conn, sql.ACTIVE_STATS_ALL, low, high)
+        n = int(rows[0][0])
+        return ActiveChats(0, n, n, 0, 0)
+    days = window_days(period)
+    start = day_start(now()) - (days - 1) * DAY
+    async with conn.transaction(readonly=True):
+        await conn.execute(sql.ACTIVE_STATS_SETTINGS)
+        rows = await _planned(conn, sql.ACTIVE_STATS, start, start - days * DAY, low, high)
+    row = rows[0]
+    return ActiveChats(
+        days,
+        int(row["active_chats"]),
+        int(row["new_active_chats"]),
+        int(row["previous_active_chats"]),
+        int(row["retained_chats"]),
+    )
 
 
 def _bucket_start(t: int, width: int) -> int:
@@ -110,7 +176,8 @@ async def get_time_series(kind: str, period: int, bucket: str) -> list[tuple[int
     """``[(bucket_start, count), …]`` of new chats (``users``), downloads (``videos``,
     ``music``) or downloads sent through the media cache (videos and music) from its file_ids
     (``cache_hits``: the produce calls it saved) or produced (``cache_misses``) per ``hour`` or
-    ``day`` (UTC), oldest first.
+    ``day`` (UTC), or active chats (``active``; ``returning``: of them, those registered before
+    that day) per ``day``, oldest first.
 
     Every bucket that overlaps the last ``period`` seconds is returned and counted whole, from
     the one holding ``now - period`` up to the current, still filling one; empty buckets are
@@ -121,19 +188,24 @@ async def get_time_series(kind: str, period: int, bucket: str) -> list[tuple[int
         raise ValueError(f"kind must be one of {', '.join(SERIES_KINDS)}, not {kind!r}")
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be 'hour' or 'day', not {bucket!r}")
+    if kind in DAILY_KINDS and bucket != "day":
+        raise ValueError(f"{kind} chats are recorded per UTC day: use bucket 'day'")
     width = BUCKETS[bucket]
     current = now()
     if validate.positive_int(period, "period") == 0:
-        first = await db.read_fetchval(sql.SERIES_FIRST[_first_table(kind)])
+        first = await db.read_fetchval(
+            sql.SERIES_FIRST_ACTIVE if kind in DAILY_KINDS else sql.SERIES_FIRST[_first_table(kind)]
+        )
         if first is None:
             return []
         since = min(int(first), current)
     else:
         since = current - period
     start, end = _bucket_start(since, width), _bucket_start(current, width) + width
-    if kind == "users":
+    if kind == "users" or kind in DAILY_KINDS:
+        statement = sql.USERS_SERIES if kind == "users" else sql.ACTIVE_SERIES[kind]
         async with db.read_connection() as conn:
-            rows = await _planned(conn, sql.USERS_SERIES, start, end, width)
+            rows = await _planned(conn, statement, start, end, width)
         return [(r[0], r[1]) for r in rows]
     parts = (
         [(kind, sql.ROLLUP_SERIES[kind])]

@@ -20,9 +20,14 @@ class ChatState(NamedTuple):
     blocked: bool
 
 
-async def get_chat_state(user_id: int) -> ChatState | None:
-    """``(lang, file_mode, blocked)`` in one statement, or ``None`` for an unknown chat."""
-    row = await db.fetchrow(sql.SELECT_SETTINGS, validate.chat_id(user_id))
+async def get_chat_state(user_id: int, active_day: int | None = None) -> ChatState | None:
+    """``(lang, file_mode, blocked)`` in one statement, or ``None`` for an unknown chat. With
+    ``active_day`` (a UTC day's start) a known chat is also recorded active that day."""
+    chat = validate.chat_id(user_id)
+    if active_day is None:
+        row = await db.fetchrow(sql.SELECT_SETTINGS, chat)
+    else:
+        row = await db.fetchrow(sql.SELECT_SETTINGS_ACTIVE, chat, active_day)
     return None if row is None else ChatState(row[0], bool(row[1]), row[2] is not None)
 
 

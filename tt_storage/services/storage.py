@@ -16,7 +16,7 @@ from ..core import database as database_module
 from ..core import db
 from ..core.database import Database
 from ..core.replay import OutboxEvent
-from . import ads, analytics, chats, media, media_stats, stats, tracking, users
+from . import activity, ads, analytics, chats, media, media_stats, privacy, stats, tracking, users
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -101,6 +101,9 @@ class Storage(Database):
     mark_blocked = _method(chats.mark_blocked)
     mark_unblocked = _method(chats.mark_unblocked)
     migrate_chat = _method(chats.migrate_chat)
+    forget_chat = _method(privacy.forget_chat)
+    record_activity = _method(activity.record_activity)
+    last_active = _method(activity.last_active)
     get_user_stats = _method(stats.get_user_stats)
     get_stats_by_period = _method(stats.get_stats_by_period)
     get_referral_stats = _method(stats.get_referral_stats)
@@ -115,6 +118,7 @@ class Storage(Database):
     # The admin side's reads.
     get_quick_stats = _method(analytics.get_quick_stats)
     get_time_series = _method(analytics.get_time_series)
+    get_active_chats = _method(analytics.get_active_chats)
     refresh_rollup = _method(analytics.refresh_rollup)
     export_users = _method(analytics.export_users)
     export_user_history = _method(analytics.export_user_history)

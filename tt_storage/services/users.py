@@ -22,12 +22,23 @@ async def register_user(
     A group migrated to a supergroup is never registered again under its old id: the
     supergroup's row is returned (``row.user_id`` is the new id).
     """
+    return await register_chat(user_id, lang, link)
+
+
+async def register_chat(
+    user_id: int, lang: str = DEFAULT_LANG, link: str | None = None, active_day: int | None = None
+) -> tuple[Users, bool]:
+    """``register_user``; with ``active_day`` (a UTC day's start) the chat is also recorded
+    active that day, in the same statement (the middleware's registration)."""
     chat = validate.chat_id(user_id)
     registered_at = now()
     lang = validate.lang(lang)
     link = validate.optional_text(link, "link")
+    statement, day = (
+        (sql.REGISTER_USER, ()) if active_day is None else (sql.REGISTER_ACTIVE_USER, (active_day,))
+    )
     async with db.connection() as conn:
-        row = await db.fetchrow_resolved(conn, sql.REGISTER_USER, chat, registered_at, lang, link)
+        row = await db.fetchrow_resolved(conn, statement, chat, registered_at, lang, link, *day)
     assert row is not None  # the upsert always returns the row
     values = dict(row)
     inserted = bool(values.pop("inserted"))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import asyncpg
 from tortoise.indexes import Index
 
-from ...core.app import APP, LEGACY_APP
+from ...core.app import APP, LEGACY_APP, packaged_migrations
 from ...core.columns import Column, columns
 from ...core.errors import StorageError
 from ...core.models import Media, Music, Users, Video
@@ -103,7 +103,12 @@ SELECT_TABLE_KINDS = (
 )
 
 
-SELECT_AERICH_VERSIONS = "SELECT version::text FROM aerich WHERE app = ANY ($1::text[]) ORDER BY id"
+# $2 tt-storage's own migration names: an application's app may share the label "models"
+# (aerich's default, tt-storage's before 0.1), and its migrations are not tt-storage's.
+SELECT_AERICH_VERSIONS = (
+    "SELECT version::text FROM aerich WHERE app = ANY ($1::text[])"
+    " AND version = ANY ($2::text[]) ORDER BY id"
+)
 
 
 COUNT_LONG_TRANSACTIONS = (
@@ -173,7 +178,9 @@ async def inspect(conn: asyncpg.Connection) -> Found:
         found.relkinds[r["name"]], found.rows[r["name"]] = r["kind"], r["rows"]
     if AERICH_TABLE in found.tables:
         try:
-            versions = await conn.fetch(SELECT_AERICH_VERSIONS, [APP, LEGACY_APP])
+            versions = await conn.fetch(
+                SELECT_AERICH_VERSIONS, [APP, LEGACY_APP], packaged_migrations()
+            )
         except asyncpg.PostgresError as exc:
             raise StorageError(
                 f"the database has an {AERICH_TABLE!r} table that is not aerich's "

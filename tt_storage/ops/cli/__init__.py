@@ -26,11 +26,11 @@ from typing import TextIO
 from ...core.embedded import DATA_DIR_ENV, DEFAULT_DATA_DIR, data_dir
 from ...core.errors import StorageError
 from ...core.urls import DB_URL_ENV, env_db_url
-from . import adopt, broadcast, doctor, export, media, migrate, series, stats
+from . import adopt, broadcast, doctor, export, forget, media, migrate, series, stats
 from .common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
 
 #: The commands in the order ``--help`` lists them: each module adds its own parser.
-COMMANDS = (stats, series, export, adopt, migrate, doctor, media, broadcast)
+COMMANDS = (stats, series, export, forget, adopt, migrate, doctor, media, broadcast)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,14 +22,19 @@ class ProgressBar:
         total: int | None = None,
         stream: TextIO | None = None,
         interval: float = 5,
+        quiet: bool = False,
     ) -> None:
         self.label, self.total = label, total
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty()
         self.interval = interval
+        #: Draw nothing (``--json``: the output is for a program, stderr too).
+        self.quiet = quiet
         self.started = time.monotonic()
         self.drawn = -1e9
         self.dirty = False
+        # What the last plain line showed: ``finish`` does not print the same line again.
+        self.last: tuple[int, str] | None = None
 
     def update(
         self, done: int, total: int | None = None, note: str = "", force: bool = False
@@ -37,7 +42,7 @@ class ProgressBar:
         if total is not None:
             self.total = total
         now = time.monotonic()
-        if not force and now - self.drawn < (0.1 if self.tty else self.interval):
+        if self.quiet or (not force and now - self.drawn < (0.1 if self.tty else self.interval)):
             return
         self.drawn = now
         line = self._render(done, note, now - self.started)
@@ -46,6 +51,7 @@ class ProgressBar:
             self.dirty = True
         else:
             self.stream.write(line + "\n")
+            self.last = (done, note)
         self.stream.flush()
 
     def _render(self, done: int, note: str, elapsed: float) -> str:
@@ -63,6 +69,8 @@ class ProgressBar:
         return " ".join(parts)
 
     def finish(self, done: int, note: str = "") -> None:
+        if self.last == (done, note):  # a log already has this very line
+            return
         self.update(done, note=note, force=True)
         if self.tty and self.dirty:
             self.stream.write("\n")

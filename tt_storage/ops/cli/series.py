@@ -35,13 +35,28 @@ def period_name(seconds: int) -> str:
     return f"{seconds} s"
 
 
+WHAT = {
+    "users": "new chats",
+    "videos": "video downloads",
+    "music": "music downloads",
+    "active": "active chats",
+    "returning": "returning chats",
+}
+
+
+def default_bucket(kind: str, period: int) -> str:
+    """Hours up to a day (25 rows), else days (a week: 8 rows, not 169); active chats are
+    recorded per day only."""
+    if kind in analytics.DAILY_KINDS:
+        return "day"
+    return "hour" if 0 < period <= PERIODS["24h"] else "day"
+
+
 async def cmd_series(args: argparse.Namespace, out: TextIO) -> int:
-    bucket = args.bucket or ("hour" if 0 < args.period <= PERIODS["week"] else "day")
+    bucket = args.bucket or default_bucket(args.kind, args.period)
     async with connected(args.url):
         series = await analytics.get_time_series(args.kind, args.period, bucket)
-    what = {"users": "new chats", "videos": "video downloads", "music": "music downloads"}[
-        args.kind
-    ]
+    what = WHAT[args.kind]
     window = "all time" if args.period == 0 else f"last {period_name(args.period)}"
     title = f"{what} per {bucket} (UTC), {window}"
     if args.json:
@@ -96,7 +111,9 @@ def save_png(series: Sequence[tuple[int, int]], bucket: str, title: str, path: s
 def add_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    p = sub.add_parser("series", parents=[common], help="new chats or downloads per hour/day")
+    p = sub.add_parser(
+        "series", parents=[common], help="new chats, downloads or active chats per hour/day"
+    )
     p.add_argument("--kind", choices=analytics.SERIES_KINDS, default="videos")
     p.add_argument(
         "--period",
@@ -105,7 +122,9 @@ def add_parser(
         help="24h, week, month, all, or seconds (default: month)",
     )
     p.add_argument(
-        "--bucket", choices=tuple(analytics.BUCKETS), help="default: hour up to a week, else day"
+        "--bucket",
+        choices=tuple(analytics.BUCKETS),
+        help="default: hour up to 24 h, else day (active/returning: always day)",
     )
     p.add_argument("--width", type=int, default=50, help="bar width in characters")
     p.add_argument("--png", metavar="FILE", help="also save a bar chart (needs matplotlib)")

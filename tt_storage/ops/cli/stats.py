@@ -50,7 +50,7 @@ STATS_HEADER = (
 
 async def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     periods = stats_periods(args.periods)
-    results = await collect_stats(args.url, periods)
+    results = await collect_stats(args.url, periods, quiet=args.json)
     if args.json:
         json.dump({"generated_at": int(time.time()), "stats": results}, out, indent=2)
         out.write("\n")
@@ -61,6 +61,11 @@ async def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
         " without a timestamp)\n\n"
     )
     out.write(render_table(STATS_HEADER, stats_rows(results)) + "\n")
+    out.write(
+        "\nActive chats (whole UTC days ending today, 24h = today; retention: of the chats"
+        " active in the window as long just before, those active again)\n\n"
+    )
+    out.write(render_table(ACTIVE_HEADER, active_rows(results)) + "\n")
     return EXIT_OK
 
 
@@ -73,10 +78,13 @@ def stats_periods(text: str) -> list[str]:
     return periods
 
 
-async def collect_stats(url: str | None, periods: Sequence[str]) -> list[dict[str, Any]]:
-    """The quick stats of each period × chat type, each with its query's time, a bar meanwhile."""
+async def collect_stats(
+    url: str | None, periods: Sequence[str], quiet: bool = False
+) -> list[dict[str, Any]]:
+    """The quick stats of each period × chat type, each with its query's time, a bar meanwhile
+    (none when ``quiet``)."""
     results: list[dict[str, Any]] = []
-    progress = ProgressBar("stats", len(periods) * len(CHAT_TYPES))
+    progress = ProgressBar("stats", len(periods) * len(CHAT_TYPES), quiet=quiet)
     async with connected(url):
         for p in periods:
             for chat_type in CHAT_TYPES:
@@ -108,6 +116,31 @@ def stats_rows(results: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
         )
         for r in results
     ]
+
+
+ACTIVE_HEADER = ("period", "chats", "active", "new", "returning", "retention", "")
+
+
+def active_rows(results: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """The active-chats table: all time has the count only (new/returning mean nothing there)."""
+    rows: list[tuple[str, ...]] = []
+    for r in results:
+        first = (r["period"] if r["chat_type"] == "all" else "", r["chat_type"])
+        if r["seconds"] == 0:
+            rows.append((*first, f"{r['active_chats']:,}", "-", "-", "-", ""))
+            continue
+        retention = r["retention"]
+        rows.append(
+            (
+                *first,
+                f"{r['active_chats']:,}",
+                f"{r['new_active_chats']:,}",
+                f"{r['returning_chats']:,}",
+                "-" if retention is None else f"{retention:.0%}",
+                f"({r['retained_chats']:,}/{r['previous_active_chats']:,})",
+            )
+        )
+    return rows
 
 
 def add_parser(
