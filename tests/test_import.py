@@ -105,7 +105,9 @@ BELOW = {
     "services": {"core", "services"},
     "bot": {"core", "services", "bot"},
     "admin": {"core", "services", "admin"},
-    "ops": {"core", "services", "ops"},
+    # The operator's commands stand on the admin room too (`tt-storage broadcast work` runs its
+    # campaign worker).
+    "ops": {"core", "services", "admin", "ops"},
     # The helpers for a bot's own tests stand on all of it, the top level included.
     "testing": {"core", "services", "bot", "admin", "ops", "testing", "top"},
 }
