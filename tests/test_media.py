@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 import tt_storage as tt
+from tests.support import database
 from tt_storage import media
 from tt_storage.core import sql_media
 from tt_storage.media import CachedMedia, MediaFile
@@ -113,7 +114,7 @@ async def test_invalidate_waiting_on_a_concurrent_store_rechecks_the_version(
     invalidation of the version it replaces starts; the invalidation waits, then sees the new
     version and leaves the new set alone."""
     old = await media.store_media("k", BOT, "video", VIDEO)
-    other = await asyncpg.connect(db_url)
+    other = await database.connect(db_url)
     try:
         tx = other.transaction()
         await tx.start()
@@ -204,7 +205,7 @@ async def test_a_refresh_in_progress_never_blocks_a_hit(
     at once (no row lock is taken by a read), still flagged stale, with the same files."""
     await media.store_media("k", BOT, "video", VIDEO, metadata={"likes": 1})
     await mdb.execute("UPDATE tt_storage_media SET metadata_at = metadata_at - 7200")
-    other = await asyncpg.connect(db_url)
+    other = await database.connect(db_url)
     try:
         async with other.transaction():
             await other.execute(
