@@ -282,12 +282,10 @@ class _ChunkRun:
         # A long wait (a 429 pause, a crowded schedule) must not outlast the lease: renew it
         # before sending, or learn that another worker took the chunk and send nothing.
         if time.time() - self.renewed > self.worker.lease / 3:
-            pending = self.counts.values
-            self.counts.values = [0] * 5
+            # Same position, no outcomes: the counts still pending go with the next record.
             answer = await store.record_progress(
                 self.chunk.id, self.token, self.position, [0] * 5, self.worker.lease
             )
-            self.counts.values = pending
             self.renewed = time.time()
             if answer is None:
                 log.warning("campaign chunk %d: lease lost while waiting", self.chunk.id)
